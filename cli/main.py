@@ -1,0 +1,67 @@
+"""`tidings <verb>`: the entry point. Each verb reads Settings once and passes them down."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from consumer.settings import Settings, SettingsError
+from consumer.topics import CHANNELS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tidings", description="Kafka-native multi-channel notifications.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    run = verbs.add_parser("run", help="run a service (router, channel <name>, sink)")
+    services = run.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    services.add_parser("router", help="fan notification events out to channel topics")
+    channel = services.add_parser("channel", help="deliver one channel's messages")
+    channel.add_argument("channel", choices=CHANNELS)
+    services.add_parser("sink", help="record delivery events in Postgres")
+
+    topics = verbs.add_parser("topics", help="create or list Kafka topics")
+    topic_verbs = topics.add_subparsers(dest="topics_verb", required=True, metavar="ACTION")
+    create = topic_verbs.add_parser("create", help="create all Tidings topics (idempotent)")
+    create.add_argument("--partitions", type=int, help="partitions per topic (default: TIDINGS_PARTITIONS or 6)")
+    topic_verbs.add_parser("list", help="list Tidings topics with partition counts")
+
+    db = verbs.add_parser("db", help="database maintenance")
+    db_verbs = db.add_subparsers(dest="db_verb", required=True, metavar="ACTION")
+    db_verbs.add_parser("migrate", help="apply pending migrations to TIDINGS_DATABASE_URL")
+
+    publish = verbs.add_parser("publish", help="publish JSON-lines notifications (a file or - for stdin)")
+    publish.add_argument("file", help="path to a JSON-lines file, or - for standard input")
+
+    demo = verbs.add_parser("demo", help="run the whole pipeline locally and report throughput")
+    demo.add_argument("--events", type=int, default=1000, help="notifications to publish (default 1000)")
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"tidings: {exc}", file=sys.stderr)
+        return 2
+    if args.verb == "run":
+        from cli.services import run_service
+        return run_service(args, settings)
+    if args.verb == "topics":
+        from cli.topics import topics_command
+        return topics_command(args, settings)
+    if args.verb == "db":
+        from cli.database import migrate_command
+        return migrate_command(settings)
+    if args.verb == "publish":
+        from cli.publish import publish_command
+        return publish_command(args.file, settings)
+    if args.verb == "demo":
+        from cli.demo import demo_command
+        return demo_command(args.events, args.json, settings)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""`tidings topics create|list`."""
+from __future__ import annotations
+
+import argparse
+
+from confluent_kafka.admin import AdminClient
+from rich.console import Console
+from rich.table import Table
+
+from consumer.settings import Settings
+from consumer.topics import Topics, create_topics, list_topics
+
+
+def topics_command(args: argparse.Namespace, settings: Settings) -> int:
+    admin = AdminClient(settings.kafka_common())
+    console = Console()
+    if args.topics_verb == "create":
+        partitions = args.partitions or settings.partitions
+        if partitions < 1:
+            console.print("[red]--partitions must be at least 1[/red]")
+            return 2
+        result = create_topics(admin, Topics(settings.topic_prefix).all(), partitions, settings.replication_factor)
+        for name, state in result.items():
+            console.print(f"{name}: {state}")
+        return 1 if any(s.startswith("exists with") for s in result.values()) else 0
+    table = Table("topic", "partitions")
+    for name, count in list_topics(admin, settings.topic_prefix).items():
+        table.add_row(name, str(count))
+    console.print(table)
+    return 0

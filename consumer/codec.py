@@ -1,0 +1,136 @@
+"""Avro codec with Confluent framing (magic byte 0, 4-byte big-endian schema id, Avro binary).
+
+Schema ids come from a Confluent-compatible registry when one is configured, otherwise from
+schemas/ids.json, so a producer in any language can publish with only the .avsc files."""
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import fastavro
+
+from schemas import SCHEMA_DIR
+
+MAGIC = 0
+_HEADER = struct.Struct(">bI")
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a valid framed Avro record of the expected type."""
+
+
+def _parse(schema_json: dict) -> Any:
+    return fastavro.parse_schema(schema_json, named_schemas={})
+
+
+class LocalSchemas:
+    """Schema ids from an ids.json map; the current schema of a record is its highest id."""
+
+    def __init__(self, directory: Path = SCHEMA_DIR):
+        index = json.loads((directory / "ids.json").read_text())
+        self._by_id: dict[int, Any] = {}
+        self._current: dict[str, int] = {}
+        for key, filename in sorted(index["schemas"].items(), key=lambda kv: int(kv[0])):
+            schema_id = int(key)
+            parsed = _parse(json.loads((directory / filename).read_text()))
+            self._by_id[schema_id] = parsed
+            self._current[parsed["name"]] = schema_id
+
+    def id_for(self, name: str) -> int:
+        try:
+            return self._current[name]
+        except KeyError:
+            raise KeyError(f"no schema for record {name!r}") from None
+
+    def current(self, name: str) -> Any:
+        return self._by_id[self.id_for(name)]
+
+    def by_id(self, schema_id: int) -> Any:
+        try:
+            return self._by_id[schema_id]
+        except KeyError:
+            raise DecodeError(f"unknown schema id {schema_id}") from None
+
+
+class RegistrySchemas:
+    """Ids from a Confluent-compatible schema registry (subject = record full name).
+
+    The local current schemas are registered once at start; ids of other writers' schemas are
+    fetched on first sight and cached."""
+
+    def __init__(self, url: str, local: LocalSchemas | None = None):
+        from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+        self._client = SchemaRegistryClient({"url": url})
+        self._local = local or LocalSchemas()
+        self._ids: dict[str, int] = {}
+        self._by_id: dict[int, Any] = {}
+        for name in self._local._current:
+            parsed = self._local.current(name)
+            text = json.dumps(_strip_parsed(parsed))
+            schema_id = self._client.register_schema(name, Schema(text, "AVRO"))
+            self._ids[name] = schema_id
+            self._by_id[schema_id] = parsed
+
+    def id_for(self, name: str) -> int:
+        return self._ids[name]
+
+    def current(self, name: str) -> Any:
+        return self._local.current(name)
+
+    def by_id(self, schema_id: int) -> Any:
+        if schema_id not in self._by_id:
+            try:
+                schema = self._client.get_schema(schema_id)
+            except Exception as exc:  # the registry's own error types vary by version
+                raise DecodeError(f"schema id {schema_id} not found in registry: {exc}") from None
+            self._by_id[schema_id] = _parse(json.loads(schema.schema_str))
+        return self._by_id[schema_id]
+
+
+def _strip_parsed(parsed: dict) -> dict:
+    """fastavro adds private keys (__fastavro_parsed, __named_schemas) to parsed schemas."""
+    if isinstance(parsed, dict):
+        return {k: _strip_parsed(v) for k, v in parsed.items() if not k.startswith("__")}
+    if isinstance(parsed, list):
+        return [_strip_parsed(v) for v in parsed]
+    return parsed
+
+
+class Codec:
+    def __init__(self, schemas: LocalSchemas | RegistrySchemas):
+        self.schemas = schemas
+
+    @classmethod
+    def from_settings(cls, settings) -> "Codec":
+        if settings.schema_registry_url:
+            return cls(RegistrySchemas(settings.schema_registry_url))
+        return cls(LocalSchemas())
+
+    def encode(self, name: str, record: dict) -> bytes:
+        schema_id = self.schemas.id_for(name)
+        out = io.BytesIO()
+        out.write(_HEADER.pack(MAGIC, schema_id))
+        fastavro.schemaless_writer(out, self.schemas.current(name), record)
+        return out.getvalue()
+
+    def decode(self, name: str, data: bytes | None) -> dict:
+        """Decode a framed record and resolve it to the current reader schema of `name`."""
+        if not data or len(data) < _HEADER.size:
+            raise DecodeError("message too short for the Confluent wire format")
+        magic, schema_id = _HEADER.unpack_from(data)
+        if magic != MAGIC:
+            raise DecodeError(f"bad magic byte {magic} (expected {MAGIC})")
+        writer = self.schemas.by_id(schema_id)
+        if writer["name"] != name:
+            raise DecodeError(f"schema id {schema_id} is a {writer['name']}, expected {name}")
+        reader = self.schemas.current(name)
+        try:
+            return fastavro.schemaless_reader(
+                io.BytesIO(data[_HEADER.size:]), writer, None if writer is reader else reader
+            )
+        except Exception as exc:  # fastavro raises assorted errors on corrupt input
+            raise DecodeError(f"invalid Avro body for {name} (schema id {schema_id}): {exc!r}") from None

@@ -1,0 +1,36 @@
+"""Prometheus metrics of one service process, in a registry of its own (so tests can run several
+services in one interpreter), served with /healthz by consumer.health."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ServiceMetrics:
+    def __init__(self, service: str):
+        self.service = service
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter("tidings_messages_consumed_total", "Messages fetched from Kafka.",
+                                ["service", "topic"], registry=r)
+        self.completed = Counter("tidings_messages_completed_total",
+                                 "Messages whose outcome is durable (offset stored).",
+                                 ["service", "topic"], registry=r)
+        self.poison = Counter("tidings_poison_messages_total",
+                              "Messages that could not be decoded or validated.",
+                              ["service", "topic", "reason"], registry=r)
+        self.in_flight = Gauge("tidings_in_flight_messages", "Messages fetched but not yet completed.",
+                               ["service"], registry=r)
+        self.batch_seconds = Histogram("tidings_batch_seconds", "Time to process one fetched batch.",
+                                       ["service"], registry=r,
+                                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.consumer_errors = Counter("tidings_consumer_errors_total", "Errors reported by the Kafka client.",
+                                       ["service", "code"], registry=r)
+        self.delivery_events = Counter("tidings_delivery_events_total", "DeliveryEvents emitted, by status.",
+                                       ["service", "channel", "status"], registry=r)
+        self.send_seconds = Histogram("tidings_send_seconds", "Time of one delivery attempt to a provider.",
+                                      ["channel", "provider"], registry=r,
+                                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.healthy = Gauge("tidings_healthy", "1 while the service is consuming normally.",
+                             ["service"], registry=r)
+        self.in_flight.labels(service).set(0)
+        self.healthy.labels(service).set(0)

@@ -1,0 +1,132 @@
+"""The JSON form of a NotificationEvent (what `tidings publish` and, later, the HTTP gateway
+accept), validated and turned into the Avro record. Errors name the field at fault."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from consumer.events import Clock, utcnow
+from consumer.topics import CHANNELS, PRIORITIES
+
+_RECIPIENT_FIELDS = ("email", "phone", "slack", "webhook_url", "locale")
+_CONTENT_FIELDS = ("subject", "text", "html")
+
+
+class InvalidNotification(ValueError):
+    """The JSON does not describe a valid notification; the message says which field and why."""
+
+
+def notification_from_json(obj: Any, clock: Clock = utcnow) -> dict:
+    if not isinstance(obj, dict):
+        raise InvalidNotification("expected a JSON object")
+    unknown = set(obj) - {"id", "created_at", "priority", "source", "tenant", "category", "channels",
+                          "recipient", "content", "data", "expires_at", "idempotency_key"}
+    if unknown:
+        raise InvalidNotification(f"unknown field(s): {', '.join(sorted(unknown))}")
+    priority = _text(obj, "priority", default="normal").lower()
+    if priority not in PRIORITIES:
+        raise InvalidNotification(f"priority: {priority!r} is not one of {', '.join(PRIORITIES)}")
+    channels = obj.get("channels")
+    if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
+        raise InvalidNotification("channels: expected a non-empty list of channel names")
+    bad = [c for c in channels if c not in CHANNELS]
+    if bad:
+        raise InvalidNotification(f"channels: unknown channel(s) {', '.join(bad)} (known: {', '.join(CHANNELS)})")
+    if len(set(channels)) != len(channels):
+        raise InvalidNotification("channels: a channel is listed twice")
+    recipient = _recipient(obj.get("recipient"))
+    data = obj.get("data", {})
+    if not isinstance(data, dict):
+        raise InvalidNotification("data: expected a JSON object")
+    return {
+        "id": _uuid(obj.get("id")) if obj.get("id") is not None else str(uuid.uuid4()),
+        "created_at": _time(obj, "created_at") or clock(),
+        "priority": priority.upper(),
+        "source": _text(obj, "source", required=True),
+        "tenant": _text(obj, "tenant", default="default"),
+        "category": _text(obj, "category", default="general"),
+        "channels": channels,
+        "recipient": recipient,
+        "content": _content(obj.get("content", {})),
+        "data": json.dumps(data, separators=(",", ":")),
+        "expires_at": _time(obj, "expires_at"),
+        "idempotency_key": _text(obj, "idempotency_key", default=None),
+    }
+
+
+def _text(obj: dict, key: str, default: Any = None, required: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise InvalidNotification(f"{key}: required")
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidNotification(f"{key}: expected a non-empty string")
+    return value
+
+
+def _uuid(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise InvalidNotification(f"id: {value!r} is not a UUID") from None
+
+
+def _time(obj: dict, key: str) -> datetime | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidNotification(f"{key}: expected an ISO 8601 timestamp string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidNotification(f"{key}: {value!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is None:
+        raise InvalidNotification(f"{key}: {value!r} has no timezone (add Z or +00:00)")
+    return parsed.astimezone(timezone.utc)
+
+
+def _recipient(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidNotification("recipient: expected an object with at least an id")
+    unknown = set(value) - {"id", *_RECIPIENT_FIELDS}
+    if unknown:
+        raise InvalidNotification(f"recipient: unknown field(s): {', '.join(sorted(unknown))}")
+    out = {"id": _text(value, "id", required=True)}
+    for key in _RECIPIENT_FIELDS:
+        out[key] = _text(value, key, default=None)
+    return out
+
+
+def _content(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidNotification("content: expected an object keyed by channel name or 'default'")
+    out = {}
+    for key, entry in value.items():
+        if key != "default" and key not in CHANNELS:
+            raise InvalidNotification(f"content: {key!r} is not a channel name or 'default'")
+        if not isinstance(entry, dict):
+            raise InvalidNotification(f"content.{key}: expected an object")
+        unknown = set(entry) - {"template", *_CONTENT_FIELDS}
+        if unknown:
+            raise InvalidNotification(f"content.{key}: unknown field(s): {', '.join(sorted(unknown))}")
+        out[key] = {"template": _template(key, entry.get("template"))}
+        for field in _CONTENT_FIELDS:
+            out[key][field] = _text(entry, field, default=None)
+    return out
+
+
+def _template(key: str, value: Any) -> dict | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise InvalidNotification(f"content.{key}.template: expected a name or {{\"name\": ..., \"version\": N}}")
+    version = value.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise InvalidNotification(f"content.{key}.template.version: expected an integer")
+    return {"name": value["name"], "version": version}

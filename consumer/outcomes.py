@@ -1,0 +1,45 @@
+"""How a delivery attempt ended, as data: Delivered, Transient or Permanent.
+
+Providers return one of these and raise nothing for expected failures; the runtime decides what
+happens next (today: a `sent` or `failed` DeliveryEvent)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Delivered:
+    status_code: int | None = None
+    provider_message_id: str | None = None
+    cost: Decimal | None = None
+    cost_currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Transient:
+    error_class: str
+    message: str = ""
+    status_code: int | None = None
+    retry_after_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Permanent:
+    error_class: str
+    message: str = ""
+    status_code: int | None = None
+
+
+Outcome = Delivered | Transient | Permanent
+
+TRANSIENT_HTTP = frozenset({408, 425, 429})
+
+
+def classify_http(status: int, body: str = "", retry_after_s: float | None = None) -> Outcome:
+    """2xx delivered; 408/425/429/5xx transient; other statuses permanent."""
+    if 200 <= status < 300:
+        return Delivered(status_code=status)
+    if status in TRANSIENT_HTTP or status >= 500:
+        return Transient(f"http_{status}", body, status, retry_after_s)
+    return Permanent(f"http_{status}", body, status)

@@ -1,0 +1,92 @@
+"""Typed settings for every Tidings process, read once at start from TIDINGS_* environment
+variables and an optional TOML file (TIDINGS_CONFIG), then passed down explicitly."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "localhost:9092"
+    topic_prefix: str = "tidings"
+    partitions: int = 6
+    replication_factor: int = 1
+    schema_registry_url: str | None = None
+    database_url: str | None = None
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9400
+    group_prefix: str = "tidings"
+    batch_size: int = 500
+    max_in_flight: int = 1000
+    session_timeout_ms: int = 10000
+    shutdown_grace_s: float = 5.0
+    webhook_timeout_s: float = 10.0
+    webhook_concurrency: int = 100
+    sink_batch_size: int = 1000
+    log_level: str = "INFO"
+    # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
+    kafka: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults < config file (TIDINGS_CONFIG) < environment (TIDINGS_<FIELD>) < overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        config_path = environ.get("TIDINGS_CONFIG")
+        if config_path:
+            values.update(_read_config_file(Path(config_path)))
+        for f in fields(cls):
+            raw = environ.get(f"TIDINGS_{f.name.upper()}")
+            if raw is not None and f.name != "kafka":
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{name: _coerce(name, value) for name, value in values.items()})
+
+    def kafka_common(self) -> dict[str, Any]:
+        return {"bootstrap.servers": self.bootstrap_servers, **dict(self.kafka)}
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name not in _TYPES:
+        raise SettingsError(f"unknown setting {name!r}")
+    kind = _TYPES[name]
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "str | None":
+            return None if value in ("", None) else str(value)
+        if kind == "str":
+            return str(value)
+        return value
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name} (TIDINGS_{name.upper()}): {value!r} is not a valid {kind}") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"TIDINGS_CONFIG points to {path}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    tidings = dict(data.get("tidings", {}))
+    if "kafka" in data:
+        tidings["kafka"] = {k: str(v) for k, v in data["kafka"].items()}
+    return tidings

@@ -1,0 +1,50 @@
+"""`tidings run sink`: consume tidings.deliveries into Postgres, one transaction per fetched
+batch, idempotent on the DeliveryEvent id (re-reading the topic from offset 0 changes nothing)."""
+from __future__ import annotations
+
+import asyncio
+
+from confluent_kafka import Message
+
+from consumer.codec import Codec, DecodeError
+from consumer.events import DELIVERY
+from consumer.metrics import ServiceMetrics
+from consumer.poison import report_poison
+from consumer.settings import Settings
+from consumer.topics import Topics
+from tracking.migrate import migrate
+from tracking.store import DeliveryLog
+
+
+class SinkService:
+    name = "sink"
+
+    def __init__(self, settings: Settings, metrics: ServiceMetrics):
+        self.settings = settings
+        self.metrics = metrics
+        self.codec = Codec.from_settings(settings)
+        self.group_id = f"{settings.group_prefix}.sink"
+        self.topics = [Topics(settings.topic_prefix).deliveries]
+        self.batch_size = settings.sink_batch_size
+        self.log: DeliveryLog | None = None
+        # One connection: batches fetched while one is being written wait their turn.
+        self._writing = asyncio.Lock()
+
+    async def start(self) -> None:
+        migrate(self.settings.database_url)
+        self.log = await DeliveryLog.connect(self.settings.database_url)
+
+    async def close(self) -> None:
+        if self.log is not None:
+            await self.log.close()
+
+    async def handle(self, messages: list[Message]) -> None:
+        events = []
+        for message in messages:
+            try:
+                events.append(self.codec.decode(DELIVERY, message.value()))
+            except DecodeError as exc:
+                report_poison(self.metrics, message, "undecodable", str(exc))
+        if events:
+            async with self._writing:
+                await self.log.record(events)

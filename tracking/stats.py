@@ -1,0 +1,76 @@
+"""Read-side queries over the delivery log: what `tidings stats`, the demo and the tests ask.
+
+Each takes an open psycopg AsyncConnection; nothing here writes.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+import psycopg
+
+from tracking.statuses import FINAL_STATUSES
+
+_FINAL = sorted(FINAL_STATUSES)
+
+
+def _uuids(ids: Iterable[str | UUID]) -> list[str]:
+    # One element type, so psycopg sends a single text[] that the query casts to uuid[].
+    return [str(i) for i in ids]
+
+
+async def event_count(conn: psycopg.AsyncConnection) -> int:
+    """How many DeliveryEvents the log holds."""
+    cur = await conn.execute("SELECT count(*) FROM delivery_events")
+    return (await cur.fetchone())[0]
+
+
+async def status_counts(conn: psycopg.AsyncConnection) -> dict[str, int]:
+    """Deliveries by current status."""
+    cur = await conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")
+    return {status: count for status, count in await cur.fetchall()}
+
+
+async def count_final(
+    conn: psycopg.AsyncConnection, notification_ids: Iterable[str | UUID] | None = None
+) -> int:
+    """Deliveries whose current status is final, optionally only those of some notifications."""
+    if notification_ids is None:
+        cur = await conn.execute(
+            "SELECT count(*) FROM deliveries WHERE status = ANY(%s)", [_FINAL]
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT count(*) FROM deliveries"
+            " WHERE status = ANY(%s) AND notification_id = ANY(%s::uuid[])",
+            [_FINAL, _uuids(notification_ids)],
+        )
+    return (await cur.fetchone())[0]
+
+
+async def current_statuses(
+    conn: psycopg.AsyncConnection, notification_ids: Iterable[str | UUID]
+) -> dict[str, list[str]]:
+    """Current status of every delivery of each notification, sorted; absent when none recorded."""
+    cur = await conn.execute(
+        "SELECT notification_id::text, array_agg(status ORDER BY status) FROM deliveries"
+        " WHERE notification_id = ANY(%s::uuid[]) GROUP BY notification_id",
+        [_uuids(notification_ids)],
+    )
+    return {notification_id: statuses for notification_id, statuses in await cur.fetchall()}
+
+
+async def final_statuses(
+    conn: psycopg.AsyncConnection, notification_ids: Iterable[str | UUID]
+) -> dict[str, list[str]]:
+    """Like current_statuses, but only deliveries that reached a final status."""
+    statuses = await current_statuses(conn, notification_ids)
+    finals = {n: [s for s in ss if s in FINAL_STATUSES] for n, ss in statuses.items()}
+    return {n: ss for n, ss in finals.items() if ss}
+
+
+async def delivery_state(conn: psycopg.AsyncConnection, delivery_id: str | UUID) -> dict | None:
+    """The deliveries row of one delivery as a dict, or None if no event was recorded for it."""
+    async with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        await cur.execute("SELECT * FROM deliveries WHERE delivery_id = %s", [str(delivery_id)])
+        return await cur.fetchone()

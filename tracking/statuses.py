@@ -1,0 +1,21 @@
+"""Delivery statuses as the tracking sink understands them.
+
+Shared by the delivery log's current-state fold and the stats queries.
+"""
+
+# Every status a DeliveryEvent may carry today. The sink stores unknown statuses as they come
+# (a newer producer may know more); only finality changes how they fold.
+STATUSES = (
+    "queued",
+    "sent",
+    "failed",
+    "retry_scheduled",
+    "dead_lettered",
+    "suppressed",
+    "expired",
+    "replayed",
+)
+
+# A delivery in one of these states needs nothing more from the pipeline. 'replayed' is not final:
+# replaying a dead letter reopens the delivery.
+FINAL_STATUSES = frozenset({"sent", "failed", "dead_lettered", "suppressed", "expired"})

@@ -1,0 +1,145 @@
+"""The delivery log: writes batches of decoded DeliveryEvents to Postgres, once each.
+
+Fed by the tracking sink's consumer; read by tracking.stats, the CLI and the tests.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import psycopg
+
+from tracking.statuses import FINAL_STATUSES
+
+# The DeliveryEvent fields, in delivery_events column order (recorded_at is the server's).
+EVENT_COLUMNS = (
+    "event_id", "notification_id", "delivery_id", "channel", "priority", "provider", "status",
+    "attempt", "status_code", "error_class", "error_message", "provider_message_id", "cost",
+    "cost_currency", "recipient_id", "source", "tenant", "category", "occurred_at",
+)
+_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+
+# Session-scoped and emptied at every commit, so batches never see each other's rows. Created
+# inside every batch (a no-op once it exists) so a fresh or reconnected session needs no setup.
+_CREATE_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS delivery_events_staging ON COMMIT DELETE ROWS
+    AS SELECT {_COLUMN_LIST} FROM delivery_events WITH NO DATA
+"""
+
+# One statement so the new rows (and only those) feed the fold, even if a batch is redelivered.
+#
+# Current-state rule: the status columns come from the event with the greatest
+# (occurred_at, status is final, event_id). A later event wins; at the same instant a final
+# status beats a non-final one, so 'queued' never overwrites 'sent' that is as late or later;
+# event_id only makes exact ties deterministic. Because it is a maximum, the result does not
+# depend on arrival order, and a 'replayed' later than a 'dead_lettered' reopens the delivery.
+_RECORD = f"""
+WITH inserted AS (
+    INSERT INTO delivery_events ({_COLUMN_LIST})
+    SELECT {_COLUMN_LIST} FROM delivery_events_staging
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING *
+), latest AS (
+    SELECT DISTINCT ON (delivery_id) *
+    FROM inserted
+    ORDER BY delivery_id, occurred_at DESC, status = ANY(%(final)s) DESC, event_id DESC
+), totals AS (
+    SELECT delivery_id, count(*) AS event_count, max(attempt) AS attempts, sum(cost) AS cost,
+           min(occurred_at) AS first_event_at, max(occurred_at) AS last_event_at
+    FROM inserted
+    GROUP BY delivery_id
+), folded AS (
+    INSERT INTO deliveries AS d (
+        delivery_id, notification_id, channel, priority, recipient_id, source, tenant, category,
+        status, status_at, status_event_id, status_code, error_class, error_message,
+        provider, provider_message_id,
+        attempts, cost, cost_currency, event_count, first_event_at, last_event_at)
+    SELECT l.delivery_id, l.notification_id, l.channel, l.priority, l.recipient_id, l.source,
+           l.tenant, l.category,
+           l.status, l.occurred_at, l.event_id, l.status_code, l.error_class, l.error_message,
+           l.provider, l.provider_message_id,
+           t.attempts, t.cost, l.cost_currency, t.event_count, t.first_event_at, t.last_event_at
+    FROM latest l JOIN totals t USING (delivery_id)
+    ON CONFLICT (delivery_id) DO UPDATE SET
+        (status, status_at, status_event_id, status_code, error_class, error_message,
+         provider, provider_message_id) = (
+            SELECT c.* FROM (VALUES
+                (excluded.status, excluded.status_at, excluded.status_event_id,
+                 excluded.status_code, excluded.error_class, excluded.error_message,
+                 excluded.provider, excluded.provider_message_id),
+                (d.status, d.status_at, d.status_event_id, d.status_code, d.error_class,
+                 d.error_message, d.provider, d.provider_message_id)
+            ) AS c (status, status_at, status_event_id, status_code, error_class, error_message,
+                    provider, provider_message_id)
+            ORDER BY c.status_at DESC, c.status = ANY(%(final)s) DESC, c.status_event_id DESC
+            LIMIT 1),
+        recipient_id = coalesce(d.recipient_id, excluded.recipient_id),
+        source = coalesce(d.source, excluded.source),
+        tenant = coalesce(d.tenant, excluded.tenant),
+        category = coalesce(d.category, excluded.category),
+        attempts = greatest(d.attempts, excluded.attempts),
+        -- Each attempt may be billed, so cost adds up over events; NULL only when none had one.
+        cost = CASE WHEN d.cost IS NULL AND excluded.cost IS NULL THEN NULL
+                    ELSE coalesce(d.cost, 0) + coalesce(excluded.cost, 0) END,
+        cost_currency = coalesce(excluded.cost_currency, d.cost_currency),
+        event_count = d.event_count + excluded.event_count,
+        first_event_at = least(d.first_event_at, excluded.first_event_at),
+        last_event_at = greatest(d.last_event_at, excluded.last_event_at),
+        updated_at = now()
+)
+SELECT count(*) FROM inserted
+"""
+
+
+def event_row(event: Mapping) -> tuple:
+    """One decoded DeliveryEvent as a staging row; tolerant of missing optional fields."""
+    row = {column: event.get(column) for column in EVENT_COLUMNS}
+    for key in ("event_id", "notification_id", "delivery_id"):
+        row[key] = str(row[key])  # fastavro hands out str or uuid.UUID; Postgres parses both.
+    row["priority"] = row["priority"] or "NORMAL"
+    row["attempt"] = row["attempt"] or 0
+    occurred_at = row["occurred_at"]
+    if isinstance(occurred_at, int):  # raw timestamp-millis, when decoded without logical types
+        row["occurred_at"] = dt.datetime.fromtimestamp(occurred_at / 1000, dt.timezone.utc)
+    return tuple(row[column] for column in EVENT_COLUMNS)
+
+
+class DeliveryLog:
+    """Records DeliveryEvents in Postgres; safe to call again with events already recorded."""
+
+    def __init__(self, conn: psycopg.AsyncConnection) -> None:
+        self.conn = conn
+
+    @classmethod
+    async def connect(cls, conninfo: str) -> DeliveryLog:
+        return cls(await psycopg.AsyncConnection.connect(conninfo, autocommit=True))
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def __aenter__(self) -> DeliveryLog:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def record(self, events: Iterable[Mapping]) -> int:
+        """Write a batch in one transaction; return how many events were new.
+
+        COPY into a staging table costs one round trip for the whole batch, and the single
+        INSERT .. SELECT that follows skips events already stored (a redelivered Kafka batch).
+        """
+        rows = [event_row(event) for event in events]
+        if not rows:
+            return 0
+        async with self.conn.transaction():
+            async with self.conn.cursor() as cur:
+                await cur.execute(_CREATE_STAGING)
+                async with cur.copy(
+                    f"COPY delivery_events_staging ({_COLUMN_LIST}) FROM STDIN"
+                ) as copy:
+                    for row in rows:
+                        await copy.write_row(row)
+                await cur.execute(_RECORD, {"final": sorted(FINAL_STATUSES)})
+                (new,) = await cur.fetchone()
+        return new
