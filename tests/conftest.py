@@ -1,0 +1,5 @@
+"""Shared fixtures: a real broker, a real Postgres, service processes and an HTTP receiver."""
+from tests.fixtures.kafka import *  # noqa: F401,F403
+from tests.fixtures.postgres import *  # noqa: F401,F403
+from tests.fixtures.processes import *  # noqa: F401,F403
+from tests.fixtures.receiver import *  # noqa: F401,F403
