@@ -95,9 +95,12 @@ def _recipient(value: Any) -> dict:
     unknown = set(value) - {"id", *_RECIPIENT_FIELDS}
     if unknown:
         raise InvalidNotification(f"recipient: unknown field(s): {', '.join(sorted(unknown))}")
-    out = {"id": _text(value, "id", required=True)}
-    for key in _RECIPIENT_FIELDS:
-        out[key] = _text(value, key, default=None)
+    try:
+        out = {"id": _text(value, "id", required=True)}
+        for key in _RECIPIENT_FIELDS:
+            out[key] = _text(value, key, default=None)
+    except InvalidNotification as exc:
+        raise InvalidNotification(f"recipient.{exc}") from None
     return out
 
 
@@ -114,8 +117,11 @@ def _content(value: Any) -> dict:
         if unknown:
             raise InvalidNotification(f"content.{key}: unknown field(s): {', '.join(sorted(unknown))}")
         out[key] = {"template": _template(key, entry.get("template"))}
-        for field in _CONTENT_FIELDS:
-            out[key][field] = _text(entry, field, default=None)
+        try:
+            for field in _CONTENT_FIELDS:
+                out[key][field] = _text(entry, field, default=None)
+        except InvalidNotification as exc:
+            raise InvalidNotification(f"content.{key}.{exc}") from None
     return out
 
 

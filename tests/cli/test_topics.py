@@ -1,0 +1,34 @@
+"""`tidings topics create|list` on the real broker."""
+import uuid
+
+from consumer.settings import Settings
+from consumer.topics import CHANNELS, PRIORITIES
+from tests.cli.run import tidings
+
+
+def test_create_is_idempotent_and_list_shows_partition_counts(kafka_bootstrap):
+    settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"c{uuid.uuid4().hex[:8]}")
+    first = tidings(settings, "topics", "create", "--partitions", "3")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count(": created") == 4 + 4 * len(CHANNELS) + 1
+
+    second = tidings(settings, "topics", "create", "--partitions", "3")
+    assert second.returncode == 0 and second.stdout.count(": exists") == 21
+
+    listing = tidings(settings, "topics", "list")
+    assert listing.returncode == 0
+    for priority in PRIORITIES:
+        assert f"{settings.topic_prefix}.events.{priority}" in listing.stdout
+        assert f"{settings.topic_prefix}.channel.webhook.{priority}" in listing.stdout
+    rows = [line for line in listing.stdout.splitlines() if settings.topic_prefix in line]
+    assert len(rows) == 21 and all(" 3 " in row for row in rows)
+
+    mismatch = tidings(settings, "topics", "create", "--partitions", "5")
+    assert mismatch.returncode == 1 and "exists with 3 partitions (asked for 5)" in mismatch.stdout
+
+
+def test_prefix_is_configurable_through_the_environment(kafka_bootstrap):
+    settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"p{uuid.uuid4().hex[:8]}")
+    assert tidings(settings, "topics", "create", TIDINGS_PARTITIONS="2").returncode == 0
+    listing = tidings(settings, "topics", "list")
+    assert f"{settings.topic_prefix}.deliveries" in listing.stdout and "tidings.events" not in listing.stdout
