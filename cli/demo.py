@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.embedded import EmbeddedBroker, EmbeddedPostgres
+from cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from consumer.codec import Codec
 from consumer.events import NOTIFICATION, lane, utcnow
 from consumer.publisher import Publisher
@@ -87,6 +88,8 @@ def demo_command(events: int, as_json: bool, settings: Settings) -> int:
         create_topics(AdminClient(settings.kafka_common()), Topics(settings.topic_prefix).all(), settings.partitions)
         migrate(settings.database_url)
         children = start_services(settings, workdir)
+        console.print("starting router, webhook channel and sink...")
+        wait_until_consuming(children)
         summary = asyncio.run(publish_and_wait(events, settings, console, children))
     except KeyboardInterrupt:
         console.print("interrupted; stopping everything the demo started")
@@ -114,14 +117,36 @@ def start_services(settings: Settings, workdir: Path) -> list[subprocess.Popen]:
            "TIDINGS_TOPIC_PREFIX": settings.topic_prefix,
            "TIDINGS_GROUP_PREFIX": settings.group_prefix,
            "TIDINGS_DATABASE_URL": settings.database_url,
-           "TIDINGS_METRICS_PORT": "0",
+           "TIDINGS_METRICS_HOST": "127.0.0.1",
            "TIDINGS_SESSION_TIMEOUT_MS": "6000"}
     children = []
     for args in SERVICES:
         log = open(workdir / f"{'-'.join(args[1:])}.log", "wb")
-        children.append(subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        port = free_port()
+        child = subprocess.Popen([sys.executable, "-m", "cli.main", *args],
+                                 env={**env, "TIDINGS_METRICS_PORT": str(port)},
+                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        child.metrics_port = port
+        children.append(child)
     return children
+
+
+def wait_until_consuming(children: list[subprocess.Popen], timeout: float = 60) -> None:
+    """Each service reports partitions on /healthz once it has joined its consumer group."""
+    deadline = time.monotonic() + timeout
+    for child in children:
+        while True:
+            if child.poll() is not None:
+                raise RuntimeError(f"{' '.join(child.args[3:])} exited with code {child.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{child.metrics_port}/healthz", timeout=2) as r:
+                    if json.load(r).get("assigned_partitions"):
+                        break
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("services did not join their consumer groups in time")
+            time.sleep(0.1)
 
 
 def stop_processes(children: list[subprocess.Popen], timeout: float = 15.0) -> None:
