@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from consumer.metrics import ServiceMetrics
 from consumer.offsets import OffsetTracker
@@ -171,7 +171,11 @@ class StreamConsumer:
     # Rebalance callbacks run inside consume(), on the event loop's thread.
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
-        self.paused = False  # a new assignment starts unpaused; the next loop turn re-applies backpressure
+        # librdkafka keeps a partition's pause flag across a revoke and re-assign; a new assignment
+        # starts unpaused here and the next loop turn re-applies backpressure from our own state.
+        consumer.assign(partitions)
+        consumer.resume(partitions)
+        self.paused = False
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

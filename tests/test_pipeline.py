@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from consumer.topics import PRIORITIES, Topics
 from tests.pipeline import (current_statuses, event_count, make_notifications, publish, publish_raw,
                             read_topic, wait_for_statuses)
-from tracking.migrate import migrate
 
-
-@pytest.fixture
-def pipeline(settings, database_url):
-    migrate(database_url)
-    return settings.replace(database_url=database_url)
-
-
-@pytest.fixture
-def services(pipeline, tmp_path):
-    from tests.fixtures.processes import Services
-
-    running = Services(pipeline, tmp_path)
-    yield running
-    running.stop_all()
 
 
 def test_a_thousand_events_over_four_priorities_are_delivered_once_and_recorded(pipeline, services, webhook_receiver):
-    for args in (["run", "router"], ["run", "channel", "webhook"], ["run", "sink"]):
-        services.start(*args)
+    services.start_pipeline()
     notifications = make_notifications(1000, webhook_receiver.url)
     publish(pipeline, notifications)
 

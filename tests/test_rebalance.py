@@ -1,0 +1,33 @@
+"""A second channel worker joining mid-stream takes over partitions: nothing is lost, and what is
+redelivered is bounded by the in-flight limit."""
+from __future__ import annotations
+
+import time
+
+
+from tests.pipeline import make_notifications, publish, wait_for_statuses
+
+IN_FLIGHT = 40
+
+
+
+def test_a_worker_joining_mid_stream_loses_nothing(pipeline, services, webhook_receiver):
+    webhook_receiver.delay_s = 0.02
+    limits = {"TIDINGS_WEBHOOK_CONCURRENCY": "4", "TIDINGS_MAX_IN_FLIGHT": str(IN_FLIGHT), "TIDINGS_BATCH_SIZE": "20"}
+    services.start("run", "router")
+    first = services.start("run", "channel", "webhook", **limits)
+    services.start("run", "sink")
+    notifications = make_notifications(800, webhook_receiver.url)
+    publish(pipeline, notifications)
+    deadline = time.monotonic() + 60
+    while len(webhook_receiver.notification_ids()) < 100 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    second = services.start("run", "channel", "webhook", wait=False, **limits)
+    received = webhook_receiver.wait_for(800, timeout=180)
+    assert set(received) == {n["id"] for n in notifications}
+    wait_for_statuses(pipeline.database_url, received)
+    assert second.metric("tidings_messages_completed_total") > 0, "the rebalance never happened"
+    assert first.metric("tidings_messages_completed_total") > 0
+    duplicates = sum(count - 1 for count in received.values())
+    assert duplicates <= 2 * IN_FLIGHT
