@@ -24,6 +24,7 @@ from rich.table import Table
 
 from cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from consumer.codec import Codec
+from consumer.health import start_app
 from consumer.events import NOTIFICATION, lane, utcnow
 from consumer.publisher import Publisher
 from consumer.settings import Settings
@@ -52,11 +53,8 @@ class Receiver:
 
         app = web.Application()
         app.router.add_post("/hook", receive)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"
+        self._runner, port = await start_app(app, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{port}/hook"
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -26,9 +26,13 @@ async def serve(metrics: ServiceMetrics, health: HealthCheck, host: str, port: i
     app = web.Application()
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/healthz", get_health)
+    return await start_app(app, host, port)
+
+
+async def start_app(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve an aiohttp app; returns the runner and the bound port (port 0 picks a free one)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # aiohttp exposes no public accessor
-    return runner, bound
+    return runner, site._server.sockets[0].getsockname()[1]  # aiohttp has no public accessor

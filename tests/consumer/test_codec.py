@@ -13,6 +13,7 @@ from aiohttp import web
 
 from consumer.codec import Codec, DecodeError, LocalSchemas, RegistrySchemas
 from consumer.events import DELIVERY, NOTIFICATION
+from consumer.health import start_app
 from schemas import SCHEMA_DIR
 from tests.pipeline import make_notifications
 
@@ -114,11 +115,8 @@ class FakeRegistry:
             app = web.Application()
             app.router.add_post("/subjects/{subject}/versions", register)
             app.router.add_get("/schemas/ids/{id}", by_id)
-            self.runner = web.AppRunner(app)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+            self.runner, port = await start_app(app, "127.0.0.1", 0)
+            self.url = f"http://127.0.0.1:{port}"
             ready.set()
 
         def serve() -> None:
