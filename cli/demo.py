@@ -27,6 +27,7 @@ from consumer.codec import Codec
 from consumer.health import start_app
 from consumer.events import NOTIFICATION, lane, utcnow
 from consumer.publisher import Publisher
+from consumer.retry_tiers import all_tier_names
 from consumer.settings import Settings
 from consumer.topics import PRIORITIES, Topics, create_topics
 from tracking.migrate import migrate
@@ -83,7 +84,7 @@ def demo_command(events: int, as_json: bool, settings: Settings) -> int:
         settings = settings.replace(topic_prefix=f"{settings.topic_prefix}-demo-{run_id}",
                                     group_prefix=f"tidings-demo-{run_id}",
                                     partitions=min(settings.partitions, 4))
-        create_topics(AdminClient(settings.kafka_common()), Topics(settings.topic_prefix).all(), settings.partitions)
+        create_topics(AdminClient(settings.kafka_common()), Topics(settings.topic_prefix).all(all_tier_names(settings)), settings.partitions)
         migrate(settings.database_url)
         children = start_services(settings, workdir)
         console.print("starting router, webhook channel and sink...")

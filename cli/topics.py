@@ -7,6 +7,7 @@ from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
+from consumer.retry_tiers import all_tier_names
 from consumer.settings import Settings
 from consumer.topics import Topics, create_topics, list_topics
 
@@ -19,7 +20,8 @@ def topics_command(args: argparse.Namespace, settings: Settings) -> int:
         if partitions < 1:
             console.print("[red]--partitions must be at least 1[/red]")
             return 2
-        result = create_topics(admin, Topics(settings.topic_prefix).all(), partitions, settings.replication_factor)
+        names = Topics(settings.topic_prefix).all(all_tier_names(settings))
+        result = create_topics(admin, names, partitions, settings.replication_factor)
         for name, state in result.items():
             console.print(f"{name}: {state}")
         return 1 if any(s.startswith("exists with") for s in result.values()) else 0

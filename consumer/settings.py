@@ -33,6 +33,18 @@ class Settings:
     webhook_concurrency: int = 100
     sink_batch_size: int = 1000
     log_level: str = "INFO"
+    # Retry tiers ("10s,1m,10m,1h"); TIDINGS_RETRY_TIERS_<CHANNEL> overrides them for one channel.
+    retry_tiers: str = "10s,1m,10m,1h"
+    retry_tiers_email: str | None = None
+    retry_tiers_slack: str | None = None
+    retry_tiers_sms: str | None = None
+    retry_tiers_webhook: str | None = None
+    # The dead-letter limit: stop dead-lettering when this many in a row, or this share of the
+    # last `dead_letter_window` outcomes, would go to the DLQ; try again after the cool-down.
+    dead_letter_max_consecutive: int = 50
+    dead_letter_max_share: float = 0.8
+    dead_letter_window: int = 100
+    dead_letter_cooldown_s: float = 60.0
     # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
     kafka: Mapping[str, Any] = field(default_factory=dict)
 
@@ -53,6 +65,12 @@ class Settings:
 
     def kafka_common(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap_servers, **dict(self.kafka)}
+
+    @property
+    def retry_tiers_by_channel(self) -> dict[str, str]:
+        own = {"email": self.retry_tiers_email, "slack": self.retry_tiers_slack,
+               "sms": self.retry_tiers_sms, "webhook": self.retry_tiers_webhook}
+        return {channel: tiers for channel, tiers in own.items() if tiers is not None}
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)

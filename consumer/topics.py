@@ -22,9 +22,16 @@ class Topics:
     def channel(self, channel: str, priority: str) -> str:
         return f"{self.prefix}.channel.{_check(channel, CHANNELS)}.{_check(priority, PRIORITIES)}"
 
+    def retry(self, channel: str, tier: str) -> str:
+        return f"{self.prefix}.channel.{_check(channel, CHANNELS)}.retry.{tier}"
+
     @property
     def deliveries(self) -> str:
         return f"{self.prefix}.deliveries"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}.dlq"
 
     def all_events(self) -> list[str]:
         return [self.events(p) for p in PRIORITIES]
@@ -32,11 +39,13 @@ class Topics:
     def all_channel(self, channel: str) -> list[str]:
         return [self.channel(channel, p) for p in PRIORITIES]
 
-    def all(self) -> list[str]:
+    def all(self, retry_tiers: dict[str, list[str]] | None = None) -> list[str]:
+        """Every topic; retry topics for the tier names given per channel."""
         names = self.all_events()
         for channel in CHANNELS:
             names += self.all_channel(channel)
-        return names + [self.deliveries]
+            names += [self.retry(channel, tier) for tier in (retry_tiers or {}).get(channel, ())]
+        return names + [self.deliveries, self.dlq]
 
 
 def _check(value: str, allowed: tuple[str, ...]) -> str:

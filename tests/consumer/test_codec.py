@@ -48,7 +48,7 @@ def _directory_with_v2(tmp_path: Path) -> Path:
     shutil.copytree(SCHEMA_DIR, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     shutil.copy(V2, directory / "notification_event.v2.avsc")
     index = json.loads((directory / "ids.json").read_text())
-    index["schemas"]["4"] = "notification_event.v2.avsc"
+    index["schemas"]["100"] = "notification_event.v2.avsc"
     (directory / "ids.json").write_text(json.dumps(index))
     return directory
 
@@ -56,14 +56,14 @@ def _directory_with_v2(tmp_path: Path) -> Path:
 def test_a_newer_reader_schema_reads_a_v1_event(tmp_path):
     v1_bytes = Codec(LocalSchemas()).encode(NOTIFICATION, make_notifications(1, "http://x/")[0])
     newer = Codec(LocalSchemas(_directory_with_v2(tmp_path)))
-    assert newer.schemas.id_for(NOTIFICATION) == 4
+    assert newer.schemas.id_for(NOTIFICATION) == 100
     decoded = newer.decode(NOTIFICATION, v1_bytes)
     assert decoded["thread_key"] is None and decoded["labels"] == []  # defaults of the new fields
     assert decoded["source"] == "tests"
     # and the newer writer's events carry the new id and the new fields
     event = {**decoded, "thread_key": "t-9", "labels": ["a"]}
     v2_bytes = newer.encode(NOTIFICATION, event)
-    assert struct.unpack(">I", v2_bytes[1:5])[0] == 4
+    assert struct.unpack(">I", v2_bytes[1:5])[0] == 100
     assert newer.decode(NOTIFICATION, v2_bytes)["thread_key"] == "t-9"
 
 

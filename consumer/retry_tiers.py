@@ -1,0 +1,40 @@
+"""Retry tiers: one topic per fixed delay per channel, so arrival order is due order within a
+tier. Parsed from settings ("10s,1m,10m,1h", per channel overridable)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from consumer.settings import Settings, SettingsError
+from consumer.topics import CHANNELS
+
+DEFAULT_TIERS = "10s,1m,10m,1h"
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_TIER = re.compile(r"^(\d+)(ms|s|m|h)$")
+
+
+@dataclass(frozen=True)
+class RetryTier:
+    name: str        # also the topic suffix: <prefix>.channel.<channel>.retry.<name>
+    delay_s: float
+
+
+def parse_tiers(text: str, setting: str = "TIDINGS_RETRY_TIERS") -> list[RetryTier]:
+    tiers = []
+    for token in (t.strip() for t in text.split(",") if t.strip()):
+        match = _TIER.match(token)
+        if not match:
+            raise SettingsError(f"{setting}: {token!r} is not a delay like 500ms, 10s, 1m or 1h")
+        tiers.append(RetryTier(token, int(match[1]) * _UNITS[match[2]]))
+    if [t.delay_s for t in tiers] != sorted(t.delay_s for t in tiers) or len({t.name for t in tiers}) != len(tiers):
+        raise SettingsError(f"{setting}: tiers must be distinct and in increasing order, got {text!r}")
+    return tiers
+
+
+def tiers_for(settings: Settings, channel: str) -> list[RetryTier]:
+    own = settings.retry_tiers_by_channel.get(channel)
+    return parse_tiers(own, f"TIDINGS_RETRY_TIERS_{channel.upper()}") if own is not None else parse_tiers(settings.retry_tiers)
+
+
+def all_tier_names(settings: Settings) -> dict[str, list[str]]:
+    return {channel: [t.name for t in tiers_for(settings, channel)] for channel in CHANNELS}
