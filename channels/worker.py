@@ -1,6 +1,7 @@
-"""`tidings run channel <name>`: consume the channel's four priority topics, send each message
-through the provider concurrently, and publish a `sent` or `failed` DeliveryEvent per attempt;
-the offset is stored only after that event is acknowledged."""
+"""`tidings run channel <name>`: consume the channel's four priority topics and its retry tiers,
+send each message through the provider concurrently, and turn each outcome into what comes next:
+`sent`, the next retry tier (`retry_scheduled`) or the dead-letter topic (`dead_lettered`).
+The offset is stored only after that is acknowledged by the broker."""
 from __future__ import annotations
 
 import asyncio
@@ -9,13 +10,18 @@ import time
 from confluent_kafka import Message
 
 from channels.provider import Provider
+from consumer import failure_headers as h
 from consumer.codec import Codec, DecodeError
+from consumer.dead_letter_limit import DeadLetterLimit
+from consumer.dead_letters import DeadLetters, identity
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, Clock, delivery_event, utcnow
 from consumer.metrics import ServiceMetrics
 from consumer.outcomes import Delivered, Outcome
-from consumer.poison import report_poison
 from consumer.publisher import Publisher
+from consumer.retry_policy import DeadLetter, Retry, RetryPolicy
+from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
+from consumer.stream import StreamConsumer
 from consumer.topics import Topics
 
 
@@ -31,11 +37,19 @@ class ChannelWorker:
         self.codec = Codec.from_settings(settings)
         self.names = Topics(settings.topic_prefix)
         self.group_id = f"{settings.group_prefix}.channel.{channel}"
-        self.topics = self.names.all_channel(channel)
+        self.policy = RetryPolicy(tiers_for(settings, channel))
+        self.topics = self.names.all_channel(channel) + [self.names.retry(channel, t.name) for t in self.policy.tiers]
+        self.limit = DeadLetterLimit.from_settings(settings)
         self.publisher: Publisher | None = None
+        self.dead_letters: DeadLetters | None = None
+        self.stream: StreamConsumer | None = None
+
+    def bind(self, stream: StreamConsumer) -> None:
+        self.stream = stream
 
     async def start(self) -> None:
         self.publisher = Publisher.from_settings(self.settings)
+        self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics, self.clock)
         await self.provider.start()
 
     async def close(self) -> None:
@@ -50,23 +64,63 @@ class ChannelWorker:
         try:
             message = self.codec.decode(CHANNEL_MESSAGE, raw.value())
         except DecodeError as exc:
-            report_poison(self.metrics, raw, "undecodable", str(exc))
+            await self.dead_letters.poison(raw, "undecodable", str(exc))
             return
+        due = h.due_at(raw)
+        if due is not None:
+            self.metrics.retry_lateness.labels(self.name).observe(max(0.0, (self.clock() - due).total_seconds()))
         started = time.monotonic()
         outcome = await self.provider.send(message)
         self.metrics.send_seconds.labels(self.channel, self.provider.name).observe(time.monotonic() - started)
-        await self._record(message, outcome)
+        await self._next_step(raw, message, outcome)
 
-    def _record(self, message: dict, outcome: Outcome) -> asyncio.Future:
+    async def _next_step(self, raw: Message, message: dict, outcome: Outcome) -> None:
+        now = self.clock()
         if isinstance(outcome, Delivered):
-            event = delivery_event(message, "sent", clock=self.clock, provider=self.provider.name,
-                                   status_code=outcome.status_code,
-                                   provider_message_id=outcome.provider_message_id,
-                                   cost=outcome.cost, cost_currency=outcome.cost_currency)
+            self.limit.succeeded(now.timestamp())
+            self.metrics.dead_letter_limit.labels(self.name).set(int(self.limit.is_tripped(now.timestamp())))
+            await self._record(delivery_event(
+                message, "sent", clock=self.clock, provider=self.provider.name, status_code=outcome.status_code,
+                provider_message_id=outcome.provider_message_id, cost=outcome.cost, cost_currency=outcome.cost_currency))
+            return
+        failure = dict(provider=self.provider.name, status_code=outcome.status_code,
+                       error_class=outcome.error_class, error_message=outcome.message[:h.MAX_ERROR_MESSAGE] or None)
+        step = self.policy.after(message["attempt"], outcome, now)
+        if isinstance(step, Retry):
+            await self._retry(raw, message, step, outcome, failure)
+        elif self.limit.admit_dead_letter(now.timestamp()):
+            await self._dead_letter(raw, message, step, outcome, failure)
         else:
-            event = delivery_event(message, "failed", clock=self.clock, provider=self.provider.name,
-                                   status_code=outcome.status_code, error_class=outcome.error_class,
-                                   error_message=outcome.message[:1000] or None)
+            self._hold(raw)
+
+    async def _retry(self, raw: Message, message: dict, step: Retry, outcome, failure: dict) -> None:
+        origin = h.FailureContext.of(raw, self.clock())
+        headers = origin.headers(attempt=message["attempt"], error_class=outcome.error_class,
+                                 error_message=outcome.message, group=self.group_id,
+                                 more={h.DUE_AT: h.iso(step.due_at), h.RETRY_TIER: step.tier.name, **identity(message)})
+        retry = {**message, "attempt": message["attempt"] + 1}
+        self.metrics.retries.labels(self.name, step.tier.name).inc()
+        await asyncio.gather(
+            self.publisher.publish(self.names.retry(self.channel, step.tier.name),
+                                   self.codec.encode(CHANNEL_MESSAGE, retry), key=raw.key(), headers=headers),
+            self._record(delivery_event(message, "retry_scheduled", clock=self.clock, retry_tier=step.tier.name,
+                                        due_at=step.due_at, **failure)))
+
+    async def _dead_letter(self, raw: Message, message: dict, step: DeadLetter, outcome, failure: dict) -> None:
+        await asyncio.gather(
+            self.dead_letters.send(raw, reason=step.reason, error_class=outcome.error_class,
+                                   error_message=outcome.message, attempt=message["attempt"], identity=identity(message)),
+            self._record(delivery_event(message, "dead_lettered", clock=self.clock, stage=self.name, **failure)))
+
+    def _hold(self, raw: Message) -> None:
+        """The dead-letter limit tripped: keep this message (not dead-lettered, offset not stored)
+        and hold the whole consumer for the cool-down."""
+        until = self.limit.tripped_until or self.clock().timestamp()
+        self.metrics.dead_letter_limit.labels(self.name).set(1)
+        self.stream.defer(raw, until)
+        self.stream.hold(until, "dead-letter limit reached: nearly every delivery is failing permanently")
+
+    def _record(self, event: dict) -> asyncio.Future:
         self.metrics.delivery_events.labels(self.name, self.channel, event["status"]).inc()
         return self.publisher.publish(self.names.deliveries, self.codec.encode(DELIVERY, event),
                                       key=event["delivery_id"])

@@ -35,6 +35,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo = verbs.add_parser("demo", help="run the whole pipeline locally and report throughput")
     demo.add_argument("--events", type=int, default=1000, help="notifications to publish (default 1000)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    dlq = verbs.add_parser("dlq", help="inspect and replay the dead-letter topic")
+    dlq_verbs = dlq.add_subparsers(dest="dlq_verb", required=True, metavar="ACTION")
+    reading = argparse.ArgumentParser(add_help=False)
+    reading.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    reading.add_argument("--idle", type=float, default=2.0, metavar="SECONDS",
+                         help="end of topic when no partition-EOF and nothing new for this long (default 2)")
+    selection = argparse.ArgumentParser(add_help=False, parents=[reading])
+    selection.add_argument("--channel", choices=CHANNELS, help="only this channel's dead letters")
+    selection.add_argument("--error", metavar="E", help="only this error class or reason")
+    selection.add_argument("--since", metavar="T", help="dead-lettered at or after T (ISO 8601, or ago: 15m, 2h, 7d)")
+    selection.add_argument("--until", metavar="T", help="dead-lettered at or before T (ISO 8601, or ago)")
+    dlq_verbs.add_parser("list", parents=[selection], help="counts by channel and error class, with samples")
+    show = dlq_verbs.add_parser("show", parents=[reading], help="every dead letter of one notification")
+    show.add_argument("notification_id")
+    replay = dlq_verbs.add_parser("replay", parents=[selection],
+                                  help="re-publish dead letters to their original topics (needs TIDINGS_DATABASE_URL)",
+                                  description="Re-publish dead letters to their original topics. Each replay is recorded "
+                                  "in Postgres (dlq_replays) after the broker acknowledges it, so a rerun skips it; a "
+                                  "crash between the two replays that one message again.")
+    replay.add_argument("--dry-run", action="store_true", help="change nothing; print what would be replayed")
+    replay.add_argument("--rate", type=float, metavar="N", help="at most N messages per second")
+    replay.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     return parser
 
 
@@ -60,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "demo":
         from cli.demo import demo_command
         return demo_command(args.events, args.json, settings)
+    if args.verb == "dlq":
+        from cli.dlq import dlq_command
+        return dlq_command(args, settings)
     return 2
 
 

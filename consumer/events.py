@@ -33,16 +33,19 @@ def delivery_id(notification_id: Any, channel: str) -> str:
 def delivery_event(message: dict, status: str, *, clock: Clock = utcnow, attempt: int | None = None,
                    **fields: Any) -> dict:
     """A DeliveryEvent for a ChannelMessage. The event id is derived from (delivery, status,
-    attempt), so reprocessing the same message after a crash records nothing twice."""
+    attempt, replay), so reprocessing the same message after a crash records nothing twice."""
     attempt = message.get("attempt", 1) if attempt is None else attempt
+    replay = message.get("replay", 0)
+    name = f"{message['delivery_id']}/{status}/{attempt}" + (f"/replay-{replay}" if replay else "")
     event = {
-        "event_id": str(uuid.uuid5(_NAMESPACE, f"{message['delivery_id']}/{status}/{attempt}")),
+        "event_id": str(uuid.uuid5(_NAMESPACE, name)),
         "notification_id": str(message["notification_id"]),
         "delivery_id": str(message["delivery_id"]),
         "channel": message["channel"],
         "priority": message["priority"],
         "status": status,
         "attempt": attempt,
+        "replay": replay,
         "recipient_id": message.get("recipient_id"),
         "source": message.get("source"),
         "tenant": message.get("tenant"),

@@ -30,6 +30,15 @@ class ServiceMetrics:
         self.send_seconds = Histogram("tidings_send_seconds", "Time of one delivery attempt to a provider.",
                                       ["channel", "provider"], registry=r,
                                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.dead_lettered = Counter("tidings_dead_lettered_total", "Messages sent to the dead-letter topic.",
+                                     ["service", "reason"], registry=r)
+        self.retries = Counter("tidings_retries_scheduled_total", "Deliveries moved to a retry tier.",
+                               ["service", "tier"], registry=r)
+        self.retry_lateness = Histogram("tidings_retry_lateness_seconds",
+                                        "How long after its due time a retry was attempted.", ["service"],
+                                        registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
+        self.dead_letter_limit = Gauge("tidings_dead_letter_limit_tripped",
+                                       "1 while the dead-letter limit holds the consumer.", ["service"], registry=r)
         self.healthy = Gauge("tidings_healthy", "1 while the service is consuming normally.",
                              ["service"], registry=r)
         self.in_flight.labels(service).set(0)

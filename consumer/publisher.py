@@ -40,7 +40,7 @@ class Publisher:
             self._producer.poll(0.05)
 
     def publish(self, topic: str, value: bytes, key: str | bytes | None = None,
-                headers: Headers | None = None) -> asyncio.Future:
+                headers: Headers | None = None, partition: int | None = None) -> asyncio.Future:
         """Queue one message; the future resolves to (partition, offset) when acknowledged."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
@@ -51,19 +51,20 @@ class Publisher:
             else:
                 loop.call_soon_threadsafe(_succeed, future, (msg.partition(), msg.offset()))
 
-        self._produce(topic, value, key, headers, on_delivery)
+        self._produce(topic, value, key, headers, on_delivery, partition)
         return future
 
     def publish_sync(self, topic: str, value: bytes, key: str | bytes | None = None,
-                     headers: Headers | None = None, on_delivery=None) -> None:
+                     headers: Headers | None = None, on_delivery=None, partition: int | None = None) -> None:
         """Queue one message from synchronous code (CLI tools); call flush() to wait."""
-        self._produce(topic, value, key, headers, on_delivery)
+        self._produce(topic, value, key, headers, on_delivery, partition)
 
-    def _produce(self, topic, value, key, headers, on_delivery) -> None:
+    def _produce(self, topic, value, key, headers, on_delivery, partition=None) -> None:
+        where = {} if partition is None else {"partition": partition}
         while True:
             try:
                 self._producer.produce(topic, value=value, key=key, headers=list(headers or ()),
-                                       on_delivery=on_delivery)
+                                       on_delivery=on_delivery, **where)
                 return
             except BufferError:
                 # Local queue full: let the poll thread drain delivery reports, then try again.

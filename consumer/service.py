@@ -56,6 +56,8 @@ async def serve(service: Service, settings: Settings, metrics: ServiceMetrics,
             pass
     stream = StreamConsumer(settings, metrics, service.group_id, service.topics, service.handle,
                             batch_size=getattr(service, "batch_size", None))
+    if hasattr(service, "bind"):
+        service.bind(stream)  # services that defer or hold messages (retries, the dead-letter limit)
     runner, port = await health.serve(metrics, stream.health, settings.metrics_host, settings.metrics_port)
     log.info("%s: /metrics and /healthz on port %d; consuming %s as group %s",
              service.name, port, ", ".join(service.topics), service.group_id)

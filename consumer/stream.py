@@ -2,17 +2,22 @@
 
 Fetches batches, hands each to the service's `handle(messages)` as its own task (bounded by
 max_in_flight messages), and stores an offset only when every message before it is finished:
-at-least-once. Backpressure pauses partitions while still polling; revoked partitions commit
-what is done and abandon the rest; stop() drains for a grace period, commits and leaves."""
+at-least-once. A message whose tidings-due-at is in the future pauses only its own partition
+(rewound to it) until due; backpressure and the dead-letter limit pause partitions while the loop
+keeps polling, so the consumer never leaves its group. Revoked partitions commit what is done
+and abandon the rest; stop drains for a grace period, commits and leaves."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from datetime import datetime
 from typing import Awaitable, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from consumer import failure_headers
+from consumer.events import Clock, utcnow
 from consumer.metrics import ServiceMetrics
 from consumer.offsets import OffsetTracker
 from consumer.settings import Settings
@@ -20,11 +25,12 @@ from consumer.settings import Settings
 log = logging.getLogger(__name__)
 
 BatchHandler = Callable[[list[Message]], Awaitable[None]]
+Key = tuple[str, int]
 
 
 class StreamConsumer:
     def __init__(self, settings: Settings, metrics: ServiceMetrics, group_id: str, topics: Sequence[str],
-                 handle: BatchHandler, batch_size: int | None = None):
+                 handle: BatchHandler, batch_size: int | None = None, clock: Clock = utcnow):
         self.settings = settings
         self.metrics = metrics
         self.group_id = group_id
@@ -32,21 +38,33 @@ class StreamConsumer:
         self.handle = handle
         self.batch_size = batch_size or settings.batch_size
         self.max_in_flight = settings.max_in_flight
+        self.clock = clock
         self.tracker = OffsetTracker()
-        self.assigned: set[tuple[str, int]] = set()
-        self.paused = False
+        self.assigned: set[Key] = set()
+        self.deferred: dict[Key, tuple[int, float]] = {}  # partition -> (rewound offset, due epoch s)
+        self.held_until: float | None = None
+        self.held_reason = ""
+        self.backpressure = False
         self.running = False
         self.failure: BaseException | None = None
+        self._paused: set[Key] = set()
         self._tasks: set[asyncio.Task] = set()
         self._consumer: Consumer | None = None
         self._in_flight = metrics.in_flight.labels(metrics.service)
 
     def health(self) -> tuple[bool, dict]:
         detail = {"service": self.metrics.service, "assigned_partitions": len(self.assigned),
-                  "in_flight": self.tracker.in_flight(), "paused": self.paused}
+                  "in_flight": self.tracker.in_flight(), "paused_partitions": len(self._paused),
+                  "waiting_for_due": len(self.deferred)}
+        if self.held_until is not None:
+            detail["held"] = self.held_reason
+            detail["held_for_s"] = round(max(0.0, self.held_until - self._now()), 1)
         if self.failure is not None:
             detail["error"] = repr(self.failure)
-        return self.running and self.failure is None, detail
+        return self.running and self.failure is None and self.held_until is None, detail
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
 
     def _make_consumer(self) -> Consumer:
         return Consumer({
@@ -58,6 +76,7 @@ class StreamConsumer:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": self.settings.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.settings.session_timeout_ms // 5),
+            "fetch.wait.max.ms": 100,
             "enable.partition.eof": False,
         })
 
@@ -71,9 +90,9 @@ class StreamConsumer:
         self.metrics.healthy.labels(self.metrics.service).set(1)
         try:
             while not stop.is_set() and self.failure is None:
-                self._apply_backpressure()
-                messages = consumer.consume(self.batch_size, 0 if self._tasks else 0.1)
-                messages = self._accept(messages)
+                self._update_pauses()
+                messages = consumer.consume(self.batch_size, 0 if self._tasks else self._idle_wait())
+                messages = self._admit(self._accept(messages))
                 if messages:
                     self._start(messages)
                 if self._tasks:
@@ -90,6 +109,15 @@ class StreamConsumer:
         if self.failure is not None:
             raise self.failure
 
+    def _idle_wait(self) -> float:
+        """Block in consume() at most until the next partition comes due."""
+        wakeups = [due for _, due in self.deferred.values()]
+        if self.held_until is not None:
+            wakeups.append(self.held_until)
+        if not wakeups:
+            return 0.1
+        return min(0.1, max(0.0, min(wakeups) - self._now()))
+
     def _accept(self, messages: list[Message]) -> list[Message]:
         good = []
         for message in messages:
@@ -103,11 +131,71 @@ class StreamConsumer:
             log.warning("consumer error: %s", err)
         return good
 
+    def _admit(self, messages: list[Message]) -> list[Message]:
+        """Drop messages of partitions waiting for a due time; defer the first not-yet-due one."""
+        now = self._now()
+        admitted = []
+        for message in messages:
+            key = (message.topic(), message.partition())
+            if key in self.deferred:
+                continue  # fetched before the rewind took effect: it will be fetched again
+            due = failure_headers.due_at(message)
+            if due is not None and due.timestamp() > now:
+                self.defer(message, due.timestamp())
+                continue
+            admitted.append(message)
+        return admitted
+
+    def defer(self, message: Message, until: float) -> None:
+        """Do not process this message (nor any after it in its partition) before `until` (epoch
+        seconds): pause the partition, rewind it to the message, resume it when due."""
+        key = (message.topic(), message.partition())
+        offset, due = message.offset(), until
+        if key in self.deferred:
+            offset, due = min(offset, self.deferred[key][0]), min(due, self.deferred[key][1])
+        self.deferred[key] = (offset, due)
+        self.tracker.rewind(key, offset)
+        self._update_pauses()
+        try:
+            self._consumer.seek(TopicPartition(key[0], key[1], offset))
+        except KafkaException as exc:  # revoked meanwhile: the next owner starts from the commit
+            log.debug("seek %s: %s", key, exc)
+
+    def hold(self, until: float, reason: str) -> None:
+        """Pause every partition until `until` (epoch seconds), e.g. when the dead-letter limit trips."""
+        self.held_until, self.held_reason = until, reason
+        self._update_pauses()
+
+    def _update_pauses(self) -> None:
+        now = self._now()
+        for key in [k for k, (_, due) in self.deferred.items() if due <= now]:
+            del self.deferred[key]
+        if self.held_until is not None and self.held_until <= now:
+            log.info("%s: hold (%s) over, consuming again", self.metrics.service, self.held_reason)
+            self.held_until, self.held_reason = None, ""
+        in_flight = self.tracker.in_flight()
+        if in_flight >= self.max_in_flight:
+            self.backpressure = True
+        elif in_flight <= self.max_in_flight // 2:
+            self.backpressure = False
+        if self.backpressure or self.held_until is not None:
+            wanted = set(self.assigned)
+        else:
+            wanted = set(self.deferred) & self.assigned
+        if self._consumer is None or wanted == self._paused:
+            return
+        if pause := wanted - self._paused:
+            self._consumer.pause([TopicPartition(t, p) for t, p in pause])
+        if resume := self._paused - wanted:
+            self._consumer.resume([TopicPartition(t, p) for t, p in resume])
+        self._paused = wanted
+
     def _start(self, messages: list[Message]) -> None:
         entries = []
         for m in messages:
             key = (m.topic(), m.partition())
-            entries.append((key, self.tracker.add(key[0], key[1], m.offset()), m.offset()))
+            progress, epoch = self.tracker.add(key[0], key[1], m.offset())
+            entries.append((key, progress, epoch, m.offset()))
             self.metrics.consumed.labels(self.metrics.service, key[0]).inc()
         self._in_flight.set(self.tracker.in_flight())
         started = time.monotonic()
@@ -124,9 +212,9 @@ class StreamConsumer:
             log.error("batch handler failed; stopping without storing its offsets", exc_info=task.exception())
             self.failure = task.exception()
             return
-        to_store: dict[tuple[str, int], int] = {}
-        for key, progress, offset in entries:
-            moved = self.tracker.finish(key, progress, offset)
+        to_store: dict[Key, int] = {}
+        for key, progress, epoch, offset in entries:
+            moved = self.tracker.finish(key, progress, epoch, offset)
             if moved is not None:
                 to_store[key] = moved
             self.metrics.completed.labels(self.metrics.service, key[0]).inc()
@@ -136,17 +224,6 @@ class StreamConsumer:
                 self._consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in to_store.items()])
             except KafkaException as exc:  # partition revoked in the meantime: the new owner redoes it
                 log.debug("store_offsets: %s", exc)
-
-    def _apply_backpressure(self) -> None:
-        in_flight = self.tracker.in_flight()
-        partitions = [TopicPartition(t, p) for t, p in self.assigned]
-        if not self.paused and in_flight >= self.max_in_flight and partitions:
-            self._consumer.pause(partitions)
-            self.paused = True
-        elif self.paused and in_flight <= self.max_in_flight // 2:
-            if partitions:
-                self._consumer.resume(partitions)
-            self.paused = False
 
     async def _drain(self) -> None:
         if not self._tasks:
@@ -172,21 +249,26 @@ class StreamConsumer:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
         # librdkafka keeps a partition's pause flag across a revoke and re-assign; a new assignment
-        # starts unpaused here and the next loop turn re-applies backpressure from our own state.
+        # starts unpaused here and the next loop turn re-applies our own pause decisions.
         consumer.assign(partitions)
         consumer.resume(partitions)
-        self.paused = False
+        self._paused -= {(tp.topic, tp.partition) for tp in partitions}
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
         self._commit(keys)
-        self.tracker.forget(keys)
-        self.assigned -= keys
-        self._in_flight.set(self.tracker.in_flight())
+        self._drop(keys)
         log.info("revoked %s", sorted(f"{t}[{p}]" for t, p in keys))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        keys = {(tp.topic, tp.partition) for tp in partitions}
-        self.tracker.forget(keys)  # lost, not revoked: committing now could overwrite the new owner's progress
+        # Lost, not revoked: committing now could overwrite the new owner's progress.
+        self._drop({(tp.topic, tp.partition) for tp in partitions})
+
+    def _drop(self, keys: set[Key]) -> None:
+        self.tracker.forget(keys)
         self.assigned -= keys
+        self._paused -= keys
+        for key in keys:
+            self.deferred.pop(key, None)
+        self._in_flight.set(self.tracker.in_flight())

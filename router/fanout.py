@@ -1,10 +1,10 @@
-"""Turns one NotificationEvent into its deliveries: a ChannelMessage per channel that has an
-address, or a `failed` DeliveryEvent saying why a channel cannot be delivered."""
+"""Turns one NotificationEvent into its deliveries: a ChannelMessage per requested channel, and
+for a channel that cannot be delivered (unknown, or no address for it) the reason it is refused."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumer.events import Clock, channel_address, channel_content, delivery_event, delivery_id, utcnow
+from consumer.events import channel_address, channel_content, delivery_id
 from consumer.topics import CHANNELS
 
 
@@ -12,10 +12,11 @@ from consumer.topics import CHANNELS
 class Delivery:
     channel: str
     message: dict  # a ChannelMessage record
-    refusal: dict | None = None  # a `failed` DeliveryEvent when the channel cannot be delivered
+    refusal: str | None = None  # unknown_channel | missing_address
+    detail: str = ""
 
 
-def fan_out(event: dict, clock: Clock = utcnow) -> list[Delivery]:
+def fan_out(event: dict) -> list[Delivery]:
     deliveries = []
     recipient = event["recipient"]
     for channel in event["channels"]:
@@ -39,13 +40,13 @@ def fan_out(event: dict, clock: Clock = utcnow) -> list[Delivery]:
             "data": event["data"],
             "expires_at": event["expires_at"],
             "attempt": 1,
+            "replay": 0,
         }
-        refusal = None
         if channel not in CHANNELS:
-            refusal = delivery_event(message, "failed", clock=clock, error_class="unknown_channel",
-                                     error_message=f"unknown channel {channel!r}")
+            deliveries.append(Delivery(channel, message, "unknown_channel", f"unknown channel {channel!r}"))
         elif not message["address"]:
-            refusal = delivery_event(message, "failed", clock=clock, error_class="missing_address",
-                                     error_message=f"recipient {recipient['id']!r} has no {channel} address")
-        deliveries.append(Delivery(channel, message, refusal))
+            deliveries.append(Delivery(channel, message, "missing_address",
+                                       f"recipient {recipient['id']!r} has no {channel} address"))
+        else:
+            deliveries.append(Delivery(channel, message))
     return deliveries

@@ -1,20 +1,22 @@
 """`tidings run router`: consume the four event topics, publish each delivery to its channel
 topic of the same priority (key: recipient id) and a `queued` DeliveryEvent, and let the runtime
-store the offset only once all of them are acknowledged."""
+store the offset only once all of them are acknowledged. Undecodable events and deliveries that
+cannot be made (unknown channel, no address) go to the dead-letter topic."""
 from __future__ import annotations
 
 import asyncio
 
 from confluent_kafka import Message
 
+from consumer import failure_headers as h
 from consumer.codec import Codec, DecodeError
+from consumer.dead_letters import DeadLetters, identity
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, Clock, delivery_event, lane, utcnow
 from consumer.metrics import ServiceMetrics
-from consumer.poison import report_poison
 from consumer.publisher import Publisher
 from consumer.settings import Settings
 from consumer.topics import Topics
-from router.fanout import fan_out
+from router.fanout import Delivery, fan_out
 
 
 class RouterService:
@@ -29,9 +31,11 @@ class RouterService:
         self.group_id = f"{settings.group_prefix}.router"
         self.topics = self.names.all_events()
         self.publisher: Publisher | None = None
+        self.dead_letters: DeadLetters | None = None
 
     async def start(self) -> None:
         self.publisher = Publisher.from_settings(self.settings)
+        self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics, self.clock)
 
     async def close(self) -> None:
         if self.publisher is not None:
@@ -39,21 +43,39 @@ class RouterService:
 
     async def handle(self, messages: list[Message]) -> None:
         acks = []
-        for message in messages:
+        for raw in messages:
             try:
-                event = self.codec.decode(NOTIFICATION, message.value())
+                event = self.codec.decode(NOTIFICATION, raw.value())
             except DecodeError as exc:
-                report_poison(self.metrics, message, "undecodable", str(exc))
+                acks.append(self.dead_letters.poison(raw, "undecodable", str(exc)))
                 continue
-            for delivery in fan_out(event, self.clock):
+            for delivery in fan_out(event):
                 if delivery.refusal is not None:
-                    acks.append(self._record(delivery.refusal))
+                    acks += self._refuse(raw, event, delivery)
                     continue
                 topic = self.names.channel(delivery.channel, lane(event["priority"]))
                 acks.append(self.publisher.publish(topic, self.codec.encode(CHANNEL_MESSAGE, delivery.message),
                                                    key=delivery.message["recipient_id"]))
                 acks.append(self._record(delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)))
         await asyncio.gather(*acks)
+
+    def _refuse(self, raw: Message, event: dict, delivery: Delivery) -> list[asyncio.Future]:
+        """Dead-letter one channel of an event. A missing address keeps the ChannelMessage (replayed
+        to its channel topic once fixed); an unknown channel keeps the event itself."""
+        self.metrics.poison.labels(self.name, raw.topic(), delivery.refusal).inc()
+        if delivery.refusal == "missing_address":
+            topic = self.names.channel(delivery.channel, lane(event["priority"]))
+            origin = h.FailureContext(topic, -1, -1, self.clock())
+            value = self.codec.encode(CHANNEL_MESSAGE, delivery.message)
+        else:
+            origin, value = None, None
+        return [
+            self.dead_letters.send(raw, reason=delivery.refusal, error_class=delivery.refusal,
+                                   error_message=delivery.detail, identity=identity(delivery.message),
+                                   origin=origin, value=value),
+            self._record(delivery_event(delivery.message, "dead_lettered", clock=self.clock, attempt=0,
+                                        stage=self.name, error_class=delivery.refusal, error_message=delivery.detail)),
+        ]
 
     def _record(self, event: dict) -> asyncio.Future:
         self.metrics.delivery_events.labels(self.name, event["channel"], event["status"]).inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 
+from consumer import failure_headers
 from consumer.topics import PRIORITIES, Topics
 from tests.pipeline import (current_statuses, event_count, make_notifications, publish, publish_raw,
                             read_topic, wait_for_statuses)
@@ -73,7 +74,17 @@ def test_undecodable_bytes_do_not_stop_the_router(pipeline, services, webhook_re
         time.sleep(0.1)
     assert router.metric("tidings_poison_messages_total", reason="undecodable") == 3
     assert router.process.poll() is None
-    assert "poison message on" in router.log() and "at offset" in router.log()
+    assert "dead-lettering" in router.log()
+
+    # ... and each is in the dead-letter topic with its reason and origin, bytes unchanged.
+    dead = read_topic(pipeline, names.dlq)
+    assert sorted(m.value() for m in dead) == sorted([b"not avro at all", b"\x00\x00\x00\x00\x02" + b"\x01" * 20, b""])
+    for m in dead:
+        headers = failure_headers.read(m)
+        assert headers[failure_headers.STAGE] == "router" and headers[failure_headers.REASON] == "undecodable"
+        assert headers[failure_headers.ORIGINAL_TOPIC] in (names.events("high"), names.events("urgent"))
+        assert headers[failure_headers.ORIGINAL_OFFSET].isdigit() and headers[failure_headers.ERROR_MESSAGE]
+        assert headers[failure_headers.CONSUMER_GROUP] == f"{pipeline.group_prefix}.router"
 
 
 def test_sink_is_idempotent_when_the_deliveries_topic_is_replayed(pipeline, services, webhook_receiver):

@@ -31,23 +31,23 @@ def test_receiver_gets_json_with_a_stable_webhook_id(pipeline, services, webhook
 
 
 @pytest.mark.parametrize("status, error_class", [(500, "http_500"), (404, "http_404"), (429, "http_429")])
-def test_a_non_2xx_answer_is_recorded_as_failed_with_the_status(pipeline, services, webhook_receiver, status, error_class):
+def test_a_non_2xx_answer_ends_dead_lettered_with_the_status(pipeline, services, webhook_receiver, status, error_class):
     webhook_receiver.status = status
     services.start_pipeline()
     notifications = make_notifications(3, webhook_receiver.url)
     publish(pipeline, notifications)
     ids = [n["id"] for n in notifications]
-    wait_for_statuses(pipeline.database_url, ids, statuses=("failed",))
-    assert recorded(pipeline.database_url, ids) == [("failed", status, error_class, "http")] * 3
+    wait_for_statuses(pipeline.database_url, ids, statuses=("dead_lettered",))
+    assert recorded(pipeline.database_url, ids) == [("dead_lettered", status, error_class, "http")] * 3
 
 
-def test_unreachable_url_and_missing_address_are_failed_not_lost(pipeline, services, webhook_receiver):
+def test_unreachable_url_and_missing_address_are_dead_lettered_not_lost(pipeline, services, webhook_receiver):
     services.start_pipeline()
     unreachable = make_notifications(1, "http://127.0.0.1:9/hook")[0]  # discard port: connection refused
     no_address = make_notifications(1, webhook_receiver.url)[0]
     no_address["recipient"]["webhook_url"] = None
     publish(pipeline, [unreachable, no_address])
-    wait_for_statuses(pipeline.database_url, [unreachable["id"], no_address["id"]], statuses=("failed",))
+    wait_for_statuses(pipeline.database_url, [unreachable["id"], no_address["id"]], statuses=("dead_lettered",))
     rows = {r[2] for r in recorded(pipeline.database_url, [unreachable["id"], no_address["id"]])}
     assert rows == {"ClientConnectorError", "missing_address"}
     assert webhook_receiver.bodies == []

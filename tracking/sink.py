@@ -9,7 +9,8 @@ from confluent_kafka import Message
 from consumer.codec import Codec, DecodeError
 from consumer.events import DELIVERY
 from consumer.metrics import ServiceMetrics
-from consumer.poison import report_poison
+from consumer.dead_letters import DeadLetters
+from consumer.publisher import Publisher
 from consumer.settings import Settings
 from consumer.topics import Topics
 from tracking.migrate import migrate
@@ -27,24 +28,32 @@ class SinkService:
         self.topics = [Topics(settings.topic_prefix).deliveries]
         self.batch_size = settings.sink_batch_size
         self.log: DeliveryLog | None = None
+        self.publisher: Publisher | None = None
+        self.dead_letters: DeadLetters | None = None
         # One connection: batches fetched while one is being written wait their turn.
         self._writing = asyncio.Lock()
 
     async def start(self) -> None:
         migrate(self.settings.database_url)
         self.log = await DeliveryLog.connect(self.settings.database_url)
+        self.publisher = Publisher.from_settings(self.settings)
+        self.dead_letters = DeadLetters(self.publisher, Topics(self.settings.topic_prefix), self.group_id,
+                                        self.name, self.metrics)
 
     async def close(self) -> None:
         if self.log is not None:
             await self.log.close()
+        if self.publisher is not None:
+            self.publisher.close()
 
     async def handle(self, messages: list[Message]) -> None:
-        events = []
+        events, rejected = [], []
         for message in messages:
             try:
                 events.append(self.codec.decode(DELIVERY, message.value()))
             except DecodeError as exc:
-                report_poison(self.metrics, message, "undecodable", str(exc))
+                rejected.append(self.dead_letters.poison(message, "undecodable", str(exc)))
         if events:
             async with self._writing:
                 await self.log.record(events)
+        await asyncio.gather(*rejected)

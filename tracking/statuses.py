@@ -16,6 +16,7 @@ STATUSES = (
     "replayed",
 )
 
-# A delivery in one of these states needs nothing more from the pipeline. 'replayed' is not final:
-# replaying a dead letter reopens the delivery.
+# A delivery in one of these states needs nothing more from the pipeline. 'failed' is a failure
+# with no retry path; 'dead_lettered' one that exhausted its retry tiers (or was rejected by a
+# stage) and waits in the DLQ. 'replayed' is not final: replaying a dead letter reopens the delivery.
 FINAL_STATUSES = frozenset({"sent", "failed", "dead_lettered", "suppressed", "expired"})

@@ -16,6 +16,8 @@ EVENT_COLUMNS = (
     "event_id", "notification_id", "delivery_id", "channel", "priority", "provider", "status",
     "attempt", "status_code", "error_class", "error_message", "provider_message_id", "cost",
     "cost_currency", "recipient_id", "source", "tenant", "category", "occurred_at",
+    # v2 (migration 002); v1 events lack them and record as NULL / replay 0.
+    "retry_tier", "due_at", "stage", "replay",
 )
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 
@@ -33,6 +35,12 @@ CREATE TEMP TABLE IF NOT EXISTS delivery_events_staging ON COMMIT DELETE ROWS
 # status beats a non-final one, so 'queued' never overwrites 'sent' that is as late or later;
 # event_id only makes exact ties deterministic. Because it is a maximum, the result does not
 # depend on arrival order, and a 'replayed' later than a 'dead_lettered' reopens the delivery.
+#
+# Replays: `replay` is the highest seen, and `attempts` the highest attempt within that latest
+# replay, so a replayed delivery counts its attempts afresh. The 'replayed' marker itself is left
+# out of the attempt count (it may carry the dead letter's last attempt); a delivery with nothing
+# but markers in its latest replay has attempts 0. Both are computed per batch and merged with the
+# stored row by comparing replays, so they too are independent of arrival order.
 _RECORD = f"""
 WITH inserted AS (
     INSERT INTO delivery_events ({_COLUMN_LIST})
@@ -44,40 +52,50 @@ WITH inserted AS (
     FROM inserted
     ORDER BY delivery_id, occurred_at DESC, status = ANY(%(final)s) DESC, event_id DESC
 ), totals AS (
-    SELECT delivery_id, count(*) AS event_count, max(attempt) AS attempts, sum(cost) AS cost,
-           min(occurred_at) AS first_event_at, max(occurred_at) AS last_event_at
-    FROM inserted
+    SELECT delivery_id, count(*) AS event_count, max(replay) AS replay,
+           coalesce(max(attempt) FILTER (WHERE replay = latest_replay AND status <> 'replayed'),
+                    0) AS attempts,
+           sum(cost) AS cost, min(occurred_at) AS first_event_at, max(occurred_at) AS last_event_at
+    FROM (SELECT *, max(replay) OVER (PARTITION BY delivery_id) AS latest_replay
+          FROM inserted) AS i
     GROUP BY delivery_id
 ), folded AS (
     INSERT INTO deliveries AS d (
         delivery_id, notification_id, channel, priority, recipient_id, source, tenant, category,
         status, status_at, status_event_id, status_code, error_class, error_message,
-        provider, provider_message_id,
-        attempts, cost, cost_currency, event_count, first_event_at, last_event_at)
+        provider, provider_message_id, retry_tier, due_at, stage,
+        replay, attempts, cost, cost_currency, event_count, first_event_at, last_event_at)
     SELECT l.delivery_id, l.notification_id, l.channel, l.priority, l.recipient_id, l.source,
            l.tenant, l.category,
            l.status, l.occurred_at, l.event_id, l.status_code, l.error_class, l.error_message,
-           l.provider, l.provider_message_id,
-           t.attempts, t.cost, l.cost_currency, t.event_count, t.first_event_at, t.last_event_at
+           l.provider, l.provider_message_id, l.retry_tier, l.due_at, l.stage,
+           t.replay, t.attempts, t.cost, l.cost_currency, t.event_count, t.first_event_at,
+           t.last_event_at
     FROM latest l JOIN totals t USING (delivery_id)
     ON CONFLICT (delivery_id) DO UPDATE SET
         (status, status_at, status_event_id, status_code, error_class, error_message,
-         provider, provider_message_id) = (
+         provider, provider_message_id, retry_tier, due_at, stage) = (
             SELECT c.* FROM (VALUES
                 (excluded.status, excluded.status_at, excluded.status_event_id,
                  excluded.status_code, excluded.error_class, excluded.error_message,
-                 excluded.provider, excluded.provider_message_id),
+                 excluded.provider, excluded.provider_message_id, excluded.retry_tier,
+                 excluded.due_at, excluded.stage),
                 (d.status, d.status_at, d.status_event_id, d.status_code, d.error_class,
-                 d.error_message, d.provider, d.provider_message_id)
+                 d.error_message, d.provider, d.provider_message_id, d.retry_tier, d.due_at,
+                 d.stage)
             ) AS c (status, status_at, status_event_id, status_code, error_class, error_message,
-                    provider, provider_message_id)
+                    provider, provider_message_id, retry_tier, due_at, stage)
             ORDER BY c.status_at DESC, c.status = ANY(%(final)s) DESC, c.status_event_id DESC
             LIMIT 1),
         recipient_id = coalesce(d.recipient_id, excluded.recipient_id),
         source = coalesce(d.source, excluded.source),
         tenant = coalesce(d.tenant, excluded.tenant),
         category = coalesce(d.category, excluded.category),
-        attempts = greatest(d.attempts, excluded.attempts),
+        -- Attempts of an older replay no longer count; see the replay note above.
+        attempts = CASE WHEN excluded.replay > d.replay THEN excluded.attempts
+                        WHEN excluded.replay < d.replay THEN d.attempts
+                        ELSE greatest(d.attempts, excluded.attempts) END,
+        replay = greatest(d.replay, excluded.replay),
         -- Each attempt may be billed, so cost adds up over events; NULL only when none had one.
         cost = CASE WHEN d.cost IS NULL AND excluded.cost IS NULL THEN NULL
                     ELSE coalesce(d.cost, 0) + coalesce(excluded.cost, 0) END,
@@ -98,9 +116,10 @@ def event_row(event: Mapping) -> tuple:
         row[key] = str(row[key])  # fastavro hands out str or uuid.UUID; Postgres parses both.
     row["priority"] = row["priority"] or "NORMAL"
     row["attempt"] = row["attempt"] or 0
-    occurred_at = row["occurred_at"]
-    if isinstance(occurred_at, int):  # raw timestamp-millis, when decoded without logical types
-        row["occurred_at"] = dt.datetime.fromtimestamp(occurred_at / 1000, dt.timezone.utc)
+    row["replay"] = row["replay"] or 0
+    for key in ("occurred_at", "due_at"):
+        if isinstance(row[key], int):  # raw timestamp-millis, when decoded without logical types
+            row[key] = dt.datetime.fromtimestamp(row[key] / 1000, dt.timezone.utc)
     return tuple(row[column] for column in EVENT_COLUMNS)
 
 
