@@ -35,6 +35,7 @@ def payload(message: dict) -> dict:
         "data": json.loads(message["data"] or "{}"),
         "expires_at": _iso(message["expires_at"]),
         "attempt": message["attempt"],
+        "replay": message.get("replay", 0),
     }
 
 

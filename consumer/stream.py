@@ -91,7 +91,10 @@ class StreamConsumer:
         try:
             while not stop.is_set() and self.failure is None:
                 self._update_pauses()
-                messages = consumer.consume(self.batch_size, 0 if self._tasks else self._idle_wait())
+                # Never fetch past the in-flight bound; at the bound every partition is paused and
+                # consume() only keeps the group membership alive.
+                room = max(1, min(self.batch_size, self.max_in_flight - self.tracker.in_flight()))
+                messages = consumer.consume(room, 0 if self._tasks else self._idle_wait())
                 messages = self._admit(self._accept(messages))
                 if messages:
                     self._start(messages)
