@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from cli.embedded import EmbeddedBroker, EmbeddedPostgres
+from cli.processes import start_services, stop_processes, wait_until_consuming
 from consumer.codec import Codec
 from consumer.health import start_app
 from consumer.events import NOTIFICATION, lane, utcnow
@@ -32,9 +32,7 @@ from consumer.settings import Settings
 from consumer.topics import PRIORITIES, Topics, create_topics
 from tracking.migrate import migrate
 from tracking.stats import current_statuses
-
-SERVICES = (["run", "router"], ["run", "channel", "webhook"], ["run", "sink"])
-
+from tracking.statuses import FINAL_STATUSES
 
 class Receiver:
     """The demo's webhook endpoint: counts distinct deliveries it got."""
@@ -110,57 +108,6 @@ def demo_command(events: int, as_json: bool, settings: Settings) -> int:
     return 0 if summary["complete"] else 1
 
 
-def start_services(settings: Settings, workdir: Path) -> list[subprocess.Popen]:
-    env = {**os.environ,
-           "TIDINGS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "TIDINGS_TOPIC_PREFIX": settings.topic_prefix,
-           "TIDINGS_GROUP_PREFIX": settings.group_prefix,
-           "TIDINGS_DATABASE_URL": settings.database_url,
-           "TIDINGS_METRICS_HOST": "127.0.0.1",
-           "TIDINGS_SESSION_TIMEOUT_MS": "6000"}
-    children = []
-    for args in SERVICES:
-        log = open(workdir / f"{'-'.join(args[1:])}.log", "wb")
-        port = free_port()
-        child = subprocess.Popen([sys.executable, "-m", "cli.main", *args],
-                                 env={**env, "TIDINGS_METRICS_PORT": str(port)},
-                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        child.metrics_port = port
-        children.append(child)
-    return children
-
-
-def wait_until_consuming(children: list[subprocess.Popen], timeout: float = 60) -> None:
-    """Each service reports partitions on /healthz once it has joined its consumer group."""
-    deadline = time.monotonic() + timeout
-    for child in children:
-        while True:
-            if child.poll() is not None:
-                raise RuntimeError(f"{' '.join(child.args[3:])} exited with code {child.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{child.metrics_port}/healthz", timeout=2) as r:
-                    if json.load(r).get("assigned_partitions"):
-                        break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("services did not join their consumer groups in time")
-            time.sleep(0.1)
-
-
-def stop_processes(children: list[subprocess.Popen], timeout: float = 15.0) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
 def demo_notification(index: int, receiver_url: str) -> dict:
     return {
         "id": str(uuid.uuid4()),
@@ -200,11 +147,11 @@ async def publish_and_wait(events: int, settings: Settings, console: Console,
     finally:
         publisher.close()
         await receiver.stop()
-    final = counts.get("sent", 0) + counts.get("failed", 0)
+    final = sum(counts.get(status, 0) for status in FINAL_STATUSES)
     return {
         "published": events,
         "delivered": counts.get("sent", 0),
-        "failed": counts.get("failed", 0),
+        "failed": final - counts.get("sent", 0),  # failed, dead-lettered, suppressed or expired
         "complete": final == events,
         "received_distinct": len(receiver.ids),
         "elapsed_s": round(elapsed, 3),
@@ -224,7 +171,7 @@ async def wait_for_final(database_url: str, ids: list[str], events: int, console
                 for statuses in (await current_statuses(conn, ids)).values():
                     for status in statuses:
                         counts[status] = counts.get(status, 0) + 1
-                done = counts.get("sent", 0) + counts.get("failed", 0)
+                done = sum(counts.get(status, 0) for status in FINAL_STATUSES)
                 progress.update(task, completed=done)
                 if done >= events:
                     break

@@ -14,11 +14,7 @@ def test_kill_9_with_2000_in_flight_loses_nothing_and_duplicates_stay_under_the_
         pipeline, services, webhook_receiver):
     webhook_receiver.delay_s = 0.2
     limits = {"TIDINGS_MAX_IN_FLIGHT": str(IN_FLIGHT), "TIDINGS_WEBHOOK_CONCURRENCY": "200"}
-    services.start("run", "router", wait=False)
-    channel = services.start("run", "channel", "webhook", wait=False, **limits)
-    services.start("run", "sink", wait=False)
-    for process in services.started:
-        process.wait_assigned()
+    _, channel, _ = services.start_pipeline(**limits)
     notifications = make_notifications(3000, webhook_receiver.url)
     publish(pipeline, notifications)
 

@@ -31,10 +31,8 @@ def test_a_thousand_events_over_four_priorities_are_delivered_once_and_recorded(
 
 def test_sigterm_mid_stream_loses_nothing(pipeline, services, webhook_receiver):
     webhook_receiver.delay_s = 0.02  # with 5 connections: ~250 deliveries/s, so SIGTERM lands mid-stream
-    router = services.start("run", "router")
-    channel = services.start("run", "channel", "webhook", TIDINGS_WEBHOOK_CONCURRENCY="5",
-                             TIDINGS_MAX_IN_FLIGHT="50", TIDINGS_BATCH_SIZE="25")
-    services.start("run", "sink")
+    router, channel, _ = services.start_pipeline(TIDINGS_WEBHOOK_CONCURRENCY="5", TIDINGS_MAX_IN_FLIGHT="50",
+                                                 TIDINGS_BATCH_SIZE="25")
     notifications = make_notifications(1000, webhook_receiver.url)
     publish(pipeline, notifications)
 
@@ -59,8 +57,7 @@ def test_sigterm_mid_stream_loses_nothing(pipeline, services, webhook_receiver):
 
 
 def test_undecodable_bytes_do_not_stop_the_router(pipeline, services, webhook_receiver):
-    router = services.start("run", "router")
-    services.start("run", "channel", "webhook")
+    router, _, _ = services.start_pipeline()
     names = Topics(pipeline.topic_prefix)
     publish_raw(pipeline, names.events("high"), b"not avro at all")
     publish_raw(pipeline, names.events("high"), b"\x00\x00\x00\x00\x02" + b"\x01" * 20)  # a DeliveryEvent id
@@ -88,9 +85,7 @@ def test_undecodable_bytes_do_not_stop_the_router(pipeline, services, webhook_re
 
 
 def test_sink_is_idempotent_when_the_deliveries_topic_is_replayed(pipeline, services, webhook_receiver):
-    services.start("run", "router")
-    services.start("run", "channel", "webhook")
-    sink = services.start("run", "sink")
+    _, _, sink = services.start_pipeline()
     notifications = make_notifications(200, webhook_receiver.url)
     publish(pipeline, notifications)
     wait_for_statuses(pipeline.database_url, [n["id"] for n in notifications])

@@ -14,9 +14,7 @@ IN_FLIGHT = 40
 def test_a_worker_joining_mid_stream_loses_nothing(pipeline, services, webhook_receiver):
     webhook_receiver.delay_s = 0.02
     limits = {"TIDINGS_WEBHOOK_CONCURRENCY": "4", "TIDINGS_MAX_IN_FLIGHT": str(IN_FLIGHT), "TIDINGS_BATCH_SIZE": "20"}
-    services.start("run", "router")
-    first = services.start("run", "channel", "webhook", **limits)
-    services.start("run", "sink")
+    _, first, _ = services.start_pipeline(**limits)
     notifications = make_notifications(800, webhook_receiver.url)
     publish(pipeline, notifications)
     deadline = time.monotonic() + 60

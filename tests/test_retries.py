@@ -118,11 +118,7 @@ def test_the_dead_letter_limit_holds_instead_of_flooding_the_dlq(pipeline, servi
     webhook_receiver.status = 401  # as with wrong credentials: everything fails permanently
     limit = {"TIDINGS_DEAD_LETTER_MAX_CONSECUTIVE": "5", "TIDINGS_DEAD_LETTER_COOLDOWN_S": "4",
              "TIDINGS_WEBHOOK_CONCURRENCY": "1", "TIDINGS_BATCH_SIZE": "1"}
-    services.start("run", "router", wait=False)
-    channel = services.start("run", "channel", "webhook", wait=False, **limit)
-    services.start("run", "sink", wait=False)
-    for process in services.started:
-        process.wait_assigned()
+    _, channel, _ = services.start_pipeline(**limit)
     notifications = make_notifications(30, webhook_receiver.url)
     publish(pipeline, notifications)
 

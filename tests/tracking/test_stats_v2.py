@@ -86,7 +86,7 @@ def test_migration_002_is_additive_over_v1_rows(database_url, tmp_path):
             " VALUES (%s, %s, 'sms', 'HIGH', 'sent', %s, %s, 2, 3, %s, %s)",
             [delivery, uuid.uuid4(), T0, uuid.uuid4(), T0, T0],
         )
-    assert migrate(database_url) == ["002_retry_and_replay.sql"]
+    assert migrate(database_url)[0] == "002_retry_and_replay.sql"  # then any later migrations
     state = query(database_url, stats.delivery_state, delivery)
     assert (state["status"], state["attempts"], state["replay"], state["stage"]) == (
         "sent", 2, 0, None)

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that run the real pipeline on this machine and print numbers."""
