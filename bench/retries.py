@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -98,8 +99,13 @@ async def timing(settings: Settings, count: int) -> dict:
     receiver = Receiver(fail_first=True)
     url = await receiver.start()
     await publish(settings, [demo_notification(i, url) for i in range(count)])
-    await run_until(receiver, 2, count, timeout=120 + count / 20)
-    dues = due_times(settings, Topics(settings.topic_prefix).retry("webhook", "1s"))
+    try:
+        await run_until(receiver, 2, count, timeout=120 + count / 20)
+    finally:  # report what arrived even when some retries never did
+        dues = due_times(settings, Topics(settings.topic_prefix).retry("webhook", "1s"))
+        lost = [d for d in dues if (d, 2) not in receiver.arrivals]
+        if lost:
+            print(f"{len(lost)} retries never arrived: {lost[:5]}", file=sys.stderr)
     errors = sorted(receiver.arrivals[(d, 2)] - due for d, due in dues.items() if (d, 2) in receiver.arrivals)
     await receiver.runner.cleanup()
     q = statistics.quantiles(errors, n=100)

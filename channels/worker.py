@@ -69,12 +69,16 @@ class ChannelWorker:
         due = h.due_at(raw)
         if due is not None:
             self.metrics.retry_lateness.labels(self.name).observe(max(0.0, (self.clock() - due).total_seconds()))
-        started = time.monotonic()
-        outcome = await self.provider.send(message)
-        self.metrics.send_seconds.labels(self.channel, self.provider.name).observe(time.monotonic() - started)
-        await self._next_step(raw, message, outcome)
+        while True:
+            started = time.monotonic()
+            outcome = await self.provider.send(message)
+            self.metrics.send_seconds.labels(self.channel, self.provider.name).observe(time.monotonic() - started)
+            if await self._next_step(raw, message, outcome):
+                return
+            await self._hold()
 
-    async def _next_step(self, raw: Message, message: dict, outcome: Outcome) -> None:
+    async def _next_step(self, raw: Message, message: dict, outcome: Outcome) -> bool:
+        """Record what follows this outcome; False when the dead-letter limit holds it instead."""
         now = self.clock()
         if isinstance(outcome, Delivered):
             self.limit.succeeded(now.timestamp())
@@ -82,7 +86,7 @@ class ChannelWorker:
             await self._record(delivery_event(
                 message, "sent", clock=self.clock, provider=self.provider.name, status_code=outcome.status_code,
                 provider_message_id=outcome.provider_message_id, cost=outcome.cost, cost_currency=outcome.cost_currency))
-            return
+            return True
         failure = dict(provider=self.provider.name, status_code=outcome.status_code,
                        error_class=outcome.error_class, error_message=outcome.message[:h.MAX_ERROR_MESSAGE] or None)
         step = self.policy.after(message["attempt"], outcome, now)
@@ -91,7 +95,17 @@ class ChannelWorker:
         elif self.limit.admit_dead_letter(now.timestamp()):
             await self._dead_letter(raw, message, step, outcome, failure)
         else:
-            self._hold(raw)
+            return False
+        return True
+
+    async def _hold(self) -> None:
+        """The dead-letter limit tripped: pause the whole consumer (it keeps polling), keep this
+        message (its offset is not stored) and try it again when the cool-down is over. A stop
+        meanwhile cancels the wait; the message is redone after restart."""
+        until = self.limit.tripped_until or self.clock().timestamp()
+        self.metrics.dead_letter_limit.labels(self.name).set(1)
+        self.stream.hold(until, "dead-letter limit reached: nearly every delivery is failing permanently")
+        await asyncio.sleep(max(0.0, until - self.clock().timestamp()))
 
     async def _retry(self, raw: Message, message: dict, step: Retry, outcome, failure: dict) -> None:
         origin = h.FailureContext.of(raw, self.clock())
@@ -111,14 +125,6 @@ class ChannelWorker:
             self.dead_letters.send(raw, reason=step.reason, error_class=outcome.error_class,
                                    error_message=outcome.message, attempt=message["attempt"], identity=identity(message)),
             self._record(delivery_event(message, "dead_lettered", clock=self.clock, stage=self.name, **failure)))
-
-    def _hold(self, raw: Message) -> None:
-        """The dead-letter limit tripped: keep this message (not dead-lettered, offset not stored)
-        and hold the whole consumer for the cool-down."""
-        until = self.limit.tripped_until or self.clock().timestamp()
-        self.metrics.dead_letter_limit.labels(self.name).set(1)
-        self.stream.defer(raw, until)
-        self.stream.hold(until, "dead-letter limit reached: nearly every delivery is failing permanently")
 
     def _record(self, event: dict) -> asyncio.Future:
         self.metrics.delivery_events.labels(self.name, self.channel, event["status"]).inc()

@@ -2,16 +2,17 @@
 
 Fetches batches, hands each to the service's `handle(messages)` as its own task (bounded by
 max_in_flight messages), and stores an offset only when every message before it is finished:
-at-least-once. A message whose tidings-due-at is in the future pauses only its own partition
-(rewound to it) until due; backpressure and the dead-letter limit pause partitions while the loop
-keeps polling, so the consumer never leaves its group. Revoked partitions commit what is done
+at-least-once. A message whose tidings-due-at is in the future is kept in memory with everything
+after it from its partition, and only that partition is paused until it is due (resume restarts
+after the last message fetched, so nothing is skipped and no seek is needed); backpressure and the
+dead-letter limit pause partitions while the loop keeps polling, so the consumer never leaves its
+group. Revoked partitions commit what is done
 and abandon the rest; stop drains for a grace period, commits and leaves."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from datetime import datetime
 from typing import Awaitable, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -28,6 +29,18 @@ BatchHandler = Callable[[list[Message]], Awaitable[None]]
 Key = tuple[str, int]
 
 
+class WaitingPartition:
+    """A partition's fetched messages from its first not-yet-due one on, in offset order."""
+
+    def __init__(self, due: float, messages: list[Message]):
+        self.due = due
+        self.messages = messages
+
+    def add(self, message: Message) -> None:
+        if message.offset() > self.messages[-1].offset():  # a re-fetch after resume is not doubled
+            self.messages.append(message)
+
+
 class StreamConsumer:
     def __init__(self, settings: Settings, metrics: ServiceMetrics, group_id: str, topics: Sequence[str],
                  handle: BatchHandler, batch_size: int | None = None, clock: Clock = utcnow):
@@ -41,7 +54,7 @@ class StreamConsumer:
         self.clock = clock
         self.tracker = OffsetTracker()
         self.assigned: set[Key] = set()
-        self.deferred: dict[Key, tuple[int, float]] = {}  # partition -> (rewound offset, due epoch s)
+        self.waiting: dict[Key, WaitingPartition] = {}  # partitions holding a not-yet-due message
         self.held_until: float | None = None
         self.held_reason = ""
         self.backpressure = False
@@ -55,7 +68,7 @@ class StreamConsumer:
     def health(self) -> tuple[bool, dict]:
         detail = {"service": self.metrics.service, "assigned_partitions": len(self.assigned),
                   "in_flight": self.tracker.in_flight(), "paused_partitions": len(self._paused),
-                  "waiting_for_due": len(self.deferred)}
+                  "waiting_for_due": len(self.waiting)}
         if self.held_until is not None:
             detail["held"] = self.held_reason
             detail["held_for_s"] = round(max(0.0, self.held_until - self._now()), 1)
@@ -90,6 +103,8 @@ class StreamConsumer:
         self.metrics.healthy.labels(self.metrics.service).set(1)
         try:
             while not stop.is_set() and self.failure is None:
+                if released := self._release_due():
+                    self._start(released)
                 self._update_pauses()
                 # Never fetch past the in-flight bound; at the bound every partition is paused and
                 # consume() only keeps the group membership alive.
@@ -114,7 +129,7 @@ class StreamConsumer:
 
     def _idle_wait(self) -> float:
         """Block in consume() at most until the next partition comes due."""
-        wakeups = [due for _, due in self.deferred.values()]
+        wakeups = [w.due for w in self.waiting.values()]
         if self.held_until is not None:
             wakeups.append(self.held_until)
         if not wakeups:
@@ -135,34 +150,31 @@ class StreamConsumer:
         return good
 
     def _admit(self, messages: list[Message]) -> list[Message]:
-        """Drop messages of partitions waiting for a due time; defer the first not-yet-due one."""
+        """Messages that may run now. The first not-yet-due message of a partition, and every
+        later one fetched from it, wait in memory (not tracked, so no offset passes them)."""
         now = self._now()
         admitted = []
         for message in messages:
             key = (message.topic(), message.partition())
-            if key in self.deferred:
-                continue  # fetched before the rewind took effect: it will be fetched again
+            if key in self.waiting:
+                self.waiting[key].add(message)
+                continue
             due = failure_headers.due_at(message)
             if due is not None and due.timestamp() > now:
-                self.defer(message, due.timestamp())
+                self.waiting[key] = WaitingPartition(due.timestamp(), [message])
                 continue
             admitted.append(message)
+        self._update_pauses()
         return admitted
 
-    def defer(self, message: Message, until: float) -> None:
-        """Do not process this message (nor any after it in its partition) before `until` (epoch
-        seconds): pause the partition, rewind it to the message, resume it when due."""
-        key = (message.topic(), message.partition())
-        offset, due = message.offset(), until
-        if key in self.deferred:
-            offset, due = min(offset, self.deferred[key][0]), min(due, self.deferred[key][1])
-        self.deferred[key] = (offset, due)
-        self.tracker.rewind(key, offset)
-        self._update_pauses()
-        try:
-            self._consumer.seek(TopicPartition(key[0], key[1], offset))
-        except KafkaException as exc:  # revoked meanwhile: the next owner starts from the commit
-            log.debug("seek %s: %s", key, exc)
+    def _release_due(self) -> list[Message]:
+        """The waiting messages of partitions that came due, in offset order (a later message
+        that is not due yet starts a new wait)."""
+        now = self._now()
+        released = []
+        for key in [k for k, w in self.waiting.items() if w.due <= now]:
+            released += self.waiting.pop(key).messages
+        return self._admit(released) if released else []
 
     def hold(self, until: float, reason: str) -> None:
         """Pause every partition until `until` (epoch seconds), e.g. when the dead-letter limit trips."""
@@ -171,8 +183,6 @@ class StreamConsumer:
 
     def _update_pauses(self) -> None:
         now = self._now()
-        for key in [k for k, (_, due) in self.deferred.items() if due <= now]:
-            del self.deferred[key]
         if self.held_until is not None and self.held_until <= now:
             log.info("%s: hold (%s) over, consuming again", self.metrics.service, self.held_reason)
             self.held_until, self.held_reason = None, ""
@@ -184,7 +194,7 @@ class StreamConsumer:
         if self.backpressure or self.held_until is not None:
             wanted = set(self.assigned)
         else:
-            wanted = set(self.deferred) & self.assigned
+            wanted = set(self.waiting) & self.assigned
         if self._consumer is None or wanted == self._paused:
             return
         if pause := wanted - self._paused:
@@ -197,8 +207,7 @@ class StreamConsumer:
         entries = []
         for m in messages:
             key = (m.topic(), m.partition())
-            progress, epoch = self.tracker.add(key[0], key[1], m.offset())
-            entries.append((key, progress, epoch, m.offset()))
+            entries.append((key, self.tracker.add(key[0], key[1], m.offset()), m.offset()))
             self.metrics.consumed.labels(self.metrics.service, key[0]).inc()
         self._in_flight.set(self.tracker.in_flight())
         started = time.monotonic()
@@ -216,8 +225,8 @@ class StreamConsumer:
             self.failure = task.exception()
             return
         to_store: dict[Key, int] = {}
-        for key, progress, epoch, offset in entries:
-            moved = self.tracker.finish(key, progress, epoch, offset)
+        for key, progress, offset in entries:
+            moved = self.tracker.finish(key, progress, offset)
             if moved is not None:
                 to_store[key] = moved
             self.metrics.completed.labels(self.metrics.service, key[0]).inc()
@@ -273,5 +282,5 @@ class StreamConsumer:
         self.assigned -= keys
         self._paused -= keys
         for key in keys:
-            self.deferred.pop(key, None)
+            self.waiting.pop(key, None)
         self._in_flight.set(self.tracker.in_flight())
