@@ -124,7 +124,8 @@ class ChannelWorker:
         await asyncio.gather(
             self.dead_letters.send(raw, reason=step.reason, error_class=outcome.error_class,
                                    error_message=outcome.message, attempt=message["attempt"], identity=identity(message)),
-            self._record(delivery_event(message, "dead_lettered", clock=self.clock, stage=self.name, **failure)))
+            self._record(delivery_event(message, "dead_lettered", clock=self.clock, stage=self.name,
+                                        reason=step.reason, **failure)))
 
     def _record(self, event: dict) -> asyncio.Future:
         self.metrics.delivery_events.labels(self.name, self.channel, event["status"]).inc()

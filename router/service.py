@@ -49,6 +49,9 @@ class RouterService:
             except DecodeError as exc:
                 acks.append(self.dead_letters.poison(raw, "undecodable", str(exc)))
                 continue
+            if not event["channels"]:
+                acks.append(self.dead_letters.poison(raw, "invalid_event", "the event requests no channel"))
+                continue
             for delivery in fan_out(event):
                 if delivery.refusal is not None:
                     acks += self._refuse(raw, event, delivery)
@@ -74,7 +77,8 @@ class RouterService:
                                    error_message=delivery.detail, identity=identity(delivery.message),
                                    origin=origin, value=value),
             self._record(delivery_event(delivery.message, "dead_lettered", clock=self.clock, attempt=0,
-                                        stage=self.name, error_class=delivery.refusal, error_message=delivery.detail)),
+                                        stage=self.name, reason=delivery.refusal, error_class=delivery.refusal,
+                                        error_message=delivery.detail)),
         ]
 
     def _record(self, event: dict) -> asyncio.Future:

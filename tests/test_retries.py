@@ -81,6 +81,9 @@ def test_exhausted_retries_and_missing_addresses_are_dead_lettered(pipeline, ser
     assert len(arrival_times(webhook_receiver, failing["id"])) == 3
     reasons = {h.read(m)[h.NOTIFICATION_ID]: h.read(m)[h.REASON] for m in read_topic(pipeline, Topics(pipeline.topic_prefix).dlq)}
     assert reasons == {failing["id"]: "retries_exhausted", no_address["id"]: "missing_address"}
+    with psycopg.connect(pipeline.database_url) as conn:
+        recorded = dict(conn.execute("SELECT notification_id::text, reason FROM deliveries").fetchall())
+    assert recorded == reasons  # the dead_lettered DeliveryEvent says why, too
 
 
 def test_a_waiting_partition_does_not_delay_other_partitions_or_the_main_lanes(pipeline, services, webhook_receiver):

@@ -80,7 +80,7 @@ async def dead_lettered(conn: psycopg.AsyncConnection, channel: str | None = Non
     """Deliveries whose current status is dead_lettered, oldest first: what `tidings dlq` lists."""
     async with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         await cur.execute(
-            "SELECT delivery_id, notification_id, channel, error_class, error_message, stage,"
+            "SELECT delivery_id, notification_id, channel, error_class, error_message, stage, reason,"
             " attempts, replay, status_at"
             " FROM deliveries WHERE status = 'dead_lettered'"
             " AND (%(channel)s::text IS NULL OR channel = %(channel)s)"
@@ -95,7 +95,7 @@ async def delivery_story(conn: psycopg.AsyncConnection, delivery_id: str | UUID)
     async with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         # Same tie-breaks as the current-state fold, so the last row is the current status.
         await cur.execute(
-            "SELECT event_id, occurred_at, status, attempt, replay, retry_tier, due_at, stage,"
+            "SELECT event_id, occurred_at, status, attempt, replay, retry_tier, due_at, stage, reason,"
             " provider, status_code, error_class, error_message"
             " FROM delivery_events WHERE delivery_id = %s"
             " ORDER BY occurred_at, status = ANY(%s), event_id",

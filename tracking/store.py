@@ -17,7 +17,7 @@ EVENT_COLUMNS = (
     "attempt", "status_code", "error_class", "error_message", "provider_message_id", "cost",
     "cost_currency", "recipient_id", "source", "tenant", "category", "occurred_at",
     # v2 (migration 002); v1 events lack them and record as NULL / replay 0.
-    "retry_tier", "due_at", "stage", "replay",
+    "retry_tier", "due_at", "stage", "reason", "replay",
 )
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 
@@ -63,28 +63,28 @@ WITH inserted AS (
     INSERT INTO deliveries AS d (
         delivery_id, notification_id, channel, priority, recipient_id, source, tenant, category,
         status, status_at, status_event_id, status_code, error_class, error_message,
-        provider, provider_message_id, retry_tier, due_at, stage,
+        provider, provider_message_id, retry_tier, due_at, stage, reason,
         replay, attempts, cost, cost_currency, event_count, first_event_at, last_event_at)
     SELECT l.delivery_id, l.notification_id, l.channel, l.priority, l.recipient_id, l.source,
            l.tenant, l.category,
            l.status, l.occurred_at, l.event_id, l.status_code, l.error_class, l.error_message,
-           l.provider, l.provider_message_id, l.retry_tier, l.due_at, l.stage,
+           l.provider, l.provider_message_id, l.retry_tier, l.due_at, l.stage, l.reason,
            t.replay, t.attempts, t.cost, l.cost_currency, t.event_count, t.first_event_at,
            t.last_event_at
     FROM latest l JOIN totals t USING (delivery_id)
     ON CONFLICT (delivery_id) DO UPDATE SET
         (status, status_at, status_event_id, status_code, error_class, error_message,
-         provider, provider_message_id, retry_tier, due_at, stage) = (
+         provider, provider_message_id, retry_tier, due_at, stage, reason) = (
             SELECT c.* FROM (VALUES
                 (excluded.status, excluded.status_at, excluded.status_event_id,
                  excluded.status_code, excluded.error_class, excluded.error_message,
                  excluded.provider, excluded.provider_message_id, excluded.retry_tier,
-                 excluded.due_at, excluded.stage),
+                 excluded.due_at, excluded.stage, excluded.reason),
                 (d.status, d.status_at, d.status_event_id, d.status_code, d.error_class,
                  d.error_message, d.provider, d.provider_message_id, d.retry_tier, d.due_at,
-                 d.stage)
+                 d.stage, d.reason)
             ) AS c (status, status_at, status_event_id, status_code, error_class, error_message,
-                    provider, provider_message_id, retry_tier, due_at, stage)
+                    provider, provider_message_id, retry_tier, due_at, stage, reason)
             ORDER BY c.status_at DESC, c.status = ANY(%(final)s) DESC, c.status_event_id DESC
             LIMIT 1),
         recipient_id = coalesce(d.recipient_id, excluded.recipient_id),
