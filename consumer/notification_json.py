@@ -113,10 +113,14 @@ def _content(value: Any) -> dict:
             raise InvalidNotification(f"content: {key!r} is not a channel name or 'default'")
         if not isinstance(entry, dict):
             raise InvalidNotification(f"content.{key}: expected an object")
-        unknown = set(entry) - {"template", *_CONTENT_FIELDS}
+        unknown = set(entry) - {"template", "options", *_CONTENT_FIELDS}
         if unknown:
             raise InvalidNotification(f"content.{key}: unknown field(s): {', '.join(sorted(unknown))}")
-        out[key] = {"template": _template(key, entry.get("template"))}
+        options = entry.get("options", {})
+        if not isinstance(options, dict):
+            raise InvalidNotification(f"content.{key}.options: expected a JSON object")
+        out[key] = {"template": _template(key, entry.get("template")),
+                    "options": json.dumps(options, separators=(",", ":"))}
         try:
             for field in _CONTENT_FIELDS:
                 out[key][field] = _text(entry, field, default=None)

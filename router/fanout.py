@@ -41,6 +41,7 @@ def fan_out(event: dict) -> list[Delivery]:
             "expires_at": event["expires_at"],
             "attempt": 1,
             "replay": 0,
+            "options": content.get("options") or "{}",
         }
         if channel not in CHANNELS:
             deliveries.append(Delivery(channel, message, "unknown_channel", f"unknown channel {channel!r}"))

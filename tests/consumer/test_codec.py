@@ -1,6 +1,7 @@
 """The Avro contract: Confluent framing, the local id map, schema evolution and the registry."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import struct
@@ -8,6 +9,7 @@ import threading
 import asyncio
 from pathlib import Path
 
+import fastavro
 import pytest
 from aiohttp import web
 
@@ -17,7 +19,7 @@ from consumer.health import start_app
 from schemas import SCHEMA_DIR
 from tests.pipeline import make_notifications
 
-V2 = Path(__file__).resolve().parents[1] / "schemas" / "notification_event.v2.avsc"
+NEXT = Path(__file__).resolve().parents[1] / "schemas" / "notification_event.next.avsc"
 
 
 def test_framing_is_magic_zero_then_the_schema_id_from_the_id_map():
@@ -26,7 +28,8 @@ def test_framing_is_magic_zero_then_the_schema_id_from_the_id_map():
     ids = json.loads((SCHEMA_DIR / "ids.json").read_text())["schemas"]
     assert data[0] == 0
     (schema_id,) = struct.unpack(">I", data[1:5])
-    assert ids[str(schema_id)] == "notification_event.v1.avsc"
+    newest = max((int(k) for k, f in ids.items() if f.startswith("notification_event.")))
+    assert schema_id == newest
 
 
 def test_round_trip_keeps_every_field():
@@ -43,28 +46,40 @@ def test_round_trip_keeps_every_field():
     assert decoded["idempotency_key"] == "k-1"
 
 
-def _directory_with_v2(tmp_path: Path) -> Path:
+def _directory_with_next(tmp_path: Path) -> Path:
     directory = tmp_path / "schemas"
     shutil.copytree(SCHEMA_DIR, directory, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    shutil.copy(V2, directory / "notification_event.v2.avsc")
+    shutil.copy(NEXT, directory / "notification_event.next.avsc")
     index = json.loads((directory / "ids.json").read_text())
-    index["schemas"]["100"] = "notification_event.v2.avsc"
+    index["schemas"]["100"] = "notification_event.next.avsc"
     (directory / "ids.json").write_text(json.dumps(index))
     return directory
 
 
+def v1_bytes(record: dict) -> bytes:
+    """A NotificationEvent exactly as a v1 producer in any language writes it (schema id 1)."""
+    schema = fastavro.parse_schema(json.loads((SCHEMA_DIR / "notification_event.v1.avsc").read_text()))
+    out = io.BytesIO()
+    out.write(struct.pack(">bI", 0, 1))
+    fastavro.schemaless_writer(out, schema, record)
+    return out.getvalue()
+
+
 def test_a_newer_reader_schema_reads_a_v1_event(tmp_path):
-    v1_bytes = Codec(LocalSchemas()).encode(NOTIFICATION, make_notifications(1, "http://x/")[0])
-    newer = Codec(LocalSchemas(_directory_with_v2(tmp_path)))
+    record = make_notifications(1, "http://x/")[0]
+    old = v1_bytes(record)
+    current = Codec(LocalSchemas()).decode(NOTIFICATION, old)
+    assert current["content"]["default"]["options"] == "{}"  # v2's new field, from its default
+    newer = Codec(LocalSchemas(_directory_with_next(tmp_path)))
     assert newer.schemas.id_for(NOTIFICATION) == 100
-    decoded = newer.decode(NOTIFICATION, v1_bytes)
+    decoded = newer.decode(NOTIFICATION, old)
     assert decoded["thread_key"] is None and decoded["labels"] == []  # defaults of the new fields
-    assert decoded["source"] == "tests"
+    assert decoded["source"] == "tests" and decoded["recipient"]["webhook_url"] == "http://x/"
     # and the newer writer's events carry the new id and the new fields
     event = {**decoded, "thread_key": "t-9", "labels": ["a"]}
-    v2_bytes = newer.encode(NOTIFICATION, event)
-    assert struct.unpack(">I", v2_bytes[1:5])[0] == 100
-    assert newer.decode(NOTIFICATION, v2_bytes)["thread_key"] == "t-9"
+    newer_bytes = newer.encode(NOTIFICATION, event)
+    assert struct.unpack(">I", newer_bytes[1:5])[0] == 100
+    assert newer.decode(NOTIFICATION, newer_bytes)["thread_key"] == "t-9"
 
 
 @pytest.mark.parametrize("data, reason", [
