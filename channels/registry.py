@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+from channels.email import EmailProvider
 from channels.provider import Provider
+from channels.slack import SlackProvider
 from channels.webhook import WebhookProvider
 from consumer.settings import Settings
 
 PROVIDERS: dict[str, Callable[[Settings], Provider]] = {
+    "email": EmailProvider,
+    "slack": SlackProvider,
     "webhook": WebhookProvider,
 }
 

@@ -51,6 +51,9 @@ class WebhookProvider:
         self.concurrency = settings.webhook_concurrency
         self.session: aiohttp.ClientSession | None = None
 
+    def name_for(self, message: dict) -> str:
+        return self.name
+
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=60)
         self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,

@@ -14,6 +14,8 @@ class Delivered:
     provider_message_id: str | None = None
     cost: Decimal | None = None
     cost_currency: str | None = None
+    # Provider-specific result details as JSON (email: per-recipient SMTP codes when some were refused).
+    detail: str | None = None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,25 @@ class Settings:
     dead_letter_max_share: float = 0.8
     dead_letter_window: int = 100
     dead_letter_cooldown_s: float = 60.0
+    # Email (SMTP): one connection pool per worker; TLS mode implicit | starttls | none.
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_ca_file: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    smtp_timeout_s: float = 30.0
+    smtp_connections: int = 10
+    smtp_max_messages_per_connection: int = 100
+    smtp_max_attachment_bytes: int = 10 * 1024 * 1024
+    smtp_message_id_domain: str = "tidings"
+    # Slack: the bot token for chat.postMessage (never logged), the Web API base URL, the timeout of
+    # one request, and how many messages per second go to one Slack channel (0 = unpaced).
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = "https://slack.com/api"
+    slack_timeout_s: float = 10.0
+    slack_per_channel_per_s: float = 1.0
     # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
     kafka: Mapping[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,182 @@
+"""Slack provider: posts a channel message to an incoming-webhook URL or with the Web API's
+chat.postMessage, paced per Slack channel, in a thread when its options carry a thread_key.
+
+The address picks the way: an http(s) URL is an incoming webhook (any host is accepted, so a proxy
+or a Slack-compatible service works too; Slack's own are https://hooks.slack.com/...), anything else
+is a channel or user id for chat.postMessage, which options["channel"] overrides. Webhooks cannot
+thread (Slack returns no ts for them), so thread_key applies to the Web API only."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+
+import aiohttp
+import psycopg
+
+from channels.slack_errors import http_failure, outcome_for, rate_limited
+from channels.slack_pacer import ChannelPacer, MonotonicClock, Sleep
+from channels.slack_threads import ThreadStarts, ThreadStore, thread_store
+from consumer.outcomes import Delivered, Outcome, Permanent, Transient
+from consumer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PROVIDER, API_PROVIDER = "slack-webhook", "slack-api"
+MAX_BODY = 4096
+ERROR_CODE = re.compile(r"[a-z_]{2,100}")
+# Options given to Slack as they are: chat.postMessage arguments, which webhooks accept too.
+PASS_THROUGH = ("blocks", "attachments", "username", "icon_emoji", "icon_url", "unfurl_links",
+                "unfurl_media", "thread_ts")
+
+
+def is_webhook(address: str) -> bool:
+    return address.startswith(("https://", "http://"))
+
+
+def slack_body(message: dict, options: dict) -> dict:
+    """The JSON both ways share: text (a bold subject line over the text), blocks, attachments, ..."""
+    body = {k: options[k] for k in PASS_THROUGH if options.get(k) is not None}
+    subject, text = message.get("subject"), message.get("text")
+    text = f"*{subject}*\n{text}" if subject and text else subject or text
+    if text:
+        body["text"] = text  # with blocks it is the notification fallback
+    return body
+
+
+class SlackProvider:
+    name = "slack"
+
+    def __init__(self, settings: Settings, *, clock: MonotonicClock = time.monotonic,
+                 sleep: Sleep = asyncio.sleep, threads: ThreadStore | None = None):
+        self.api_url = settings.slack_api_url.rstrip("/")
+        self._token = settings.slack_bot_token
+        self.timeout = aiohttp.ClientTimeout(total=settings.slack_timeout_s)
+        self.pacer = ChannelPacer(settings.slack_per_channel_per_s, clock, sleep)
+        self.threads = threads if threads is not None else thread_store(settings.database_url)
+        self.starts = ThreadStarts()
+        self.session: aiohttp.ClientSession | None = None
+
+    def name_for(self, message: dict) -> str:
+        """The provider that delivers this message: slack-webhook or slack-api."""
+        return WEBHOOK_PROVIDER if is_webhook(message["address"]) else API_PROVIDER
+
+    async def start(self) -> None:
+        if not self._token:
+            log.warning("TIDINGS_SLACK_BOT_TOKEN is not set: chat.postMessage sends will fail (not_authed)")
+        connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=60)
+        self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
+                                             headers={"User-Agent": "tidings/0.1"})
+        await self.threads.start()
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        await self.threads.close()
+
+    async def send(self, message: dict) -> Outcome:
+        try:
+            options = json.loads(message.get("options") or "{}")
+        except ValueError as exc:
+            return Permanent("slack_invalid_options", f"options are not JSON: {exc}")
+        if not isinstance(options, dict):
+            return Permanent("slack_invalid_options", "options are not a JSON object")
+        address = message["address"]
+        if is_webhook(address):
+            outcome = await self._post_webhook(address, slack_body(message, options))
+        else:
+            channel = str(options.get("channel") or address)
+            body = {"channel": channel, **slack_body(message, options)}
+            key = options.get("thread_key")
+            if key is None or "thread_ts" in body:
+                outcome = await self._post_api(body)
+            else:
+                outcome = await self._post_in_thread(str(key), channel, body)
+        log.debug("slack delivery %s -> %s", message.get("delivery_id"), outcome)
+        return outcome
+
+    async def _post_in_thread(self, key: str, channel: str, body: dict) -> Outcome:
+        """Reply in the key's thread; the first message with a key starts it and records its ts."""
+        try:
+            if ts := await self.threads.get(key, channel):
+                return await self._post_api({**body, "thread_ts": ts})
+            async with self.starts.first(key, channel):
+                if ts := await self.threads.get(key, channel):  # started while this one waited
+                    return await self._post_api({**body, "thread_ts": ts})
+                outcome = await self._post_api(body)
+                if isinstance(outcome, Delivered) and outcome.provider_message_id:
+                    await self._record_thread(key, channel, outcome.provider_message_id)
+                return outcome
+        except psycopg.Error as exc:
+            return Transient("slack_thread_store", f"{type(exc).__name__}: {exc}"[:500])
+
+    async def _record_thread(self, key: str, channel: str, ts: str) -> None:
+        try:
+            await self.threads.put(key, channel, ts)
+        except psycopg.Error as exc:
+            # The message is posted; failing it now would post it twice. Later ones start a new thread.
+            log.warning("could not record Slack thread %r in %s: %s", key, channel, exc)
+
+    async def _post_api(self, body: dict) -> Outcome:
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        await self.pacer.wait(body["channel"])
+        try:
+            async with self.session.post(f"{self.api_url}/chat.postMessage", data=_json(body),
+                                         headers=headers, allow_redirects=False) as response:
+                raw = await response.content.read(MAX_BODY)
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+                if response.status == 429:
+                    return rate_limited(429, retry_after)
+                try:
+                    answer = json.loads(raw)
+                except ValueError:
+                    answer = None
+                if not isinstance(answer, dict):
+                    text = raw.decode("utf-8", "replace")
+                    if response.status == 200:
+                        return Transient("slack_bad_response", f"not a JSON object: {text[:200]!r}", 200)
+                    return http_failure(response.status, text)
+                if answer.get("ok") is True and response.status == 200:
+                    return Delivered(status_code=200, provider_message_id=answer.get("ts"))
+                if answer.get("error"):
+                    return outcome_for(str(answer["error"]), response.status, retry_after)
+                return http_failure(response.status, raw.decode("utf-8", "replace"))
+        except asyncio.TimeoutError:
+            return Transient("timeout", f"no response within {self.timeout.total}s")
+        except aiohttp.ClientError as exc:
+            return Transient(type(exc).__name__, str(exc)[:500])
+
+    async def _post_webhook(self, url: str, body: dict) -> Outcome:
+        await self.pacer.wait(url)  # one webhook URL posts to one channel
+        try:
+            async with self.session.post(url, data=_json(body), allow_redirects=False,
+                                         headers={"Content-Type": "application/json"}) as response:
+                text = (await response.content.read(MAX_BODY)).decode("utf-8", "replace").strip()
+                if 200 <= response.status < 300:
+                    return Delivered(status_code=response.status)
+                if response.status == 429:
+                    return rate_limited(429, _retry_after(response.headers.get("Retry-After")))
+                if ERROR_CODE.fullmatch(text):
+                    return outcome_for(text, response.status)
+                return http_failure(response.status, text)
+        except asyncio.TimeoutError:
+            return Transient("timeout", f"no response within {self.timeout.total}s")
+        except aiohttp.InvalidURL as exc:
+            return Permanent("invalid_url", str(exc)[:500])
+        except aiohttp.ClientError as exc:
+            return Transient(type(exc).__name__, str(exc)[:500])
+
+
+def _json(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
