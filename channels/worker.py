@@ -73,23 +73,24 @@ class ChannelWorker:
         while True:
             started = time.monotonic()
             outcome = await self.provider.send(message)
-            self.metrics.send_seconds.labels(self.channel, provider).observe(time.monotonic() - started)
-            if await self._next_step(raw, message, outcome, provider):
+            took = time.monotonic() - started
+            self.metrics.send_seconds.labels(self.channel, provider, type(outcome).__name__.lower()).observe(took)
+            if await self._next_step(raw, message, outcome, provider, round(took * 1000)):
                 return
             await self._hold()
 
-    async def _next_step(self, raw: Message, message: dict, outcome: Outcome, provider: str) -> bool:
+    async def _next_step(self, raw: Message, message: dict, outcome: Outcome, provider: str, latency_ms: int) -> bool:
         """Record what follows this outcome; False when the dead-letter limit holds it instead."""
         now = self.clock()
         if isinstance(outcome, Delivered):
             self.limit.succeeded(now.timestamp())
             self.metrics.dead_letter_limit.labels(self.name).set(int(self.limit.is_tripped(now.timestamp())))
             await self._record(delivery_event(
-                message, "sent", clock=self.clock, provider=provider, status_code=outcome.status_code,
+                message, "sent", clock=self.clock, provider=provider, latency_ms=latency_ms, status_code=outcome.status_code,
                 provider_message_id=outcome.provider_message_id, cost=outcome.cost, cost_currency=outcome.cost_currency,
                 error_message=outcome.detail))  # e.g. per-recipient results when some were refused
             return True
-        failure = dict(provider=provider, status_code=outcome.status_code,
+        failure = dict(provider=provider, latency_ms=latency_ms, status_code=outcome.status_code,
                        error_class=outcome.error_class, error_message=outcome.message[:h.MAX_ERROR_MESSAGE] or None)
         step = self.policy.after(message["attempt"], outcome, now)
         if isinstance(step, Retry):

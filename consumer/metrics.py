@@ -28,7 +28,7 @@ class ServiceMetrics:
         self.delivery_events = Counter("tidings_delivery_events_total", "DeliveryEvents emitted, by status.",
                                        ["service", "channel", "status"], registry=r)
         self.send_seconds = Histogram("tidings_send_seconds", "Time of one delivery attempt to a provider.",
-                                      ["channel", "provider"], registry=r,
+                                      ["channel", "provider", "outcome"], registry=r,
                                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.dead_lettered = Counter("tidings_dead_lettered_total", "Messages sent to the dead-letter topic.",
                                      ["service", "reason"], registry=r)

@@ -52,8 +52,10 @@ def test_emails_reach_the_server_over_starttls_with_auth_and_are_tracked(pipelin
     assert message["Cc"] == "bob@example.com" and set(received[0].rcpt_tos) == {"ada@example.com", "bob@example.com"}
     with psycopg.connect(pipeline.database_url) as conn:
         rows = conn.execute("SELECT provider, provider_message_id FROM deliveries WHERE status = 'sent'").fetchall()
+        latencies = [ms for (ms,) in conn.execute("SELECT latency_ms FROM delivery_events WHERE status = 'sent'")]
         injection = conn.execute("SELECT error_class FROM deliveries WHERE notification_id = %s",
                                  [injected["id"]]).fetchone()[0]
     assert len(rows) == 20 and all(p == "smtp" and q.startswith("Q") for p, q in rows)  # the server's queue ids
     assert injection == "header_injection"
+    assert len(latencies) == 20 and all(ms is not None and ms >= 0 for ms in latencies)
     assert PASSWORD not in channel.log()

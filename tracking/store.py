@@ -17,7 +17,7 @@ EVENT_COLUMNS = (
     "attempt", "status_code", "error_class", "error_message", "provider_message_id", "cost",
     "cost_currency", "recipient_id", "source", "tenant", "category", "occurred_at",
     # v2 (migration 002); v1 events lack them and record as NULL / replay 0.
-    "retry_tier", "due_at", "stage", "reason", "replay",
+    "retry_tier", "due_at", "stage", "reason", "replay", "latency_ms",
 )
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 

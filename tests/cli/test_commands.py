@@ -18,7 +18,7 @@ def test_db_migrate_creates_the_tables_once(database_url):
 def test_missing_database_url_and_unbuilt_channel_are_clear_errors():
     result = tidings(None, "db", "migrate", TIDINGS_DATABASE_URL="")
     assert result.returncode == 2 and "TIDINGS_DATABASE_URL" in result.stderr
-    result = tidings(None, "run", "channel", "email", TIDINGS_BOOTSTRAP_SERVERS="127.0.0.1:1")
-    assert result.returncode == 2 and "no worker for channel 'email' yet" in result.stdout
+    result = tidings(None, "run", "channel", "sms", TIDINGS_BOOTSTRAP_SERVERS="127.0.0.1:1", timeout=30)
+    assert result.returncode == 2 and "no worker for channel 'sms' yet" in result.stdout
     result = tidings(None, "topics", "list", TIDINGS_PARTITIONS="lots")
     assert result.returncode == 2 and "TIDINGS_PARTITIONS" in result.stderr

@@ -8,7 +8,8 @@ ALTER TABLE delivery_events
     ADD COLUMN IF NOT EXISTS due_at     timestamptz,
     ADD COLUMN IF NOT EXISTS stage      text,
     ADD COLUMN IF NOT EXISTS reason     text,
-    ADD COLUMN IF NOT EXISTS replay     integer NOT NULL DEFAULT 0;
+    ADD COLUMN IF NOT EXISTS replay     integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS latency_ms integer;
 
 -- retry_tier, due_at, stage and reason are status columns: they come from the winning event, like
 -- error_class (see tracking/store.py). replay is the highest seen; attempts now counts within
