@@ -19,7 +19,7 @@ import psycopg
 from channels.slack_errors import http_failure, outcome_for, rate_limited
 from channels.slack_pacer import ChannelPacer, MonotonicClock, Sleep
 from channels.slack_threads import ThreadStarts, ThreadStore, thread_store
-from consumer.outcomes import Delivered, Outcome, Permanent, Transient
+from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
 from consumer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class SlackProvider:
         self._token = settings.slack_bot_token
         self.timeout = aiohttp.ClientTimeout(total=settings.slack_timeout_s)
         self.pacer = ChannelPacer(settings.slack_per_channel_per_s, clock, sleep)
+        self.max_pacing_wait_s = settings.slack_max_pacing_wait_s
         self.threads = threads if threads is not None else thread_store(settings.database_url)
         self.starts = ThreadStarts()
         self.session: aiohttp.ClientSession | None = None
@@ -119,10 +120,18 @@ class SlackProvider:
             # The message is posted; failing it now would post it twice. Later ones start a new thread.
             log.warning("could not record Slack thread %r in %s: %s", key, channel, exc)
 
+    def _park_if_backlogged(self, target: str) -> Deferred | None:
+        """A long queue for one Slack channel would hold the worker's in-flight slots and slow
+        every other channel: past max_pacing_wait_s the message waits on a retry tier instead."""
+        backlog = self.pacer.backlog(target)
+        return Deferred("slack_paced", backlog) if backlog > self.max_pacing_wait_s else None
+
     async def _post_api(self, body: dict) -> Outcome:
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        if parked := self._park_if_backlogged(body["channel"]):
+            return parked
         await self.pacer.wait(body["channel"])
         try:
             async with self.session.post(f"{self.api_url}/chat.postMessage", data=_json(body),
@@ -151,7 +160,9 @@ class SlackProvider:
             return Transient(type(exc).__name__, str(exc)[:500])
 
     async def _post_webhook(self, url: str, body: dict) -> Outcome:
-        await self.pacer.wait(url)  # one webhook URL posts to one channel
+        if parked := self._park_if_backlogged(url):  # one webhook URL posts to one channel
+            return parked
+        await self.pacer.wait(url)
         try:
             async with self.session.post(url, data=_json(body), allow_redirects=False,
                                          headers={"Content-Type": "application/json"}) as response:

@@ -36,6 +36,12 @@ class ChannelPacer:
         self.next_slot[channel] = slot + self.interval
         return slot - now
 
+    def backlog(self, channel: str) -> float:
+        """How long a send to this channel would wait now, without reserving anything."""
+        if not self.interval:
+            return 0.0
+        return max(0.0, self.next_slot.get(channel, 0.0) - self.clock())
+
     async def wait(self, channel: str) -> float:
         """Wait for this channel's next slot; returns the time waited."""
         delay = self.reserve(channel)

@@ -16,7 +16,7 @@ from consumer.dead_letter_limit import DeadLetterLimit
 from consumer.dead_letters import DeadLetters, identity
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, Clock, delivery_event, utcnow
 from consumer.metrics import ServiceMetrics
-from consumer.outcomes import Delivered, Outcome
+from consumer.outcomes import Deferred, Delivered, Outcome
 from consumer.publisher import Publisher
 from consumer.retry_policy import DeadLetter, Retry, RetryPolicy
 from consumer.retry_tiers import tiers_for
@@ -90,6 +90,9 @@ class ChannelWorker:
                 provider_message_id=outcome.provider_message_id, cost=outcome.cost, cost_currency=outcome.cost_currency,
                 error_message=outcome.detail))  # e.g. per-recipient results when some were refused
             return True
+        if isinstance(outcome, Deferred):
+            await self._park(raw, message, outcome)
+            return True
         failure = dict(provider=provider, latency_ms=latency_ms, status_code=outcome.status_code,
                        error_class=outcome.error_class, error_message=outcome.message[:h.MAX_ERROR_MESSAGE] or None)
         step = self.policy.after(message["attempt"], outcome, now)
@@ -122,6 +125,16 @@ class ChannelWorker:
                                    self.codec.encode(CHANNEL_MESSAGE, retry), key=raw.key(), headers=headers),
             self._record(delivery_event(message, "retry_scheduled", clock=self.clock, retry_tier=step.tier.name,
                                         due_at=step.due_at, **failure)))
+
+    async def _park(self, raw: Message, message: dict, outcome: Deferred) -> None:
+        """Not attempted (the provider is pacing): wait on a retry tier, same attempt number."""
+        step = self.policy.park(outcome.wait_s, self.clock())
+        headers = h.FailureContext.of(raw, self.clock()).headers(
+            attempt=message["attempt"] - 1, error_class=outcome.reason, error_message="", group=self.group_id,
+            more={h.DUE_AT: h.iso(step.due_at), h.RETRY_TIER: step.tier.name, **identity(message)})
+        self.metrics.deferred.labels(self.name, outcome.reason).inc()
+        await self.publisher.publish(self.names.retry(self.channel, step.tier.name),
+                                     self.codec.encode(CHANNEL_MESSAGE, message), key=raw.key(), headers=headers)
 
     async def _dead_letter(self, raw: Message, message: dict, step: DeadLetter, outcome, failure: dict) -> None:
         await asyncio.gather(

@@ -34,6 +34,9 @@ class ServiceMetrics:
                                      ["service", "reason"], registry=r)
         self.retries = Counter("tidings_retries_scheduled_total", "Deliveries moved to a retry tier.",
                                ["service", "tier"], registry=r)
+        self.deferred = Counter("tidings_deferred_total",
+                                "Messages parked on a retry tier by provider pacing (no attempt used).",
+                                ["service", "reason"], registry=r)
         self.retry_lateness = Histogram("tidings_retry_lateness_seconds",
                                         "How long after its due time a retry was attempted.", ["service"],
                                         registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))

@@ -33,7 +33,16 @@ class Permanent:
     status_code: int | None = None
 
 
-Outcome = Delivered | Transient | Permanent
+@dataclass(frozen=True)
+class Deferred:
+    """Not attempted: the provider's own pacing asks to try again after `wait_s`. Costs no
+    attempt; the runtime parks the message on a retry tier until then, freeing its slot."""
+
+    reason: str
+    wait_s: float
+
+
+Outcome = Delivered | Transient | Permanent | Deferred
 
 TRANSIENT_HTTP = frozenset({408, 425, 429})
 

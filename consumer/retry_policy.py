@@ -25,6 +25,12 @@ class RetryPolicy:
     def __init__(self, tiers: list[RetryTier]):
         self.tiers = tiers
 
+    def park(self, wait_s: float, now: datetime) -> Retry:
+        """Where a Deferred message waits: the shortest tier at least as long as the wait (so
+        due order roughly follows arrival order within the tier), else the longest."""
+        tier = next((t for t in self.tiers if t.delay_s >= wait_s), self.tiers[-1])
+        return Retry(tier, now + timedelta(seconds=wait_s))
+
     def after(self, attempt: int, outcome: Transient | Permanent, now: datetime) -> Retry | DeadLetter:
         """`attempt` is the attempt that just failed (1 = the first delivery)."""
         if isinstance(outcome, Permanent):

@@ -64,6 +64,7 @@ class Settings:
     slack_api_url: str = "https://slack.com/api"
     slack_timeout_s: float = 10.0
     slack_per_channel_per_s: float = 1.0
+    slack_max_pacing_wait_s: float = 5.0
     # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
     kafka: Mapping[str, Any] = field(default_factory=dict)
 

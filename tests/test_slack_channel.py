@@ -53,3 +53,27 @@ def test_thread_replies_and_errors_through_the_pipeline(pipeline, services, fake
     assert rows[first["id"]] == root["ts"]  # the Slack ts is the provider message id
     assert error == "slack_channel_not_found"
     assert providers == {"slack-api"}
+
+
+def test_a_paced_slack_channel_does_not_hold_up_the_others(pipeline, services, fake_slack):
+    env = {"TIDINGS_SLACK_API_URL": f"{fake_slack.base}/api", "TIDINGS_SLACK_BOT_TOKEN": TOKEN,
+           "TIDINGS_SLACK_PER_CHANNEL_PER_S": "2", "TIDINGS_SLACK_MAX_PACING_WAIT_S": "1",
+           "TIDINGS_MAX_IN_FLIGHT": "4", "TIDINGS_BATCH_SIZE": "4"}  # a queue could fill every slot
+    services.start("run", "router", wait=False)
+    channel = services.start("run", "channel", "slack", wait=False, **env)
+    services.start("run", "sink", wait=False)
+    for process in services.started:
+        process.wait_assigned()
+    busy = [slack_notification("", "C0001") for _ in range(12)]
+    quiet = [slack_notification("", "C0002") for _ in range(3)]
+    publish(pipeline, busy)
+    publish(pipeline, quiet)
+    wait_for_statuses(pipeline.database_url, [n["id"] for n in busy + quiet], timeout=90)
+
+    posts = sorted(fake_slack.posts, key=lambda p: p["received_at"])
+    busy_times = [p["received_at"] for p in posts if p["channel"] == "C0001"]
+    quiet_times = [p["received_at"] for p in posts if p["channel"] == "C0002"]
+    assert len(busy_times) == 12 and len(quiet_times) == 3
+    assert max(quiet_times) < max(busy_times)  # C0002 did not wait for C0001's queue
+    assert all(b - a >= 0.45 for a, b in zip(busy_times, busy_times[1:]))  # never faster than 2/s
+    assert channel.metric("tidings_deferred_total", reason="slack_paced") > 0

@@ -15,7 +15,7 @@ from channels.slack import SlackProvider
 from channels.slack_errors import ERRORS, PERMANENT
 from channels.slack_pacer import ChannelPacer
 from channels.slack_threads import MemoryThreads
-from consumer.outcomes import Delivered, Permanent, Transient
+from consumer.outcomes import Deferred, Delivered, Permanent, Transient
 from consumer.settings import Settings
 from tests.fixtures.slack import TOKEN, WEBHOOK_ERROR_STATUS, FakeSlack  # noqa: F401
 from tracking.migrate import migrate
@@ -259,6 +259,17 @@ def test_provider_paces_sends_per_channel(fake_slack):
     # C0001: slots 0, 1, 2; the webhook URL: slots 0, 1; C0002 waited for nobody.
     assert sorted(clock.sleeps) == [1.0, 1.0, 2.0]
     assert sorted(p["body"]["text"] for p in fake_slack.posts) == ["a0", "a1", "a2", "b", "h0", "h1"]
+
+
+def test_a_long_queue_for_one_channel_parks_instead_of_holding_the_worker(fake_slack):
+    clock = FakeClock()
+    messages = [message("C0001", f"a{i}") for i in range(5)] + [message("C0002", "b")]
+    outcomes = send_all(settings_for(fake_slack, slack_per_channel_per_s=1.0, slack_max_pacing_wait_s=2.0),
+                        messages, concurrently=True, clock=clock, sleep=clock.sleep)
+    # C0001 takes slots 0, 1 and 2 s; waiting 3 s or more is handed back to the runtime.
+    assert [type(o).__name__ for o in outcomes] == ["Delivered"] * 3 + ["Deferred"] * 2 + ["Delivered"]
+    assert outcomes[3] == Deferred("slack_paced", 3.0) and outcomes[4] == Deferred("slack_paced", 3.0)
+    assert sorted(p["body"]["text"] for p in fake_slack.posts) == ["a0", "a1", "a2", "b"]
 
 
 def test_the_token_appears_in_no_log_and_no_repr(fake_slack, caplog):

@@ -32,3 +32,10 @@ def test_http_classification():
         assert isinstance(classify_http(status), Transient), status
     for status in (400, 401, 403, 404, 410, 422):
         assert isinstance(classify_http(status), Permanent), status
+
+
+def test_a_deferred_message_parks_on_the_shortest_tier_long_enough():
+    policy = RetryPolicy(parse_tiers("1s,10s,1m"))
+    assert policy.park(0.5, NOW) == Retry(policy.tiers[0], NOW + timedelta(seconds=0.5))
+    assert policy.park(5, NOW) == Retry(policy.tiers[1], NOW + timedelta(seconds=5))
+    assert policy.park(300, NOW) == Retry(policy.tiers[2], NOW + timedelta(seconds=300))
