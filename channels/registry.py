@@ -6,12 +6,14 @@ from typing import Callable
 from channels.email import EmailProvider
 from channels.provider import Provider
 from channels.slack import SlackProvider
+from channels.sms import SmsProvider
 from channels.webhook import WebhookProvider
 from consumer.settings import Settings
 
 PROVIDERS: dict[str, Callable[[Settings], Provider]] = {
     "email": EmailProvider,
     "slack": SlackProvider,
+    "sms": SmsProvider,
     "webhook": WebhookProvider,
 }
 

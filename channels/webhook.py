@@ -1,61 +1,56 @@
-"""Webhook provider: POSTs the delivery as JSON to the recipient's URL, through one shared
-aiohttp session with timeouts, no redirects and a capped response read.
+"""Webhook provider: sends each delivery to the recipient's URL as a signed HTTP request, through
+one shared aiohttp session, behind a per-endpoint bulkhead and circuit breaker.
 
-(Signing, methods, auth, SSRF checks come with the full webhook channel.)"""
+Timeouts (connect and total), no redirects, a capped request body and a capped response read.
+Not yet: SSRF checks (private and loopback addresses are still allowed; the suite's receivers
+live on loopback, so blocking needs an allow-list setting first)."""
 from __future__ import annotations
 
 import asyncio
-import json
-from datetime import datetime
+import email.utils
+import time
+from typing import Callable
 
 import aiohttp
 
+from channels.webhook_bulkhead import EndpointBulkhead
+from channels.webhook_request import WebhookRequest, build_request, parse_credentials, payload
+from channels.webhook_signing import WebhookSigner
 from consumer.outcomes import Outcome, Permanent, Transient, classify_http
 from consumer.settings import Settings
 
-MAX_ERROR_BODY = 2048
+__all__ = ["WebhookProvider", "payload", "retry_after_seconds"]
 
-
-def payload(message: dict) -> dict:
-    """The JSON body a webhook receiver gets."""
-    return {
-        "id": str(message["delivery_id"]),
-        "notification_id": str(message["notification_id"]),
-        "channel": message["channel"],
-        "priority": message["priority"].lower(),
-        "created_at": _iso(message["created_at"]),
-        "source": message["source"],
-        "tenant": message["tenant"],
-        "category": message["category"],
-        "recipient_id": message["recipient_id"],
-        "subject": message["subject"],
-        "text": message["text"],
-        "html": message["html"],
-        "template": message["template"],
-        "data": json.loads(message["data"] or "{}"),
-        "expires_at": _iso(message["expires_at"]),
-        "attempt": message["attempt"],
-        "replay": message.get("replay", 0),
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+# Enough of an answer to explain a failure; never the whole body of a misbehaving receiver.
+MAX_RESPONSE_BYTES = 20 * 1024
+MAX_ERROR_TEXT = 2048
 
 
 class WebhookProvider:
     name = "http"
 
-    def __init__(self, settings: Settings):
-        self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_s)
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time):
+        self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_s,
+                                             sock_connect=settings.webhook_connect_timeout_s)
         self.concurrency = settings.webhook_concurrency
+        self.per_endpoint = settings.webhook_per_endpoint_concurrency
+        self.max_body_bytes = settings.webhook_max_body_bytes
+        self.signer = WebhookSigner.from_setting(settings.webhook_signing_secrets)
+        self.credentials = parse_credentials(settings.webhook_credentials)
+        self.bulkhead = EndpointBulkhead(
+            concurrency=settings.webhook_per_endpoint_concurrency, wait_s=settings.webhook_endpoint_wait_s,
+            failures=settings.webhook_circuit_failures, cooldown_s=settings.webhook_circuit_cooldown_s,
+            clock=clock)
+        self.wall_clock = wall_clock
         self.session: aiohttp.ClientSession | None = None
 
     def name_for(self, message: dict) -> str:
         return self.name
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=60)
+        connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.per_endpoint,
+                                         ttl_dns_cache=60)
         self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
                                              headers={"User-Agent": "tidings/0.1"})
 
@@ -64,29 +59,58 @@ class WebhookProvider:
             await self.session.close()
 
     async def send(self, message: dict) -> Outcome:
-        url = message["address"]
-        if not url.startswith(("http://", "https://")):
-            return Permanent("invalid_url", f"not an http(s) URL: {url[:200]!r}")
-        body = json.dumps(payload(message), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "webhook-id": str(message["delivery_id"])}
+        request = build_request(message, signer=self.signer, credentials=self.credentials,
+                                max_body_bytes=self.max_body_bytes, now=self.wall_clock())
+        if isinstance(request, Permanent):
+            return request
+        return await self.bulkhead.run(request.url, lambda: self._attempt(request))
+
+    async def _attempt(self, request: WebhookRequest) -> Outcome:
         try:
-            async with self.session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-                text = ""
-                if not 200 <= response.status < 300:
-                    text = (await response.content.read(MAX_ERROR_BODY)).decode("utf-8", "replace")
-                return classify_http(response.status, text, _retry_after(response.headers.get("Retry-After")))
+            async with self.session.request(request.method, request.url, data=request.body,
+                                            headers=request.headers, allow_redirects=False) as response:
+                status = response.status
+                if 300 <= status < 400:
+                    location = response.headers.get("Location", "")[:200]
+                    return Permanent("redirect_refused", f"redirect to {location!r} not followed", status)
+                # Read at most the cap; leaving the rest unread makes aiohttp close the connection.
+                text = (await _read_capped(response, MAX_RESPONSE_BYTES)).decode("utf-8", "replace")
+                if status == 410:
+                    return Permanent("endpoint_gone", text[:MAX_ERROR_TEXT], status)
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"), self.wall_clock())
+                return classify_http(status, "" if status < 300 else text[:MAX_ERROR_TEXT], retry_after)
         except asyncio.TimeoutError:
-            return Transient("timeout", f"no response within {self.timeout.total}s")
+            return Transient("timeout", f"no complete response within {self.timeout.total}s")
         except aiohttp.InvalidURL as exc:
             return Permanent("invalid_url", str(exc))
         except aiohttp.ClientError as exc:
             return Transient(type(exc).__name__, str(exc))
 
 
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
+async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
+    chunks, size = [], 0
+    while size < cap:
+        chunk = await response.content.read(cap - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as delta-seconds or an HTTP-date (RFC 9110 10.2.3); None when absent or bad."""
+    if value is None or not value.strip():
         return None
+    value = value.strip()
     try:
         return max(0.0, float(value))
     except ValueError:
-        return None  # HTTP-date form: honoured by the retry issue's scheduler
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)

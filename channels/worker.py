@@ -16,7 +16,7 @@ from consumer.dead_letter_limit import DeadLetterLimit
 from consumer.dead_letters import DeadLetters, identity
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, Clock, delivery_event, utcnow
 from consumer.metrics import ServiceMetrics
-from consumer.outcomes import Deferred, Delivered, Outcome
+from consumer.outcomes import Deferred, Delivered, Outcome, Suppressed
 from consumer.publisher import Publisher
 from consumer.retry_policy import DeadLetter, Retry, RetryPolicy
 from consumer.retry_tiers import tiers_for
@@ -82,6 +82,13 @@ class ChannelWorker:
     async def _next_step(self, raw: Message, message: dict, outcome: Outcome, provider: str, latency_ms: int) -> bool:
         """Record what follows this outcome; False when the dead-letter limit holds it instead."""
         now = self.clock()
+        provider = getattr(outcome, "provider", None) or provider  # the one that answered, after failover
+        if isinstance(outcome, Suppressed):
+            self.limit.succeeded(now.timestamp())
+            await self._record(delivery_event(message, "suppressed", clock=self.clock, provider=provider,
+                                              latency_ms=latency_ms, reason=outcome.reason,
+                                              status_code=outcome.status_code, error_message=outcome.message or None))
+            return True
         if isinstance(outcome, Delivered):
             self.limit.succeeded(now.timestamp())
             self.metrics.dead_letter_limit.labels(self.name).set(int(self.limit.is_tripped(now.timestamp())))

@@ -1,7 +1,8 @@
-"""How a delivery attempt ended, as data: Delivered, Transient or Permanent.
+"""How a delivery attempt ended, as data: Delivered, Transient, Permanent, Suppressed or Deferred.
 
 Providers return one of these and raise nothing for expected failures; the runtime decides what
-happens next (today: a `sent` or `failed` DeliveryEvent)."""
+happens next (sent, a retry tier, the dead-letter topic, suppressed, parked). `provider` names the
+provider that answered when a channel fails over between several."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ class Delivered:
     cost_currency: str | None = None
     # Provider-specific result details as JSON (email: per-recipient SMTP codes when some were refused).
     detail: str | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Transient:
     message: str = ""
     status_code: int | None = None
     retry_after_s: float | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,18 @@ class Permanent:
     error_class: str
     message: str = ""
     status_code: int | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """Not to be delivered, by the recipient's own choice (e.g. replied STOP to SMS): recorded
+    as `suppressed`, neither retried nor dead-lettered."""
+
+    reason: str
+    message: str = ""
+    status_code: int | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +57,7 @@ class Deferred:
     wait_s: float
 
 
-Outcome = Delivered | Transient | Permanent | Deferred
+Outcome = Delivered | Transient | Permanent | Suppressed | Deferred
 
 TRANSIENT_HTTP = frozenset({408, 425, 429})
 

@@ -29,8 +29,20 @@ class Settings:
     max_in_flight: int = 1000
     session_timeout_ms: int = 10000
     shutdown_grace_s: float = 5.0
-    webhook_timeout_s: float = 10.0
+    # Webhook: total and connect timeouts of one request, the request body cap, signing secrets
+    # ("whsec_..." comma-separated, several during rotation) and named credentials (a JSON object
+    # name -> {"type": "bearer", "token": ...} | {"type": "basic", "username": ..., "password": ...});
+    # per endpoint (scheme://host:port) a concurrency limit and a circuit breaker (0 failures = off).
+    webhook_timeout_s: float = 30.0
     webhook_concurrency: int = 100
+    webhook_connect_timeout_s: float = 5.0
+    webhook_max_body_bytes: int = 1024 * 1024
+    webhook_signing_secrets: str | None = field(default=None, repr=False)
+    webhook_credentials: str | None = field(default=None, repr=False)
+    webhook_per_endpoint_concurrency: int = 20
+    webhook_endpoint_wait_s: float = 5.0
+    webhook_circuit_failures: int = 0
+    webhook_circuit_cooldown_s: float = 30.0
     sink_batch_size: int = 1000
     log_level: str = "INFO"
     # Retry tiers ("10s,1m,10m,1h"); TIDINGS_RETRY_TIERS_<CHANNEL> overrides them for one channel.
@@ -65,6 +77,28 @@ class Settings:
     slack_timeout_s: float = 10.0
     slack_per_channel_per_s: float = 1.0
     slack_max_pacing_wait_s: float = 5.0
+    # SMS: numbers normalised to E.164 (national numbers read in sms_default_region); providers tried
+    # in order (twilio, http), each behind a circuit breaker; USD price per segment per provider.
+    sms_default_region: str = "US"
+    sms_providers: str = "twilio"
+    sms_prices: str = "twilio=0.0079,http=0.005"
+    sms_timeout_s: float = 10.0
+    sms_circuit_failures: int = 5
+    sms_circuit_cooldown_s: float = 30.0
+    sms_twilio_account_sid: str | None = None
+    sms_twilio_auth_token: str | None = field(default=None, repr=False)
+    sms_twilio_from: str | None = None
+    sms_twilio_messaging_service_sid: str | None = None
+    sms_twilio_status_callback: str | None = None
+    sms_twilio_base_url: str | None = None
+    # The custom HTTP SMS provider: body is a template with JSON-escaped {to}, {text}, {id}; success
+    # statuses like "2xx" or "200,202"; the message id is a dotted path into the JSON response.
+    sms_http_url: str | None = None
+    sms_http_method: str = "POST"
+    sms_http_headers: str = field(default="{}", repr=False)
+    sms_http_body: str = '{"to": "{to}", "text": "{text}", "id": "{id}"}'
+    sms_http_success_status: str = "2xx"
+    sms_http_message_id_field: str | None = None
     # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
     kafka: Mapping[str, Any] = field(default_factory=dict)
 

@@ -5,3 +5,4 @@ from tests.fixtures.processes import *  # noqa: F401,F403
 from tests.fixtures.receiver import *  # noqa: F401,F403
 from tests.fixtures.slack import *  # noqa: F401,F403
 from tests.fixtures.smtp import *  # noqa: F401,F403
+from tests.fixtures.twilio import *  # noqa: F401,F403

@@ -1,0 +1,86 @@
+"""The SMS channel: validates the number (E.164) and the length (segments, 1,600 cap) once,
+then tries the configured providers in order, skipping any whose circuit breaker is open."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Callable
+
+from channels.provider import Provider
+from channels.sms_circuit import CircuitBreaker
+from channels.sms_http import HttpSms
+from channels.sms_numbers import to_e164
+from channels.sms_segments import check_length, estimate_cost, parse_prices
+from channels.sms_twilio import TwilioSms
+from consumer.outcomes import Delivered, Outcome, Permanent, Suppressed, Transient
+from consumer.settings import Settings, SettingsError
+
+SMS_PROVIDERS: dict[str, Callable[[Settings], Provider]] = {"twilio": TwilioSms, "http": HttpSms}
+
+
+class SmsProvider:
+    name = "sms"
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic,
+                 providers: list[Provider] | None = None):
+        self.region = settings.sms_default_region
+        try:
+            self.prices = parse_prices(settings.sms_prices)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        if providers is None:
+            names = [n.strip() for n in settings.sms_providers.split(",") if n.strip()]
+            unknown = [n for n in names if n not in SMS_PROVIDERS]
+            if unknown or not names:
+                raise SettingsError(f"sms_providers: {settings.sms_providers!r} (known: {', '.join(SMS_PROVIDERS)})")
+            providers = [SMS_PROVIDERS[n](settings) for n in names]
+        self.providers = providers
+        self.circuits = {p.name: CircuitBreaker(settings.sms_circuit_failures, settings.sms_circuit_cooldown_s, clock)
+                         for p in providers}
+
+    def name_for(self, message: dict) -> str:
+        # Which provider delivers is only known afterwards: see Delivered.detail {"provider": ...}.
+        return self.name
+
+    async def start(self) -> None:
+        for provider in self.providers:
+            await provider.start()
+
+    async def close(self) -> None:
+        for provider in self.providers:
+            await provider.close()
+
+    async def send(self, message: dict) -> Outcome:
+        number = to_e164(message["address"], self.region)
+        if isinstance(number, Permanent):
+            return number
+        text = message.get("text") or message.get("subject") or ""
+        length = check_length(text)
+        if isinstance(length, Permanent):
+            return length
+        outgoing = {**message, "address": number, "text": text}
+        last: Outcome | None = None
+        for provider in self.providers:
+            circuit = self.circuits[provider.name]
+            if circuit.is_open:
+                continue
+            outcome = await provider.send(outgoing)
+            if isinstance(outcome, Transient):
+                circuit.record_failure()
+                last = replace(outcome, provider=provider.name)
+                continue
+            circuit.record_success()  # a permanent answer is about the message, not the provider
+            if isinstance(outcome, Delivered):
+                detail = {"provider": provider.name, "segments": length.segments, "encoding": length.encoding}
+                return Delivered(outcome.status_code, outcome.provider_message_id,
+                                 estimate_cost(length.segments, self.prices.get(provider.name)),
+                                 "USD" if provider.name in self.prices else None, json.dumps(detail),
+                                 provider=provider.name)
+            if isinstance(outcome, Permanent) and outcome.error_class == "opted_out":
+                return Suppressed("opted_out", outcome.message, outcome.status_code, provider=provider.name)
+            return replace(outcome, provider=provider.name)
+        if last is not None:
+            return last
+        wait = min(c.remaining_s() for c in self.circuits.values())
+        return Transient("circuit_open", "every SMS provider's circuit breaker is open", None, wait)

@@ -1,0 +1,105 @@
+"""Per-endpoint bulkhead for the webhook provider: a concurrency limit and a circuit breaker per
+scheme://host:port, so one slow or failing receiver cannot take every delivery slot.
+
+A full endpoint makes a send wait up to `wait_s` for a slot, then answers Deferred (parked on a
+retry tier, no attempt spent). After `failures` consecutive transient failures the circuit opens
+for `cooldown_s`: sends answer Transient("circuit_open") without a request; after the cool-down
+one probe goes through, and its outcome closes or re-opens the circuit."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
+
+
+def endpoint_of(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+@dataclass
+class _Endpoint:
+    slots: asyncio.Semaphore
+    users: int = 0  # sends holding or waiting for a slot; the entry is dropped at 0 when healthy
+    failures: int = 0
+    open_until: float | None = None
+    probing: bool = False
+
+
+@dataclass
+class EndpointBulkhead:
+    concurrency: int = 20
+    wait_s: float = 5.0
+    failures: int = 0  # consecutive transient failures that open the circuit; 0 = no breaker
+    cooldown_s: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    _endpoints: dict[str, _Endpoint] = field(default_factory=dict)
+
+    def state(self, endpoint: str) -> str:
+        entry = self._endpoints.get(endpoint)
+        if entry is None or entry.open_until is None:
+            return "closed"
+        return "open" if self.clock() < entry.open_until else "half_open"
+
+    async def run(self, url: str, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
+        key = endpoint_of(url)
+        entry = self._endpoints.get(key)
+        if entry is None:
+            entry = self._endpoints[key] = _Endpoint(asyncio.Semaphore(max(1, self.concurrency)))
+        refused = self._refused_by_circuit(entry)
+        if refused is not None:
+            return refused
+        probe = entry.open_until is not None  # past the cool-down: this send is the one probe
+        entry.probing = entry.probing or probe
+        entry.users += 1
+        try:
+            try:
+                await asyncio.wait_for(entry.slots.acquire(), self.wait_s)
+            except asyncio.TimeoutError:
+                if probe:
+                    entry.probing = False
+                return Deferred("endpoint_busy", self.wait_s)
+            try:
+                outcome = await attempt()
+            finally:
+                entry.slots.release()
+            self._record(entry, outcome, probe)
+            return outcome
+        finally:
+            entry.users -= 1
+            if entry.users == 0 and entry.failures == 0 and entry.open_until is None:
+                self._endpoints.pop(key, None)
+
+    def _refused_by_circuit(self, entry: _Endpoint) -> Transient | None:
+        if entry.open_until is None:
+            return None
+        remaining = entry.open_until - self.clock()
+        if remaining > 0:
+            return Transient("circuit_open", f"endpoint circuit open for {remaining:.1f}s more",
+                             retry_after_s=remaining)
+        if entry.probing:
+            return Transient("circuit_open", "endpoint circuit half-open, a probe is in flight",
+                             retry_after_s=min(self.cooldown_s, 1.0))
+        return None
+
+    def _record(self, entry: _Endpoint, outcome: Outcome, probe: bool) -> None:
+        if probe:
+            entry.probing = False
+        if isinstance(outcome, (Delivered, Permanent)):  # the endpoint answered: it is alive
+            entry.failures, entry.open_until = 0, None
+        elif isinstance(outcome, Transient) and self.failures and _endpoint_failure(outcome):
+            entry.failures += 1
+            if entry.failures >= self.failures or probe:
+                entry.open_until = self.clock() + self.cooldown_s
+        elif probe:  # a probe that ended otherwise (429, ...) leaves the circuit open a while longer
+            entry.open_until = self.clock() + self.cooldown_s
+
+
+def _endpoint_failure(outcome: Transient) -> bool:
+    # 429 is a live endpoint asking us to slow down; Retry-After already paces it.
+    return outcome.status_code != 429 and outcome.error_class != "circuit_open"

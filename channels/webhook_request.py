@@ -1,0 +1,145 @@
+"""Builds one webhook HTTP request from a channel message: method, headers, credentials, body and
+Standard Webhooks signature, or a Permanent outcome when the message asks for something refused.
+
+Options (content.webhook.options): method, headers (JSON object), credential (a name from the
+webhook_credentials setting), body ("data" = the event's data only; default the full payload).
+Secrets never come from the event: signing keys and credentials are configuration only."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from channels.webhook_signing import WebhookSigner
+from consumer.outcomes import Permanent
+from consumer.settings import SettingsError
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+BODYLESS = frozenset({"GET", "DELETE"})
+# Set by the provider only: framing, authentication, signing and idempotency.
+RESERVED_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "authorization",
+    "webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key"})
+# Keys that would carry a secret inside the event; refused rather than silently ignored.
+SECRET_OPTIONS = frozenset({"signing_secret", "secret", "auth", "token", "password"})
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+
+
+def payload(message: dict) -> dict:
+    """The JSON body a webhook receiver gets by default."""
+    return {
+        "id": str(message["delivery_id"]),
+        "notification_id": str(message["notification_id"]),
+        "channel": message["channel"],
+        "priority": message["priority"].lower(),
+        "created_at": _iso(message["created_at"]),
+        "source": message["source"],
+        "tenant": message["tenant"],
+        "category": message["category"],
+        "recipient_id": message["recipient_id"],
+        "subject": message["subject"],
+        "text": message["text"],
+        "html": message["html"],
+        "template": message["template"],
+        "data": json.loads(message["data"] or "{}"),
+        "expires_at": _iso(message["expires_at"]),
+        "attempt": message["attempt"],
+        "replay": message.get("replay", 0),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def parse_credentials(raw: str | None) -> dict[str, dict[str, str]]:
+    """The webhook_credentials setting; errors name the credential, never its secret."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise SettingsError("setting webhook_credentials is not a JSON object") from None
+    if not isinstance(data, dict):
+        raise SettingsError("setting webhook_credentials is not a JSON object")
+    for name, credential in data.items():
+        kind = credential.get("type") if isinstance(credential, dict) else None
+        needed = {"bearer": ("token",), "basic": ("username", "password")}.get(kind)
+        if needed is None or not all(isinstance(credential.get(k), str) for k in needed):
+            raise SettingsError(f"setting webhook_credentials: credential {name!r} needs type bearer "
+                                "(token) or basic (username, password)")
+    return data
+
+
+def _authorization(credential: dict[str, str]) -> str:
+    if credential["type"] == "bearer":
+        return f"Bearer {credential['token']}"
+    pair = f"{credential['username']}:{credential['password']}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def _unsafe(text: str) -> bool:
+    return any(c in text for c in "\r\n\x00")
+
+
+def build_request(message: dict, *, signer: WebhookSigner, credentials: dict[str, dict[str, str]],
+                  max_body_bytes: int, now: float) -> WebhookRequest | Permanent:
+    url = message["address"]
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return Permanent("invalid_url", f"not an http(s) URL: {str(url)[:200]!r}")
+    try:
+        options: Any = json.loads(message.get("options") or "{}")
+    except json.JSONDecodeError:
+        return Permanent("invalid_options", "options is not JSON")
+    if not isinstance(options, dict):
+        return Permanent("invalid_options", "options is not a JSON object")
+    if refused := sorted(SECRET_OPTIONS & options.keys()):
+        return Permanent("secret_in_event", f"secrets come from configuration only, not options {refused}")
+
+    method = str(options.get("method", "POST")).upper()
+    if method not in METHODS:
+        return Permanent("invalid_method", f"method {method[:20]!r} is not one of {sorted(METHODS)}")
+
+    extra = options.get("headers") or {}
+    if not isinstance(extra, dict):
+        return Permanent("invalid_options", "headers is not a JSON object")
+    headers: dict[str, str] = {}
+    for name, value in extra.items():
+        value = value if isinstance(value, str) else json.dumps(value)
+        if _unsafe(name) or _unsafe(value) or not name.strip():
+            return Permanent("header_injection", f"header {name[:40]!r} has CR, LF or NUL or is empty")
+        if name.lower() in RESERVED_HEADERS:
+            return Permanent("header_not_allowed", f"header {name[:40]!r} is set by Tidings")
+        headers[name] = value
+
+    if (name := options.get("credential")) is not None:
+        credential = credentials.get(str(name))
+        if credential is None:
+            return Permanent("unknown_credential", f"no credential {str(name)[:60]!r} in webhook_credentials")
+        headers["Authorization"] = _authorization(credential)
+
+    body: bytes | None = None
+    if method not in BODYLESS:
+        shape = options.get("body", "payload")
+        if shape not in ("payload", "data"):
+            return Permanent("invalid_options", f"body {str(shape)[:20]!r} is not payload or data")
+        document = json.loads(message["data"] or "{}") if shape == "data" else payload(message)
+        body = json.dumps(document, separators=(",", ":")).encode()
+        if len(body) > max_body_bytes:
+            return Permanent("body_too_large", f"request body {len(body)} bytes > {max_body_bytes}")
+        if not any(h.lower() == "content-type" for h in headers):
+            headers["Content-Type"] = "application/json"
+
+    delivery_id = str(message["delivery_id"])
+    headers.update(signer.headers(delivery_id, int(now), body or b""))
+    headers["Idempotency-Key"] = delivery_id
+    return WebhookRequest(method, url, headers, body)
