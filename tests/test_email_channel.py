@@ -26,11 +26,7 @@ def test_emails_reach_the_server_over_starttls_with_auth_and_are_tracked(pipelin
     env = {"TIDINGS_SMTP_HOST": server.host, "TIDINGS_SMTP_PORT": str(server.port), "TIDINGS_SMTP_TLS": "starttls",
            "TIDINGS_SMTP_CA_FILE": ca_file, "TIDINGS_SMTP_USERNAME": USERNAME, "TIDINGS_SMTP_PASSWORD": PASSWORD,
            "TIDINGS_SMTP_FROM": "Tidings <noreply@example.com>", "TIDINGS_SMTP_CONNECTIONS": "2"}
-    services.start("run", "router", wait=False)
-    channel = services.start("run", "channel", "email", wait=False, **env)
-    services.start("run", "sink", wait=False)
-    for process in services.started:
-        process.wait_assigned()
+    _, channel, _ = services.start_pipeline("email", **env)
 
     good = email_notifications(20, cc=["bob@example.com"], unsubscribe_url="https://example.com/u/1")
     injected = email_notifications(1)[0]

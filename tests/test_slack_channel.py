@@ -22,11 +22,7 @@ def slack_notification(webhook_url: str, target: str, **options) -> dict:
 def test_thread_replies_and_errors_through_the_pipeline(pipeline, services, fake_slack):
     env = {"TIDINGS_SLACK_API_URL": f"{fake_slack.base}/api", "TIDINGS_SLACK_BOT_TOKEN": TOKEN,
            "TIDINGS_SLACK_PER_CHANNEL_PER_S": "0"}
-    services.start("run", "router", wait=False)
-    services.start("run", "channel", "slack", wait=False, **env)
-    services.start("run", "sink", wait=False)
-    for process in services.started:
-        process.wait_assigned()
+    services.start_pipeline("slack", **env)
 
     first = slack_notification("", "C0001", thread_key="incident-7", username="Deploy bot", icon_emoji=":rocket:")
     publish(pipeline, [first])
@@ -59,11 +55,7 @@ def test_a_paced_slack_channel_does_not_hold_up_the_others(pipeline, services, f
     env = {"TIDINGS_SLACK_API_URL": f"{fake_slack.base}/api", "TIDINGS_SLACK_BOT_TOKEN": TOKEN,
            "TIDINGS_SLACK_PER_CHANNEL_PER_S": "2", "TIDINGS_SLACK_MAX_PACING_WAIT_S": "1",
            "TIDINGS_MAX_IN_FLIGHT": "4", "TIDINGS_BATCH_SIZE": "4"}  # a queue could fill every slot
-    services.start("run", "router", wait=False)
-    channel = services.start("run", "channel", "slack", wait=False, **env)
-    services.start("run", "sink", wait=False)
-    for process in services.started:
-        process.wait_assigned()
+    _, channel, _ = services.start_pipeline("slack", **env)
     busy = [slack_notification("", "C0001") for _ in range(12)]
     quiet = [slack_notification("", "C0002") for _ in range(3)]
     publish(pipeline, busy)

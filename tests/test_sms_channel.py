@@ -19,11 +19,7 @@ def test_sms_sent_suppressed_and_refused_through_the_pipeline(pipeline, services
     env = {"TIDINGS_SMS_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TIDINGS_SMS_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
            "TIDINGS_SMS_TWILIO_FROM": "+15005550006", "TIDINGS_SMS_TWILIO_BASE_URL": fake_twilio.base_url,
            "TIDINGS_SMS_DEFAULT_REGION": "GB", "TIDINGS_SMS_PRICES": "twilio=0.04"}
-    services.start("run", "router", wait=False)
-    channel = services.start("run", "channel", "sms", wait=False, **env)
-    services.start("run", "sink", wait=False)
-    for process in services.started:
-        process.wait_assigned()
+    _, channel, _ = services.start_pipeline("sms", **env)
     fake_twilio.opted_out.add("+447911123457")
 
     sent = sms_notification("07911 123456", "Your code is 123456 — valid for 10 minutes")  # national format, UCS-2 dash

@@ -5,8 +5,6 @@ import io
 import json
 import shutil
 import struct
-import threading
-import asyncio
 from pathlib import Path
 
 import fastavro
@@ -15,8 +13,8 @@ from aiohttp import web
 
 from consumer.codec import Codec, DecodeError, LocalSchemas, RegistrySchemas
 from consumer.events import DELIVERY, NOTIFICATION
-from consumer.health import start_app
 from schemas import SCHEMA_DIR
+from tests.fixtures.loopback import LoopbackServer
 from tests.pipeline import make_notifications
 
 NEXT = Path(__file__).resolve().parents[1] / "schemas" / "notification_event.next.avsc"
@@ -101,50 +99,34 @@ def test_encoding_an_invalid_record_fails_loudly():
         Codec(LocalSchemas()).encode(NOTIFICATION, record)
 
 
-class FakeRegistry:
+class FakeRegistry(LoopbackServer):
     """Speaks the two Confluent Schema Registry calls the codec uses:
     POST /subjects/{subject}/versions and GET /schemas/ids/{id}."""
 
     def __init__(self) -> None:
         self.schemas: dict[int, str] = {}
         self.subjects: dict[str, int] = {}
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
+        super().__init__()
+        self.url = self.base
 
-        async def register(request: web.Request) -> web.Response:
-            body = await request.json()
-            assert body.get("schemaType", "AVRO") == "AVRO"
-            key = request.match_info["subject"] + body["schema"]
-            if key not in self.subjects:
-                self.subjects[key] = 100 + len(self.schemas)
-                self.schemas[self.subjects[key]] = body["schema"]
-            return web.json_response({"id": self.subjects[key]})
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/subjects/{subject}/versions", self._register)
+        router.add_get("/schemas/ids/{id}", self._by_id)
 
-        async def by_id(request: web.Request) -> web.Response:
-            schema_id = int(request.match_info["id"])
-            if schema_id not in self.schemas:
-                return web.json_response({"error_code": 40403, "message": "Schema not found"}, status=404)
-            return web.json_response({"schema": self.schemas[schema_id]})
+    async def _register(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        assert body.get("schemaType", "AVRO") == "AVRO"
+        key = request.match_info["subject"] + body["schema"]
+        if key not in self.subjects:
+            self.subjects[key] = 100 + len(self.schemas)
+            self.schemas[self.subjects[key]] = body["schema"]
+        return web.json_response({"id": self.subjects[key]})
 
-        async def start() -> None:
-            app = web.Application()
-            app.router.add_post("/subjects/{subject}/versions", register)
-            app.router.add_get("/schemas/ids/{id}", by_id)
-            self.runner, port = await start_app(app, "127.0.0.1", 0)
-            self.url = f"http://127.0.0.1:{port}"
-            ready.set()
-
-        def serve() -> None:
-            self.loop.run_until_complete(start())
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=serve, daemon=True)
-        self.thread.start()
-        ready.wait(10)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
+    async def _by_id(self, request: web.Request) -> web.Response:
+        schema_id = int(request.match_info["id"])
+        if schema_id not in self.schemas:
+            return web.json_response({"error_code": 40403, "message": "Schema not found"}, status=404)
+        return web.json_response({"schema": self.schemas[schema_id]})
 
 
 @pytest.fixture
