@@ -19,7 +19,14 @@ import psycopg
 from channels.slack_errors import http_failure, outcome_for, rate_limited
 from channels.slack_pacer import ChannelPacer, MonotonicClock, Sleep
 from channels.slack_threads import ThreadStarts, ThreadStore, thread_store
-from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
+from consumer.outcomes import (
+    Deferred,
+    Delivered,
+    Outcome,
+    Permanent,
+    Transient,
+    retry_after_seconds,
+)
 from consumer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -137,7 +144,7 @@ class SlackProvider:
             async with self.session.post(f"{self.api_url}/chat.postMessage", data=_json(body),
                                          headers=headers, allow_redirects=False) as response:
                 raw = await response.content.read(MAX_BODY)
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 if response.status == 429:
                     return rate_limited(429, retry_after)
                 try:
@@ -170,7 +177,7 @@ class SlackProvider:
                 if 200 <= response.status < 300:
                     return Delivered(status_code=response.status)
                 if response.status == 429:
-                    return rate_limited(429, _retry_after(response.headers.get("Retry-After")))
+                    return rate_limited(429, retry_after_seconds(response.headers.get("Retry-After")))
                 if ERROR_CODE.fullmatch(text):
                     return outcome_for(text, response.status)
                 return http_failure(response.status, text)
@@ -184,10 +191,3 @@ class SlackProvider:
 
 def _json(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None

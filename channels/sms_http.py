@@ -7,7 +7,14 @@ import json
 
 import aiohttp
 
-from consumer.outcomes import Delivered, Outcome, Permanent, Transient, classify_http
+from consumer.outcomes import (
+    Delivered,
+    Outcome,
+    Permanent,
+    Transient,
+    classify_http,
+    retry_after_seconds,
+)
 from consumer.settings import Settings, SettingsError
 
 MAX_BODY = 64 * 1024
@@ -30,13 +37,6 @@ def success_matcher(spec: str):
     except ValueError:
         raise SettingsError(f"sms_http_success_status: {spec!r} is not like '2xx' or '200,202'") from None
     return lambda status: status in exact or status // 100 in classes
-
-
-def retry_after_s(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None  # HTTP-date form: left to the retry tiers
 
 
 def dig(document, path: str):
@@ -87,7 +87,7 @@ class HttpSms:
                 text = (await response.content.read(MAX_BODY)).decode("utf-8", "replace")
                 if self.is_success(response.status):
                     return Delivered(status_code=response.status, provider_message_id=self._message_id(text))
-                outcome = classify_http(response.status, text[:2048], retry_after_s(response.headers.get("Retry-After")))
+                outcome = classify_http(response.status, text[:2048], retry_after_seconds(response.headers.get("Retry-After")))
                 # A status outside the success list but still 2xx/3xx: the gateway did not accept it.
                 return outcome if not isinstance(outcome, Delivered) else Permanent(
                     f"http_{response.status}", text[:2048], response.status)

@@ -7,16 +7,26 @@ live on loopback, so blocking needs an allow-list setting first)."""
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import time
 from typing import Callable
 
 import aiohttp
 
 from channels.webhook_bulkhead import EndpointBulkhead
-from channels.webhook_request import WebhookRequest, build_request, parse_credentials, payload
+from channels.webhook_request import (
+    WebhookRequest,
+    build_request,
+    parse_credentials,
+    payload,
+)
 from channels.webhook_signing import WebhookSigner
-from consumer.outcomes import Outcome, Permanent, Transient, classify_http
+from consumer.outcomes import (
+    Outcome,
+    Permanent,
+    Transient,
+    classify_http,
+    retry_after_seconds,
+)
 from consumer.settings import Settings
 
 __all__ = ["WebhookProvider", "payload", "retry_after_seconds"]
@@ -96,21 +106,3 @@ async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Retry-After as delta-seconds or an HTTP-date (RFC 9110 10.2.3); None when absent or bad."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)

@@ -5,6 +5,8 @@ happens next (sent, a retry tier, the dead-letter topic, suppressed, parked). `p
 provider that answered when a channel fails over between several."""
 from __future__ import annotations
 
+import email.utils
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -69,3 +71,21 @@ def classify_http(status: int, body: str = "", retry_after_s: float | None = Non
     if status in TRANSIENT_HTTP or status >= 500:
         return Transient(f"http_{status}", body, status, retry_after_s)
     return Permanent(f"http_{status}", body, status)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as delta-seconds or an HTTP-date (RFC 9110 10.2.3); None when absent or bad."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
