@@ -42,10 +42,17 @@ CREATE TEMP TABLE IF NOT EXISTS delivery_events_staging ON COMMIT DELETE ROWS
 # but markers in its latest replay has attempts 0. Both are computed per batch and merged with the
 # stored row by comparing replays, so they too are independent of arrival order.
 _RECORD = f"""
-WITH inserted AS (
-    INSERT INTO delivery_events ({_COLUMN_LIST})
-    SELECT {_COLUMN_LIST} FROM delivery_events_staging
+WITH fresh AS (
+    -- The id ledger decides what is new (delivery_events is partitioned by day and cannot hold
+    -- a unique index on event_id alone; see migration 008).
+    INSERT INTO delivery_event_ids (event_id, occurred_at)
+    SELECT event_id, occurred_at FROM delivery_events_staging
     ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+), inserted AS (
+    INSERT INTO delivery_events ({_COLUMN_LIST})
+    SELECT DISTINCT ON (event_id) {_COLUMN_LIST} FROM delivery_events_staging JOIN fresh USING (event_id)
+    ORDER BY event_id
     RETURNING *
 ), latest AS (
     SELECT DISTINCT ON (delivery_id) *
@@ -128,6 +135,7 @@ class DeliveryLog:
 
     def __init__(self, conn: psycopg.AsyncConnection) -> None:
         self.conn = conn
+        self._days: set[dt.date] = set()  # day partitions known to exist (migration 008)
 
     @classmethod
     async def connect(cls, conninfo: str) -> DeliveryLog:
@@ -151,6 +159,23 @@ class DeliveryLog:
         rows = [event_row(event) for event in events]
         if not rows:
             return 0
+        try:
+            return await self._record(rows)
+        except psycopg.errors.CheckViolation:  # no partition for a day: pruned since we cached it
+            self._days.clear()
+            return await self._record(rows)
+
+    async def _ensure_partitions(self, rows: list[tuple]) -> None:
+        """Create the day partitions this batch needs, outside its transaction (DDL locks the
+        parent table briefly; once per new day, not once per batch)."""
+        at = EVENT_COLUMNS.index("occurred_at")
+        days = {row[at].astimezone(dt.timezone.utc).date() for row in rows} - self._days
+        if days:
+            await self.conn.execute("SELECT tidings_ensure_event_partitions(%s::date[])", [sorted(days)])
+            self._days |= days
+
+    async def _record(self, rows: list[tuple]) -> int:
+        await self._ensure_partitions(rows)
         async with self.conn.transaction():
             async with self.conn.cursor() as cur:
                 await cur.execute(_CREATE_STAGING)
