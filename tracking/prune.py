@@ -1,0 +1,38 @@
+"""`tidings db prune --older-than 90d`: drop the delivery log's day partitions that lie wholly
+before the cut-off, with the id-ledger rows and the deliveries whose last event is that old."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import psycopg
+from psycopg import sql
+
+_PARTITION = re.compile(r"^delivery_events_(\d{8})$")
+
+_PARTITIONS = """
+SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'delivery_events'::regclass ORDER BY c.relname
+"""
+
+
+def boundary(cutoff: dt.datetime) -> dt.datetime:
+    """Midnight UTC of the cut-off's day: only whole days before it are pruned."""
+    day = cutoff.astimezone(dt.timezone.utc).date()
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+
+def prune(conn: psycopg.Connection, cutoff: dt.datetime, dry_run: bool = False) -> dict:
+    """Remove what is older than `cutoff` (rounded down to a whole UTC day), in one transaction;
+    with dry_run, report what would go and change nothing. Returns what was (or would be) removed."""
+    edge = boundary(cutoff)
+    with conn.transaction(force_rollback=dry_run):
+        names = [name for (name,) in conn.execute(_PARTITIONS).fetchall()]
+        old = [name for name in names
+               if (m := _PARTITION.match(name)) and dt.datetime.strptime(m[1], "%Y%m%d").date() < edge.date()]
+        for name in old:
+            conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+        ids = conn.execute("DELETE FROM delivery_event_ids WHERE occurred_at < %s", [edge]).rowcount
+        deliveries = conn.execute("DELETE FROM deliveries WHERE last_event_at < %s", [edge]).rowcount
+    return {"before": edge.isoformat(), "dry_run": dry_run, "partitions_dropped": old,
+            "events_removed": ids, "deliveries_removed": deliveries}

@@ -1,0 +1,138 @@
+"""Delivery statistics over a time window, computed by Postgres (counts, percentiles, sums):
+what `tidings stats` prints and the HTTP gateway serves. Plain functions over a psycopg connection.
+
+The window selects deliveries by when they were created (their first event, the router's
+`queued`); their current status says where they are now."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable, Sequence
+
+import psycopg
+
+from tracking.rows import Query, fetch_all, fetch_all_async
+from tracking.statuses import FINAL_STATUSES
+
+GROUPABLE = ("channel", "status", "provider", "priority", "tenant", "category", "source")
+
+_WINDOW = "d.first_event_at >= %(since)s AND d.first_event_at < %(until)s"
+
+# Created-to-delivered: from the delivery's first event to the event that made it `sent`.
+_DELIVERIES = """
+SELECT {columns},
+       count(*) AS total,
+       count(*) FILTER (WHERE d.status = 'sent') AS delivered,
+       count(*) FILTER (WHERE d.status IN ('failed', 'dead_lettered')) AS failed,
+       count(*) FILTER (WHERE d.status = 'dead_lettered') AS dead_lettered,
+       count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,
+       count(*) FILTER (WHERE d.status = 'expired') AS expired,
+       count(*) FILTER (WHERE NOT d.status = ANY(%(final)s)) AS pending,
+       coalesce(sum(d.cost) FILTER (WHERE d.channel = 'sms'), 0) AS sms_cost,
+       avg(d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_avg_s,
+       percentile_cont(0.50) WITHIN GROUP (ORDER BY d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_p50_s,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_p95_s,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_p99_s
+FROM (SELECT *, extract(epoch FROM status_at - first_event_at)::float8 AS latency_s FROM deliveries) AS d
+WHERE {window}
+{group_by}
+"""
+
+_SUPPRESSED = """
+SELECT {columns}, d.why AS reason, count(*) AS count
+FROM (SELECT *, coalesce(reason, error_class, 'unknown') AS why FROM deliveries) AS d
+WHERE d.status = 'suppressed' AND {window}
+{group_by}
+"""
+
+# Events of deliveries created in the window happen after its start: the occurred_at bound lets
+# Postgres skip older day partitions.
+_RETRIES = """
+SELECT {columns}, d.tier, count(*) AS count
+FROM (SELECT d.*, coalesce(e.retry_tier, 'unknown') AS tier
+      FROM delivery_events AS e JOIN deliveries AS d USING (delivery_id)
+      WHERE e.status = 'retry_scheduled' AND e.occurred_at >= %(since)s) AS d
+WHERE {window}
+{group_by}
+"""
+
+
+def check_by(by: Iterable[str]) -> list[str]:
+    """The grouping columns, validated; ValueError naming the bad one and the allowed ones."""
+    columns = [c.strip() for c in by if c.strip()]
+    for column in columns:
+        if column not in GROUPABLE:
+            raise ValueError(f"cannot group by {column!r} (choose from {', '.join(GROUPABLE)})")
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"a column is repeated in {','.join(columns)!r}")
+    return columns
+
+
+def _query(template: str, by: Sequence[str], extra: str | None, params: dict) -> Query:
+    """The template with the grouping filled in: the ungrouped total row, plus one row per group
+    when `by` names columns (is_total tells them apart), each split by `extra` if given."""
+    inner = [f"d.{extra}"] if extra else []
+    if by:
+        keys = ", ".join(f"d.{c}" for c in by)
+        columns = f"{keys}, GROUPING({keys}) <> 0 AS is_total"
+        group_by = f"GROUP BY GROUPING SETS (({', '.join(inner)}), ({', '.join([keys, *inner])}))"
+    else:
+        columns = "true AS is_total"
+        group_by = f"GROUP BY {', '.join(inner)}" if inner else ""
+    return template.format(columns=columns, window=_WINDOW, group_by=group_by), params
+
+
+def _queries(since: dt.datetime, until: dt.datetime, by: Sequence[str]) -> list[Query]:
+    params = {"since": since, "until": until, "final": sorted(FINAL_STATUSES)}
+    return [_query(_DELIVERIES, by, None, params), _query(_SUPPRESSED, by, "why", params),
+            _query(_RETRIES, by, "tier", params)]
+
+
+def _window(since: dt.datetime | dt.timedelta, until: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
+    until = until or dt.datetime.now(dt.timezone.utc)
+    return (until - since if isinstance(since, dt.timedelta) else since), until
+
+
+def _combine(since, until, by: list[str], results: list[list[dict]]) -> dict:
+    deliveries, suppressed, retries = results
+    groups: dict[tuple, dict] = {}
+
+    def group(row: dict) -> dict:
+        key = None if row["is_total"] else tuple(row[c] for c in by)
+        if key not in groups:
+            groups[key] = {**({} if key is None else dict(zip(by, key))), **_empty()}
+        return groups[key]
+
+    for row in deliveries:
+        entry = group(row)
+        entry.update({k: v for k, v in row.items() if k in entry and k not in by})
+        for k in ("latency_avg_s", "latency_p50_s", "latency_p95_s", "latency_p99_s"):
+            entry[k] = None if entry[k] is None else round(entry[k], 3)
+    for row in suppressed:
+        group(row)["suppressed_by_reason"][row["reason"]] = row["count"]
+    for row in retries:
+        group(row)["retries_by_tier"][row["tier"]] = row["count"]
+    totals = groups.pop(None, _empty())
+    return {"since": since.isoformat(), "until": until.isoformat(), "by": by, "totals": totals,
+            "groups": list(groups.values())}
+
+
+def _empty() -> dict:
+    return {"total": 0, "delivered": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "expired": 0,
+            "pending": 0, "suppressed_by_reason": {}, "retries_by_tier": {}, "sms_cost": 0.0,
+            "latency_avg_s": None, "latency_p50_s": None, "latency_p95_s": None, "latency_p99_s": None}
+
+
+def delivery_stats(conn: psycopg.Connection, since: dt.datetime | dt.timedelta, by: Iterable[str] = (),
+                   until: dt.datetime | None = None) -> dict:
+    """Statistics of the deliveries created in [since, until): `totals`, and one entry per
+    combination of the `by` columns in `groups`. `since` is a moment or an age (timedelta)."""
+    by = check_by(by)
+    start, end = _window(since, until)
+    return _combine(start, end, by, fetch_all(conn, _queries(start, end, by)))
+
+
+async def delivery_stats_async(conn: psycopg.AsyncConnection, since: dt.datetime | dt.timedelta,
+                               by: Iterable[str] = (), until: dt.datetime | None = None) -> dict:
+    by = check_by(by)
+    start, end = _window(since, until)
+    return _combine(start, end, by, await fetch_all_async(conn, _queries(start, end, by)))
