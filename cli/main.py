@@ -28,9 +28,26 @@ def build_parser() -> argparse.ArgumentParser:
     db = verbs.add_parser("db", help="database maintenance")
     db_verbs = db.add_subparsers(dest="db_verb", required=True, metavar="ACTION")
     db_verbs.add_parser("migrate", help="apply pending migrations to TIDINGS_DATABASE_URL")
+    prune = db_verbs.add_parser("prune", help="drop delivery-log days older than an age (whole UTC days)")
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="an age such as 90d or 36h")
+    prune.add_argument("--dry-run", action="store_true", help="change nothing; print what would be removed")
+    prune.add_argument("--json", action="store_true", help="print one JSON object")
+
+    status = verbs.add_parser("status", help="the delivery timeline of one notification (from Postgres)")
+    status.add_argument("notification_id")
+    status.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+    stats = verbs.add_parser("stats", help="delivery statistics over a time window (from Postgres)")
+    stats.add_argument("--since", default="24h", metavar="T",
+                       help="deliveries created at or after T (ISO 8601, or ago: 15m, 24h, 7d; default 24h)")
+    stats.add_argument("--by", metavar="COLUMNS",
+                       help="group by comma-separated columns: channel, status, provider, priority, tenant, "
+                            "category, source")
+    stats.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
     publish = verbs.add_parser("publish", help="publish JSON-lines notifications (a file or - for stdin)")
     publish.add_argument("file", help="path to a JSON-lines file, or - for standard input")
+
 
     demo = verbs.add_parser("demo", help="run the whole pipeline locally and report throughput")
     demo.add_argument("--events", type=int, default=1000, help="notifications to publish (default 1000)")
@@ -75,8 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         from cli.topics import topics_command
         return topics_command(args, settings)
     if args.verb == "db":
-        from cli.database import migrate_command
-        return migrate_command(settings)
+        from cli.database import migrate_command, prune_command
+        return prune_command(args, settings) if args.db_verb == "prune" else migrate_command(settings)
+    if args.verb == "status":
+        from cli.status import status_command
+        return status_command(args, settings)
+    if args.verb == "stats":
+        from cli.stats import stats_command
+        return stats_command(args, settings)
     if args.verb == "publish":
         from cli.publish import publish_command
         return publish_command(args.file, settings)
