@@ -113,6 +113,20 @@ def connect_per_message(host: str, port: int, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
+def measure(messages: int = 2000, connections: int = 10, max_per_connection: int = 100,
+            starttls: bool = False) -> dict:
+    """The three rates in one run, against aiosmtpd servers in child processes."""
+    with tempfile.TemporaryDirectory() as cert_dir:
+        ca_file = None
+        if starttls:
+            import trustme
+            ca = trustme.CA()
+            ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(f"{cert_dir}/server.pem")
+            ca_file = f"{cert_dir}/ca.pem"
+            ca.cert_pem.write_to_path(ca_file)
+        return run(messages, connections, max_per_connection, cert_dir if starttls else None, ca_file)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=2000)
@@ -120,20 +134,10 @@ def main() -> None:
     parser.add_argument("--max-per-connection", type=int, default=100)
     parser.add_argument("--starttls", action="store_true")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as cert_dir:
-        ca_file = None
-        if args.starttls:
-            import trustme
-            ca = trustme.CA()
-            ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(f"{cert_dir}/server.pem")
-            ca_file = f"{cert_dir}/ca.pem"
-            ca.cert_pem.write_to_path(ca_file)
-        results = run(args, cert_dir if args.starttls else None, ca_file)
-    print(json.dumps(results, indent=2))
+    print(json.dumps(measure(args.messages, args.connections, args.max_per_connection, args.starttls), indent=2))
 
 
-def run(args, cert_dir: str | None, ca_file: str | None) -> dict:
+def run(n: int, connections: int, max_per_connection: int, cert_dir: str | None, ca_file: str | None) -> dict:
     count = multiprocessing.Value("l", 0)
     ours, theirs = multiprocessing.Pipe()
     plain_count = multiprocessing.Value("l", 0)
@@ -145,9 +149,8 @@ def run(args, cert_dir: str | None, ca_file: str | None) -> dict:
     port, plain_port = ours.recv(), plain_ours.recv()
     try:
         settings = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_tls="starttls" if cert_dir else "none",
-                            smtp_ca_file=ca_file, smtp_from=SENDER, smtp_connections=args.connections,
-                            smtp_max_messages_per_connection=args.max_per_connection)
-        n = args.messages
+                            smtp_ca_file=ca_file, smtp_from=SENDER, smtp_connections=connections,
+                            smtp_max_messages_per_connection=max_per_connection)
         provider = asyncio.run(through_provider(settings, n))
         ceiling = asyncio.run(raw_pool(settings, n))
         baseline = connect_per_message("127.0.0.1", plain_port, n)
@@ -157,7 +160,7 @@ def run(args, cert_dir: str | None, ca_file: str | None) -> dict:
             pipe.send("stop")
         for server in servers:
             server.join(10)
-    return {"messages": n, "connections": args.connections, "max_per_connection": args.max_per_connection,
+    return {"messages": n, "connections": connections, "max_per_connection": max_per_connection,
             "tls": "starttls" if cert_dir else "none",
             "provider_emails_per_s": round(provider), "raw_aiosmtplib_pool_emails_per_s": round(ceiling),
             "smtplib_connect_per_message_emails_per_s": round(baseline),

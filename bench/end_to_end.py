@@ -1,0 +1,101 @@
+"""End to end through router + webhook channel + sink as separate processes, with the receiver in
+its own process and Postgres as the judge:
+
+1. throughput: N notifications published at once; notifications/s from the first publish until
+   every one is recorded as `sent` in Postgres;
+2. latency: notifications published one by one at half that rate for a while; created-to-delivered
+   latency = arrival at the receiver minus the event's created_at (p50, p99);
+3. peak RSS (VmHWM) of each service over both phases.
+
+  python -m bench.end_to_end [--events 5000] [--latency-seconds 20]"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from datetime import datetime
+
+import psycopg
+
+from bench.machine import peak_rss_mb
+from bench.receiver import ReceiverProcess
+from bench.testbed import Testbed, publish_all, wait_for
+from cli.demo import demo_notification
+from cli.processes import PIPELINE
+from consumer.codec import Codec
+from consumer.events import NOTIFICATION, lane
+from consumer.publisher import Publisher
+from consumer.settings import Settings
+from consumer.topics import Topics
+
+
+def sent_count(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetchone()[0]
+
+
+def throughput(settings: Settings, url: str, count: int, children) -> float:
+    codec, names = Codec.from_settings(settings), Topics(settings.topic_prefix)
+    events = [demo_notification(i, url) for i in range(count)]
+    records = [(names.events(lane(e["priority"])), e["recipient"]["id"], codec.encode(NOTIFICATION, e)) for e in events]
+    started = time.monotonic()
+    publish_all(settings, records)
+    done = wait_for(lambda: sent_count(settings.database_url) >= count, "every notification sent",
+                    timeout=120 + count / 10, children=children)
+    return count / (done - started)
+
+
+async def paced(settings: Settings, url: str, rate: float, seconds: float, first: int) -> list[str]:
+    """Publish at `rate`/s for `seconds`, each stamped created_at as it is published; returns ids."""
+    codec, names = Codec.from_settings(settings), Topics(settings.topic_prefix)
+    publisher = Publisher.from_settings(settings)
+    started, ids, acks = time.monotonic(), [], []
+    for i in range(max(1, round(rate * seconds))):
+        await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+        event = demo_notification(first + i, url)
+        acks.append(publisher.publish(names.events(lane(event["priority"])), codec.encode(NOTIFICATION, event),
+                                      key=event["recipient"]["id"]))
+        ids.append(event["id"])
+    await asyncio.gather(*acks)
+    publisher.close()
+    return ids
+
+
+def latencies(receiver: ReceiverProcess, ids: list[str]) -> list[float]:
+    arrivals = receiver.arrivals()
+    return sorted(arrival - datetime.fromisoformat(created).timestamp()
+                  for created, arrival in (arrivals[i] for i in ids))
+
+
+def measure(events: int = 5000, latency_seconds: float = 20.0) -> dict:
+    with Testbed() as bed, ReceiverProcess() as receiver:
+        settings = bed.settings("e2e", database=True)
+        children = bed.start_services(settings, PIPELINE)
+        rate = throughput(settings, receiver.url, events, children)
+        ids = asyncio.run(paced(settings, receiver.url, rate / 2, latency_seconds, first=events))
+        total = events + len(ids)
+        wait_for(lambda: sent_count(settings.database_url) >= total and receiver.count() >= total,
+                 "the paced notifications", timeout=120 + total / 10, children=children)
+        lat = latencies(receiver, ids)
+        rss = {"_".join(c.args[4:]) + "_rss_mb": peak_rss_mb(c.pid) for c in children}
+        rss["broker_rss_mb"] = peak_rss_mb(bed.broker.process.pid)
+        bed.stop_services()
+    q = statistics.quantiles(lat, n=100)
+    service_rss = [v for k, v in rss.items() if k != "broker_rss_mb"]
+    return {"events": events, "notifications_per_s": round(rate, 1), "paced_per_s": round(rate / 2, 1),
+            "paced_notifications": len(ids), "latency_p50_s": round(q[49], 3), "latency_p99_s": round(q[98], 3),
+            "latency_max_s": round(lat[-1], 3), **rss, "max_service_rss_mb": max(service_rss)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.events, args.latency_seconds), indent=2))
+
+
+if __name__ == "__main__":
+    main()
