@@ -1,0 +1,78 @@
+"""Per-recipient preferences (table `preferences`): opt-outs per channel, per category or per
+channel x category. The router suppresses opted-out deliveries unless the category is critical."""
+from __future__ import annotations
+
+from typing import Iterable
+
+import psycopg
+
+from consumer.topics import CHANNELS
+
+ANY = "*"
+
+
+class PreferenceInvalid(ValueError):
+    """A preference names an unknown channel or an empty category."""
+
+
+def opted_out(rows: Iterable[dict], channel: str, category: str) -> bool:
+    """The most specific matching row decides: channel x category, then channel or category
+    alone (if those two disagree, off wins), then a recipient-wide row. No row: not opted out."""
+    best, enabled = -1, True
+    for row in rows:
+        if row["channel"] not in (channel, ANY) or row["category"] not in (category, ANY):
+            continue
+        rank = (row["channel"] != ANY) + (row["category"] != ANY)
+        if rank > best:
+            best, enabled = rank, row["enabled"]
+        elif rank == best:
+            enabled = enabled and row["enabled"]
+    return not enabled
+
+
+class Preferences:
+    """Plain methods over one psycopg connection (autocommit); inputs and outputs are dicts."""
+
+    def __init__(self, conn: psycopg.Connection, critical_categories: Iterable[str] = ()):
+        self.conn = conn
+        self.critical = frozenset(critical_categories)
+
+    def set(self, recipient_id: str, *, enabled: bool, channel: str | None = None,
+            category: str | None = None, source: str = "user") -> dict:
+        if not recipient_id or not recipient_id.strip():
+            raise PreferenceInvalid("recipient: required")
+        if channel is not None and channel not in CHANNELS:
+            raise PreferenceInvalid(f"channel: {channel!r} is not one of {', '.join(CHANNELS)}")
+        if category is not None and (not category.strip() or category == ANY):
+            raise PreferenceInvalid("category: expected a category name such as 'marketing'")
+        row = self.conn.execute(
+            "INSERT INTO preferences (recipient_id, channel, category, enabled, source) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (recipient_id, channel, category) DO UPDATE SET enabled = excluded.enabled, "
+            "source = excluded.source, updated_at = now() RETURNING updated_at",
+            [recipient_id, channel or ANY, category or ANY, enabled, source]).fetchone()
+        return {"recipient_id": recipient_id, "channel": channel or ANY, "category": category or ANY,
+                "enabled": enabled, "source": source, "updated_at": row[0].isoformat()}
+
+    def show(self, recipient_id: str) -> list[dict]:
+        return self.lookup([recipient_id]).get(recipient_id, [])
+
+    def lookup(self, recipient_ids: list[str]) -> dict[str, list[dict]]:
+        """recipient id -> its preference rows (one query for a whole batch)."""
+        if not recipient_ids:
+            return {}
+        rows = self.conn.execute(
+            "SELECT recipient_id, channel, category, enabled, source, updated_at FROM preferences "
+            "WHERE recipient_id = ANY(%s) ORDER BY recipient_id, channel, category", [list(set(recipient_ids))]).fetchall()
+        out: dict[str, list[dict]] = {}
+        for recipient_id, channel, category, enabled, source, updated_at in rows:
+            out.setdefault(recipient_id, []).append({"channel": channel, "category": category, "enabled": enabled,
+                                                     "source": source, "updated_at": updated_at.isoformat()})
+        return out
+
+    def check(self, recipient_id: str, channel: str, category: str, rows: list[dict] | None = None) -> dict:
+        """{"deliver": bool, "reason": None | "opted_out", "critical": bool} for one delivery."""
+        critical = category in self.critical
+        if rows is None:
+            rows = self.show(recipient_id)
+        blocked = opted_out(rows, channel, category) and not critical
+        return {"deliver": not blocked, "reason": "opted_out" if blocked else None, "critical": critical}

@@ -1,0 +1,144 @@
+"""Renders a stored template's parts for one channel and locale, in the router, so a channel
+message carries final content. Failures are `RenderError`s: permanent, never half-rendered."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, UndefinedError
+from jinja2 import Template as Compiled
+from jinja2.sandbox import SecurityError
+
+from router.sandbox import OutputTooLarge, TemplateSandbox
+
+# The parts each channel's template may have, and how each is treated after rendering.
+PARTS = {"email": ("subject", "text", "html"), "slack": ("text", "blocks"), "sms": ("text",),
+         "webhook": ("body",)}
+JSON_PARTS = {("slack", "blocks"), ("webhook", "body")}
+ONE_LINE_PARTS = {("email", "subject"), ("sms", "text")}
+HTML_PARTS = {("email", "html")}
+DEFAULT_LOCALE = "default"
+DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+
+
+class RenderError(Exception):
+    """kind: syntax_error | missing_variable | sandbox_violation | output_too_large | invalid_json
+    | template_not_found | no_parts; `where` names the part (channel.part[.locale]), `line` its line."""
+
+    def __init__(self, kind: str, detail: str, where: str = "", line: int | None = None):
+        self.kind, self.detail, self.where, self.line = kind, detail, where, line
+        at = f"{where} line {line}" if line else where
+        super().__init__(f"{kind}: {at + ': ' if at else ''}{detail}")
+
+
+@dataclass
+class Template:
+    """One stored version. parts: channel -> locale -> part -> Jinja source."""
+
+    name: str
+    version: int
+    parts: dict
+    sample: dict = field(default_factory=dict)
+    description: str | None = None
+    compiled: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def locale_chain(locale: str | None) -> list[str]:
+    """`pt_BR` / `pt-BR` -> ["pt-BR", "pt", "default"]."""
+    chain = []
+    if locale:
+        pieces = locale.replace("_", "-").split("-")
+        pieces = [pieces[0].lower()] + [p.upper() if len(p) == 2 else p for p in pieces[1:]]
+        chain = ["-".join(pieces[:n]) for n in range(len(pieces), 0, -1)]
+    return chain + [DEFAULT_LOCALE]
+
+
+def part_name(channel: str, part: str, locale: str) -> str:
+    return f"{channel}.{part}" + ("" if locale == DEFAULT_LOCALE else f".{locale}")
+
+
+class Renderer:
+    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES):
+        self.max_output_bytes = max_output_bytes
+        self._text = TemplateSandbox(max_output_bytes, autoescape=False)
+        self._html = TemplateSandbox(max_output_bytes, autoescape=True)
+
+    def compile(self, source: str, channel: str, part: str, where: str = "") -> Compiled:
+        env = self._html if (channel, part) in HTML_PARTS else self._text
+        try:
+            return env.from_string(source)
+        except TemplateSyntaxError as exc:
+            raise RenderError("syntax_error", exc.message or str(exc), where, exc.lineno) from None
+
+    def render_channel(self, template: Template, channel: str, locale: str | None, context: dict) -> dict:
+        """{part: rendered} for every part the channel has, each from the first locale in the
+        fallback chain that defines it. JSON parts come back parsed."""
+        by_locale = template.parts.get(channel) or {}
+        if not by_locale:
+            raise RenderError("no_parts", f"template {template.ref} has no {channel} parts")
+        out = {}
+        for part in PARTS[channel]:
+            found = next((loc for loc in locale_chain(locale) if part in by_locale.get(loc, {})), None)
+            if found is not None:
+                out[part] = self.render_part(template, channel, part, found, context)
+        return out
+
+    def render_part(self, template: Template, channel: str, part: str, locale: str, context: dict) -> Any:
+        where = f"{template.name}/{part_name(channel, part, locale)}"
+        key = (channel, part, locale)
+        if key not in template.compiled:
+            template.compiled[key] = self.compile(template.parts[channel][locale][part], channel, part, where)
+        text = self._run(template.compiled[key], context, where)
+        if (channel, part) in ONE_LINE_PARTS:
+            text = _LINE_BREAKS.sub(" ", text).strip()
+        if (channel, part) in JSON_PARTS:
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise RenderError("invalid_json", f"rendered text is not JSON ({exc}); use |tojson for values",
+                                  where) from None
+        return text
+
+    def _run(self, compiled: Compiled, context: dict, where: str) -> str:
+        """Stream the output and stop at the cap, so a runaway loop never builds the whole string."""
+        chunks, size = [], 0
+        try:
+            for chunk in compiled.generate(context):
+                size += len(chunk.encode())
+                if size > self.max_output_bytes:
+                    raise OutputTooLarge(f"output exceeds {self.max_output_bytes} bytes")
+                chunks.append(chunk)
+        except UndefinedError as exc:
+            raise RenderError("missing_variable", str(exc), where, _template_line(exc)) from None
+        except SecurityError as exc:
+            raise RenderError("sandbox_violation", str(exc), where, _template_line(exc)) from None
+        except OutputTooLarge as exc:
+            raise RenderError("output_too_large", str(exc), where, _template_line(exc)) from None
+        except Exception as exc:  # a template can raise anything a filter raises (TypeError, ...)
+            raise RenderError("render_error", f"{type(exc).__name__}: {exc}", where, _template_line(exc)) from None
+        return "".join(chunks)
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry the template's own line numbers."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def template_context(data: dict, recipient: dict, event: dict) -> dict:
+    """What a template sees: the event's data at the top level, plus `recipient` and `notification`."""
+    return {**data,
+            "recipient": {k: recipient.get(k) for k in ("id", "email", "phone", "slack", "locale", "timezone")},
+            "notification": {"id": str(event["id"]), "category": event["category"], "source": event["source"],
+                             "tenant": event["tenant"], "priority": event["priority"].lower()}}

@@ -1,0 +1,117 @@
+"""Rendering rules: sandbox, StrictUndefined, HTML autoescape only in email html, one-line
+subjects and SMS text, JSON parts, locale fallback, the output cap, and known escape payloads."""
+from __future__ import annotations
+
+import pytest
+
+from router.templates import RenderError, Renderer, Template, locale_chain
+
+
+def render(source: str, channel: str = "sms", part: str = "text", context: dict | None = None, cap: int = 4096):
+    template = Template("t", 1, {channel: {"default": {part: source}}})
+    return Renderer(cap).render_part(template, channel, part, "default", context or {"name": "Ada", "items": [1, 2]})
+
+
+def test_html_is_escaped_in_email_html_only():
+    evil = {"name": "<script>alert(1)</script>"}
+    assert render("<p>{{ name }}</p>", "email", "html", evil) == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+    assert render("{{ name }}", "email", "text", evil) == "<script>alert(1)</script>"
+    assert render("{{ name }}", "slack", "text", evil) == "<script>alert(1)</script>"
+
+
+def test_subject_and_sms_lose_line_breaks_but_email_text_keeps_them():
+    context = {"name": "Ada\r\nBcc: victim@example.com"}
+    assert render("Hi {{ name }}", "email", "subject", context) == "Hi Ada Bcc: victim@example.com"
+    assert render("Hi {{ name }}\n", "sms", "text", context) == "Hi Ada Bcc: victim@example.com"
+    assert render("Hi\n{{ name }}", "email", "text", context) == "Hi\nAda\r\nBcc: victim@example.com"
+
+
+def test_missing_variable_is_an_error_with_its_line():
+    with pytest.raises(RenderError) as caught:
+        render("line one\n{{ invoice.total }}")
+    assert caught.value.kind == "missing_variable" and caught.value.line == 2 and "invoice" in caught.value.detail
+
+
+def test_json_parts_are_parsed_and_invalid_json_refused():
+    assert render('{"text": {{ name|tojson }}, "n": {{ items|length }}}', "webhook", "body",
+                  {"name": 'A "quoted" name', "items": [1]}) == {"text": 'A "quoted" name', "n": 1}
+    with pytest.raises(RenderError) as caught:
+        render('{"text": "{{ name }}"}', "webhook", "body", {"name": 'a "quote'})
+    assert caught.value.kind == "invalid_json"
+
+
+def test_locale_chain_falls_back_to_language_then_default():
+    assert locale_chain("pt-BR") == ["pt-BR", "pt", "default"]
+    assert locale_chain("pt_br") == ["pt-BR", "pt", "default"]
+    assert locale_chain(None) == ["default"]
+    template = Template("t", 1, {"email": {"default": {"subject": "Hello", "text": "Text"},
+                                           "pt": {"subject": "Olá"}, "pt-BR": {"text": "Texto"}}})
+    renderer = Renderer()
+    assert renderer.render_channel(template, "email", "pt-BR", {}) == {"subject": "Olá", "text": "Texto"}
+    assert renderer.render_channel(template, "email", "pt-PT", {}) == {"subject": "Olá", "text": "Text"}
+    assert renderer.render_channel(template, "email", "de", {}) == {"subject": "Hello", "text": "Text"}
+    with pytest.raises(RenderError) as caught:
+        renderer.render_channel(template, "sms", None, {})
+    assert caught.value.kind == "no_parts"
+
+
+ESCAPES = [
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ ().__class__.__base__.__subclasses__() }}",
+    "{{ ''|attr('\\x5f\\x5fclass\\x5f\\x5f') }}",
+    "{{ (''|attr('\\x5f\\x5fclass\\x5f\\x5f')|attr('\\x5f\\x5fmro\\x5f\\x5f'))[1]|attr('\\x5f\\x5fsubclasses\\x5f\\x5f')() }}",
+    "{{ ''|attr('_' ~ '_class_' ~ '_') }}",
+    "{{ '{0.__class__.__mro__}'.format('') }}",
+    "{{ '{a.__class__}'.format_map({'a': name}) }}",
+    "{{ '{0.__init__.__globals__}'.format(namespace) }}",
+    "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+    "{{ lipsum.__globals__['os'].popen('id').read() }}",
+    "{{ namespace.__init__.__globals__ }}",
+    "{{ self.__init__.__globals__ }}",
+    "{{ self._TemplateReference__context }}",
+    "{{ ''.join|attr('__self__') }}",
+    "{{ items.append(3) }}",
+    "{{ items.pop() }}",
+    "{% set x = dict(a=1) %}{{ x.update(b=2) }}",
+]
+
+
+@pytest.mark.parametrize("payload", ESCAPES)
+def test_known_sandbox_escapes_are_refused(payload):
+    with pytest.raises(RenderError) as caught:
+        render(payload)
+    assert caught.value.kind in ("sandbox_violation", "missing_variable"), caught.value
+    assert "unsafe" in caught.value.detail or "undefined" in caught.value.detail or "no attribute" in caught.value.detail
+
+
+def test_direct_dunder_access_is_named_a_sandbox_violation():
+    for payload in ESCAPES[:3] + ESCAPES[5:7]:
+        with pytest.raises(RenderError) as caught:
+            render(payload)
+        assert caught.value.kind == "sandbox_violation", payload
+
+
+@pytest.mark.parametrize("payload", [
+    "{{ 'x' * 100000 }}",
+    "{{ name|center(10000000) }}",
+    "{{ name.ljust(10000000) }}",
+    "{{ '%10000000s' % name }}",
+    "{{ '{:>10000000}'.format(name) }}",
+    "{% for i in range(4000) %}xx{% endfor %}",
+    "{% for i in range(3000) %}{% for j in range(3000) %}x{% endfor %}{% endfor %}",
+])
+def test_output_over_the_cap_is_refused(payload):
+    with pytest.raises(RenderError) as caught:
+        render(payload, cap=4096)
+    assert caught.value.kind == "output_too_large"
+
+
+def test_output_under_the_cap_renders():
+    assert render("{% for i in range(2000) %}x{% endfor %}", cap=4096) == "x" * 2000
+    assert render("{{ '%5s' % name }}|{{ '{:>6}'.format(name) }}", "email", "text") == "  Ada|   Ada"
+
+
+def test_huge_exponents_are_refused():
+    with pytest.raises(RenderError) as caught:
+        render("{{ 9 ** 99999999 }}")
+    assert caught.value.kind == "sandbox_violation"
