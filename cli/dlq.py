@@ -6,15 +6,13 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from cli.dlq_read import (DeadLetter, DeadLetterFilter, DeadLetterTopicMissing, decode_payload, jsonable,
-                          notification_id_of, parse_moment, read_dead_letters)
-from consumer import failure_headers as fh
+                          notification_id_of, parse_moment, read_dead_letters, summarize)
 from consumer.codec import Codec
 from consumer.settings import Settings
 from consumer.topics import Topics
@@ -63,23 +61,14 @@ def _moment(text: str | None):
 
 
 def list_letters(letters: list[DeadLetter], total: int, codec: Codec, as_json: bool, out: Console) -> int:
-    groups = Counter((letter.channel, letter.error_class) for letter in letters)
-    samples = []
-    for letter in letters[:SAMPLES]:
-        failure = letter.failure
-        samples.append({"notification_id": notification_id_of(letter, decode_payload(codec, letter.value)),
-                        "channel": letter.channel, "reason": failure.get(fh.REASON),
-                        "error_class": letter.error_class, "error_message": failure.get(fh.ERROR_MESSAGE),
-                        "position": letter.position})
+    found = summarize(letters, total, codec, SAMPLES)
     if as_json:
-        print(json.dumps({"total": total, "matching": len(letters),
-                          "groups": [{"channel": c, "error_class": e, "count": n}
-                                     for (c, e), n in sorted(groups.items(), key=lambda kv: -kv[1])],
-                          "samples": samples}))
+        print(json.dumps(found))
         return 0
+    samples = found["samples"]
     table = Table("channel", "error class", "count", title=f"dead letters: {len(letters)} of {total}")
-    for (channel, error_class), count in sorted(groups.items(), key=lambda kv: -kv[1]):
-        table.add_row(channel or "-", error_class or "-", str(count))
+    for group in found["groups"]:
+        table.add_row(group["channel"] or "-", group["error_class"] or "-", str(group["count"]))
     out.print(table)
     if samples:
         sample_table = Table(Column("notification", min_width=36, overflow="fold"), "reason", Column("error message", overflow="fold"),

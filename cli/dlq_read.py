@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -163,6 +164,19 @@ def notification_id_of(letter: DeadLetter, payload: Payload) -> str | None:
     if payload.kind == "notification":
         return str(payload.record["id"])
     return None
+
+
+def summarize(letters: list[DeadLetter], total: int, codec: Codec, samples: int = 5) -> dict[str, Any]:
+    """Counts by (channel, error class), most first, and the first few as samples: `dlq list --json`
+    and the gateway's GET /v1/dlq."""
+    groups = Counter((letter.channel, letter.error_class) for letter in letters)
+    return {"total": total, "matching": len(letters),
+            "groups": [{"channel": c, "error_class": e, "count": n}
+                       for (c, e), n in sorted(groups.items(), key=lambda kv: -kv[1])],
+            "samples": [{"notification_id": notification_id_of(letter, decode_payload(codec, letter.value)),
+                         "channel": letter.channel, "reason": letter.failure.get(fh.REASON),
+                         "error_class": letter.error_class, "error_message": letter.failure.get(fh.ERROR_MESSAGE),
+                         "position": letter.position} for letter in letters[:samples]]}
 
 
 def jsonable(value: Any) -> Any:
