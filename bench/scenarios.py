@@ -1,0 +1,88 @@
+"""The benchmark scenarios `python -m bench.run` knows: which module measures each (a
+`measure(**params) -> dict` function), its full and quick sizes, and what each figure is compared
+with (a ceiling or baseline from the same run, and the issue's target for the 2-core machine)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """figure / ceiling, measured in the same run; `target` is the least ratio aimed for."""
+    figure: str
+    ceiling: str
+    target: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.figure}_over_{self.ceiling}"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A figure that should stay at or below `at_most` (reported, never asserted)."""
+    figure: str
+    at_most: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    module: str
+    summary: str
+    params: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
+    ratios: tuple[Ratio, ...] = ()
+    limits: tuple[Limit, ...] = ()
+    repeats: int = 3
+
+
+RSS_LIMIT_MB = 300.0
+
+SCENARIOS = (
+    Scenario("router", "bench.router",
+             "router events/s (one process) vs a raw consume->produce passthrough of the same bytes and the "
+             "Avro decode+encode ceiling alone",
+             params={"events": 20000}, quick={"events": 3000},
+             ratios=(Ratio("router_events_per_s", "codec_ceiling_events_per_s", 0.5),
+                     Ratio("router_events_per_s", "passthrough_events_per_s"))),
+    Scenario("webhooks", "bench.webhooks",
+             "webhook provider deliveries/s vs a raw aiohttp blast at the same receiver and vs Apprise",
+             params={"messages": 2000, "concurrency": 20}, quick={"messages": 500, "concurrency": 20},
+             ratios=(Ratio("provider_deliveries_per_s", "raw_aiohttp_deliveries_per_s", 0.6),
+                     Ratio("provider_deliveries_per_s", "apprise_deliveries_per_s", 10.0))),
+    Scenario("email", "bench.email",
+             "email provider emails/s vs a raw pooled aiosmtplib blast at the same aiosmtpd and vs "
+             "connect-per-message smtplib",
+             params={"messages": 2000}, quick={"messages": 300},
+             ratios=(Ratio("provider_emails_per_s", "smtplib_connect_per_message_emails_per_s", 5.0),
+                     Ratio("provider_emails_per_s", "raw_aiosmtplib_pool_emails_per_s"))),
+    Scenario("sink", "bench.sink",
+             "sink rows/s (topic -> Postgres) vs one INSERT per row, and vs the batched write alone",
+             params={"events": 20000, "single_rows": 2000}, quick={"events": 4000, "single_rows": 500},
+             ratios=(Ratio("sink_rows_per_s", "single_insert_rows_per_s", 10.0),
+                     Ratio("sink_rows_per_s", "store_batch_rows_per_s"))),
+    Scenario("end_to_end", "bench.end_to_end",
+             "webhook notifications/s through router + channel + sink, created-to-delivered latency at half "
+             "that rate, peak RSS of each service",
+             params={"events": 5000, "latency_seconds": 20.0}, quick={"events": 1500, "latency_seconds": 6.0},
+             limits=(Limit("router_rss_mb", RSS_LIMIT_MB), Limit("channel_webhook_rss_mb", RSS_LIMIT_MB),
+                     Limit("sink_rss_mb", RSS_LIMIT_MB))),
+    # Its 20+ trials are the repetition (p50/p99 over them), and a 100,000-event backlog is slow to
+    # load, so one run by default; --repeats overrides.
+    Scenario("urgent_under_backlog", "bench.urgent_under_backlog",
+             "URGENT publish-to-delivered latency with 100,000 LOW backlogged vs the same with no backlog",
+             params={"backlog": 100000, "trials": 20}, quick={"backlog": 5000, "trials": 5},
+             ratios=(Ratio("p99_s", "baseline_p99_s"),), limits=(Limit("p99_s", 2.0),), repeats=1),
+)
+
+
+def by_name(names: list[str] | None) -> list[Scenario]:
+    """The scenarios asked for, in registry order; an unknown name is an error that lists the known."""
+    if not names:
+        return list(SCENARIOS)
+    known = {s.name: s for s in SCENARIOS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown scenario {', '.join(unknown)}; known: {', '.join(known)}")
+    return [s for s in SCENARIOS if s.name in names]

@@ -1,0 +1,87 @@
+"""The benchmark harness: medians and same-run ratios from fixed runs, the markdown table, the
+README section, a missing scenario skipped, and one real quick scenario writing valid JSON."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import report, run
+from bench.scenarios import Limit, Ratio, Scenario
+
+SCENARIO = Scenario("demo", "bench.demo", "a fixed example",
+                    ratios=(Ratio("ours_per_s", "ceiling_per_s", 0.5), Ratio("ours_per_s", "other_per_s")),
+                    limits=(Limit("peak_rss_mb", 300.0), Limit("p99_s", 2.0)))
+RUNS = [
+    {"events": 10, "ours_per_s": 100.0, "ceiling_per_s": 400.0, "other_per_s": 50.0, "peak_rss_mb": 80.0, "p99_s": 3.0, "tls": "none"},
+    {"events": 10, "ours_per_s": 300.0, "ceiling_per_s": 400.0, "other_per_s": None, "peak_rss_mb": 90.0, "p99_s": 1.0, "tls": "none"},
+    {"events": 10, "ours_per_s": 200.0, "ceiling_per_s": 250.0, "other_per_s": 100.0, "peak_rss_mb": 400.0, "p99_s": 2.5, "tls": "none"},
+]
+MACHINE = {"date": "2026-01-02T03:04:05Z", "cores": 2, "memory_mb": 4096, "cpu": "Test CPU", "os": "Linux 6",
+           "python": "3.11.7", "libraries": {"fastavro": "1.0"}}
+
+
+def summary() -> dict:
+    return report.summarize(SCENARIO, RUNS, params={"events": 10}, quick=True, machine=MACHINE, elapsed_s=1.23,
+                            command="python -m bench.run --quick")
+
+
+def test_figures_are_medians_and_ratios_are_taken_within_each_run():
+    result = summary()
+    assert result["figures"]["ours_per_s"] == 200.0
+    assert result["figures"]["peak_rss_mb"] == 90.0
+    assert result["figures"]["tls"] == "none"
+    assert result["repeats"] == 3
+    first, second = result["ratios"]
+    # per run 0.25, 0.75, 0.8 -> median 0.75 (the ratio of the medians would be 0.5)
+    assert (first["name"], first["ratio"], first["target_at_least"], first["met"]) == (
+        "ours_per_s_over_ceiling_per_s", 0.75, 0.5, True)
+    # a run without the ceiling is left out: 2.0 and 2.0
+    assert (second["ratio"], second["met"]) == (2.0, None)
+    assert [(l["figure"], l["value"], l["met"]) for l in result["limits"]] == [("peak_rss_mb", 90.0, True),
+                                                                              ("p99_s", 2.5, False)]
+
+
+def test_result_json_and_table(tmp_path):
+    path = report.write_result(tmp_path, summary())
+    data = json.loads(path.read_text())
+    assert path.name == "demo.json"
+    assert {"scenario", "date", "machine", "params", "repeats", "figures", "ratios", "limits", "runs"} <= set(data)
+    table = report.render_table([data])
+    assert "| demo | `ours_per_s` | 200 | `ceiling_per_s` | 400 | 0.75 | ≥ 0.5 | met |" in table
+    assert "| demo | `p99_s` | 2.5 | | | | ≤ 2 | **missed** |" in table
+    assert "| demo | 2026-01-02T03:04:05Z | quick | 3 | events=10 | 1.2 |" in table
+    assert "Machine: 2 cores, 4,096 MB, Test CPU, Linux 6, Python 3.11.7; fastavro 1.0." in table
+    assert "`events`" not in table  # counts without a unit are parameters, not figures
+
+
+def test_readme_section_is_replaced_between_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n## Performance\n{report.README_START}\nold\n{report.README_END}\nafter\n")
+    assert report.update_readme(readme, "| new |")
+    assert readme.read_text() == f"# T\n## Performance\n{report.README_START}\n| new |\n{report.README_END}\nafter\n"
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("no markers\n")
+    assert not report.update_readme(plain, "| new |")
+    assert plain.read_text() == "no markers\n"
+
+
+def test_a_missing_scenario_module_is_skipped_with_its_name():
+    with pytest.raises(run.Skipped, match="bench/not_written_yet.py is not there yet"):
+        run.load(Scenario("later", "bench.not_written_yet", "not yet"))
+
+
+def test_an_unknown_scenario_name_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        run.main(["--scenario", "nope"])
+    assert "unknown scenario nope" in capsys.readouterr().err
+
+
+def test_a_quick_scenario_writes_valid_json_and_the_table(tmp_path):
+    assert run.main(["--scenario", "webhooks", "--quick", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "webhooks.json").read_text())
+    assert data["scenario"] == "webhooks" and data["quick"] and data["repeats"] == 1
+    assert data["figures"]["provider_deliveries_per_s"] > 0
+    assert data["figures"]["raw_aiohttp_deliveries_per_s"] > 0
+    assert data["machine"]["cores"] >= 1 and data["machine"]["python"]
+    assert "| webhooks | `provider_deliveries_per_s` |" in (tmp_path / "README.md").read_text()
