@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EVENTS ?= 1000
+# e.g. make bench BENCH_ARGS=--quick, or BENCH_ARGS='--scenario router'
+BENCH_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test install bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +24,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest tests
+
+# Every scenario in bench/scenarios.py; writes bench/results/ and the README's Performance table.
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench.run --update-readme $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info
