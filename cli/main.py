@@ -18,6 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
     channel = services.add_parser("channel", help="deliver one channel's messages")
     channel.add_argument("channel", choices=CHANNELS)
     services.add_parser("sink", help="record delivery events in Postgres")
+    services.add_parser("gateway", help="the HTTP gateway (REST API, Alertmanager, unsubscribe)")
+    gateway = verbs.add_parser("gateway", help="HTTP gateway tools")
+    gateway_verbs = gateway.add_subparsers(dest="gateway_verb", required=True, metavar="ACTION")
+    gateway_verbs.add_parser("openapi", help="print the gateway's OpenAPI document (needs no broker or database)")
+    audit = verbs.add_parser("audit", help="the gateway's audit log of mutating calls (from Postgres)")
+    audit.add_argument("--since", default="24h", metavar="T", help="ISO 8601 time or an age: 15m, 2h, 7d (default 24h)")
+    audit.add_argument("--principal", help="only this principal's calls")
+    audit.add_argument("--action", help="only this action, e.g. notifications.create")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
 
     topics = verbs.add_parser("topics", help="create or list Kafka topics")
     topic_verbs = topics.add_subparsers(dest="topics_verb", required=True, metavar="ACTION")
@@ -85,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 2
+    if args.verb == "run" and args.service == "gateway":
+        from cli.gateway import run_gateway
+        return run_gateway(settings)
+    if args.verb == "gateway":
+        from cli.gateway import openapi_command
+        return openapi_command(settings)
+    if args.verb == "audit":
+        from cli.audit import audit_command
+        return audit_command(args, settings)
     if args.verb == "run":
         from cli.services import run_service
         return run_service(args, settings)

@@ -1,0 +1,39 @@
+"""The gateway's FastAPI application: middleware (request id, metrics, audit, body cap), error
+shapes, and one router per resource. Building it connects to nothing (see Gateway.running)."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from consumer.events import Clock, utcnow
+from consumer.settings import Settings
+from gateway import errors
+from gateway.body_limit import BodyLimitMiddleware
+from gateway.context import Gateway
+from gateway.middleware import RequestContextMiddleware
+
+DESCRIPTION = """The REST API of Tidings: publish notifications (answered 202 once the broker
+acknowledged them), read their timelines and delivery statistics, manage templates, recipients
+and preferences, list and replay dead letters, receive Alertmanager webhooks, and honour one-click
+unsubscribes. Bearer tokens (JWT or static) carry the caller's subject and scopes."""
+
+
+def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
+    gateway = Gateway(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        async with gateway.running():
+            yield
+
+    app = FastAPI(title="Tidings gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.gateway = gateway
+    errors.install(app)
+    from gateway import alertmanager, dead_letters, notifications, operations, recipients, stats, templates, unsubscribe
+    for module in (notifications, stats, templates, recipients, dead_letters, alertmanager, unsubscribe, operations):
+        app.include_router(module.router)
+    # The last added is the outermost: the request id and audit see the body cap's 413 too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway_max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,98 @@
+"""POST /v1/notifications (one, or a batch as a JSON array): validated like `tidings publish`,
+authorized per channel, rate-limited, published and answered 202 once the broker acknowledged;
+GET /v1/notifications/{id}: the notification's timeline from Postgres."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from consumer.notification_json import InvalidNotification, notification_from_json
+from gateway import idempotency
+from gateway.auth import Principal
+from gateway.errors import ApiError, field_of
+from gateway.openapi_schemas import NOTIFICATION_BODY
+from gateway.publishing import publish
+from gateway.rate_limits import RateLimited, take
+from gateway.request_body import parse_json
+from gateway.scopes import READ, authenticate, check, requires, send_scope
+from gateway.timelines import timeline_of
+
+router = APIRouter(tags=["notifications"])
+
+
+@router.post("/v1/notifications", name="notifications.create", status_code=202, openapi_extra=NOTIFICATION_BODY,
+             responses={202: {"description": "published; every event acknowledged by the broker"},
+                        400: {"description": "not JSON"}, 401: {"description": "no valid token"},
+                        403: {"description": "a send:<channel> scope is missing"},
+                        413: {"description": "body or batch too large"}, 422: {"description": "invalid field"},
+                        429: {"description": "rate limited; see Retry-After"}})
+async def create_notifications(request: Request, principal: Principal = Depends(authenticate),
+                               idempotency_key: str | None = Header(None, alias="Idempotency-Key",
+                                                                    min_length=1, max_length=200)):
+    gateway = request.app.state.gateway
+    body = await request.body()
+    payload = parse_json(body)
+    single = not isinstance(payload, list)
+    records = validate(payload if not single else [payload], principal, idempotency_key, gateway, single)
+    check(principal, sorted({send_scope(c) for r in records for c in r["channels"]}))
+    request.state.target = ",".join(r["id"] for r in records)[:500]
+    if idempotency_key:
+        stored = await idempotency.claim(gateway.pool, principal.subject, idempotency_key,
+                                         idempotency.request_hash(body), gateway.clock(),
+                                         gateway.settings.gateway_idempotency_ttl_s)
+        if stored is not None:
+            return JSONResponse(stored, status_code=202, headers={"Idempotent-Replayed": "true"})
+    try:
+        answer = await _publish(gateway, principal, records, single)
+    except BaseException:
+        if idempotency_key:
+            await idempotency.release(gateway.pool, principal.subject, idempotency_key)
+        raise
+    if idempotency_key:
+        await idempotency.complete(gateway.pool, principal.subject, idempotency_key, answer)
+    return JSONResponse(answer, status_code=202)
+
+
+def validate(items: list[Any], principal: Principal, key: str | None, gateway, single: bool) -> list[dict]:
+    if not items:
+        raise ApiError(422, "expected a notification object or a non-empty array of them")
+    cap = gateway.settings.gateway_max_batch
+    if len(items) > cap:
+        raise ApiError(413, f"batch of {len(items)} notifications is over the cap of {cap}")
+    records = []
+    for index, item in enumerate(items):
+        where = "" if single else f"[{index}]"
+        if isinstance(item, dict):
+            # The token's subject is the source; the Idempotency-Key fixes the ids and the key.
+            item = {**item, "source": principal.subject}
+            if key:
+                item.setdefault("id", idempotency.notification_id(principal.subject, key, index))
+                item.setdefault("idempotency_key", f"{key}/{index}" if not single else key)
+        try:
+            records.append(notification_from_json(item, clock=gateway.clock))
+        except InvalidNotification as exc:
+            field = field_of(str(exc))
+            raise ApiError(422, f"{where + ': ' if where else ''}{exc}",
+                           f"{where}.{field}" if where and field else (field or where or None)) from None
+    return records
+
+
+async def _publish(gateway, principal: Principal, records: list[dict], single: bool) -> dict:
+    costs = Counter(channel for record in records for channel in record["channels"])
+    try:
+        async with gateway.pool.connection() as conn:
+            await take(conn, gateway.limits, principal.subject, dict(costs), gateway.clock())
+    except RateLimited as exc:
+        gateway.metrics.rate_limited.labels(exc.channel).inc()
+        raise ApiError(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+    published = await publish(gateway, records, origin="api")
+    return published[0] if single else {"notifications": published}
+
+
+@router.get("/v1/notifications/{notification_id}", name="notifications.timeline",
+            responses={404: {"description": "nothing recorded for this id"}})
+async def notification_timeline(notification_id: str, request: Request, _principal=Depends(requires(READ))):
+    return await timeline_of(request.app.state.gateway, notification_id)

@@ -1,0 +1,87 @@
+"""Rate limits per principal and channel (default 100 per hour), kept in Postgres so every gateway
+process shares them. GCRA: one timestamp per (principal, channel), updated by one atomic UPSERT."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+from consumer.settings import Settings, SettingsError
+from consumer.topics import CHANNELS
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    period_s: float
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(seconds=self.period_s / self.count)
+
+
+def parse_rate(text: str, setting: str = "TIDINGS_GATEWAY_RATE_LIMIT") -> Rate:
+    """"100/h", "10/m", "5000/d", "20/30s"."""
+    match = _RATE.match(text)
+    if not match or int(match[1]) < 1:
+        raise SettingsError(f"{setting}: {text!r} is not a rate like 100/h, 10/m or 20/30s")
+    return Rate(int(match[1]), int(match[2] or 1) * _UNIT_S[match[3]])
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    default: Rate
+    per_channel: dict[str, Rate]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RateLimits":
+        per_channel = {}
+        for entry in (e for e in (settings.gateway_rate_limits or "").split(",") if e.strip()):
+            channel, _, rate = entry.partition("=")
+            if channel.strip() not in CHANNELS:
+                raise SettingsError(f"TIDINGS_GATEWAY_RATE_LIMITS: {channel.strip()!r} is not a channel")
+            per_channel[channel.strip()] = parse_rate(rate, "TIDINGS_GATEWAY_RATE_LIMITS")
+        return cls(parse_rate(settings.gateway_rate_limit), per_channel)
+
+    def of(self, channel: str) -> Rate:
+        return self.per_channel.get(channel, self.default)
+
+
+class RateLimited(Exception):
+    def __init__(self, channel: str, rate: Rate, retry_after_s: int):
+        super().__init__(f"rate limit for {channel} exceeded ({rate.count} per {rate.period_s:g}s); "
+                         f"retry after {retry_after_s}s")
+        self.channel, self.retry_after_s = channel, retry_after_s
+
+
+_TAKE = """
+INSERT INTO gateway_rate_limits AS r (principal, channel, tat) VALUES (%(who)s, %(channel)s, %(now)s + %(cost)s)
+ON CONFLICT (principal, channel) DO UPDATE SET tat = greatest(r.tat, %(now)s) + %(cost)s
+    WHERE greatest(r.tat, %(now)s) + %(cost)s - %(now)s <= %(period)s
+RETURNING tat
+"""
+
+
+async def take(conn: psycopg.AsyncConnection, limits: RateLimits, principal: str, costs: dict[str, int],
+               now: datetime) -> None:
+    """Use `costs[channel]` of each channel's allowance, all or none; raises RateLimited."""
+    async with conn.transaction():
+        for channel, count in sorted(costs.items()):
+            rate = limits.of(channel)
+            period = timedelta(seconds=rate.period_s)
+            if count > rate.count:
+                raise RateLimited(channel, rate, math.ceil(rate.period_s))
+            cost = rate.interval * count
+            params = {"who": principal, "channel": channel, "now": now, "cost": cost, "period": period}
+            if (await (await conn.execute(_TAKE, params)).fetchone()) is None:
+                cur = await conn.execute("SELECT tat FROM gateway_rate_limits WHERE principal = %s AND channel = %s",
+                                         [principal, channel])
+                tat = (await cur.fetchone())[0]
+                wait = (max(tat, now) + cost - period - now).total_seconds()
+                raise RateLimited(channel, rate, max(1, math.ceil(wait)))

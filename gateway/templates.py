@@ -1,0 +1,52 @@
+"""/v1/templates: list, read, create or change (a push stores a new version; an unchanged push
+stores nothing), through router/template_store.py. Needs the admin:templates scope."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from gateway.errors import ApiError
+from gateway.openapi_schemas import TEMPLATE_BODY, TEMPLATES_BODY
+from gateway.request_body import json_body, json_object
+from gateway.scopes import ADMIN_TEMPLATES, requires
+from router.template_store import TemplateInvalid, TemplateStore
+
+router = APIRouter(tags=["templates"], dependencies=[Depends(requires(ADMIN_TEMPLATES))])
+
+
+@router.get("/v1/templates", name="templates.list")
+async def list_templates(request: Request) -> list[dict]:
+    return await request.app.state.gateway.blocking(lambda conn: TemplateStore(conn).list())
+
+
+@router.get("/v1/templates/{name}", name="templates.read", responses={404: {"description": "no such template"}})
+async def read_template(name: str, request: Request, version: int | None = Query(None, ge=1, le=2**31 - 1)) -> dict:
+    found = await request.app.state.gateway.blocking(lambda conn: TemplateStore(conn).show(name, version))
+    if found is None:
+        raise ApiError(404, f"no template {name!r}" + (f" version {version}" if version else ""), "name")
+    return found
+
+
+@router.post("/v1/templates", name="templates.push", openapi_extra=TEMPLATES_BODY)
+async def push_templates(request: Request) -> list[dict]:
+    """One template or an array of them; all are validated, then stored together or not at all."""
+    body = await json_body(request)
+    templates = body if isinstance(body, list) else [body]
+    if not templates or not all(isinstance(t, dict) for t in templates):
+        raise ApiError(422, "expected a template object or a non-empty array of them")
+    request.state.target = ",".join(str(t.get("name")) for t in templates)[:500]
+    return await _push(request, templates)
+
+
+@router.put("/v1/templates/{name}", name="templates.put", openapi_extra=TEMPLATE_BODY)
+async def put_template(name: str, request: Request) -> dict:
+    template = {**json_object(await json_body(request)), "name": name}
+    request.state.target = name
+    return (await _push(request, [template]))[0]
+
+
+async def _push(request: Request, templates: list[dict]) -> list[dict]:
+    try:
+        return await request.app.state.gateway.blocking(lambda conn: TemplateStore(conn).push(templates))
+    except TemplateInvalid as exc:
+        first = exc.errors[0]
+        raise ApiError(422, str(exc), getattr(first, "where", None)) from None

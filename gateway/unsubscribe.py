@@ -1,0 +1,96 @@
+"""One-click unsubscribe (RFC 8058) for the links email puts in List-Unsubscribe: a signed,
+expiring token names the recipient (and optionally channel and category); POST with it writes an
+opt-out to the preferences table. GET only shows a confirmation button: mail scanners follow links."""
+from __future__ import annotations
+
+import html
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+import jwt
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+
+from consumer.settings import Settings
+from consumer.topics import CHANNELS
+from gateway.errors import ApiError
+from gateway.request_body import json_body, json_object
+from gateway.scopes import ADMIN_PREFERENCES, requires
+from router.preferences import Preferences
+
+router = APIRouter(tags=["unsubscribe"])
+
+AUDIENCE = "tidings-unsubscribe"
+Token = Query(min_length=1, max_length=4096, description="the signed token from the unsubscribe link")
+
+
+def sign(secret: str, recipient_id: str, channel: str | None, category: str | None, now: datetime,
+         ttl_s: float) -> tuple[str, datetime]:
+    expires = now + timedelta(seconds=ttl_s)
+    claims = {"sub": recipient_id, "aud": AUDIENCE, "iat": now, "exp": expires,
+              **({"ch": channel} if channel else {}), **({"cat": category} if category else {})}
+    return jwt.encode(claims, secret, algorithm="HS256"), expires
+
+
+def unsubscribe_url(settings: Settings, recipient_id: str, channel: str | None = None, category: str | None = None,
+                    now: datetime | None = None) -> tuple[str, datetime]:
+    """The https link for List-Unsubscribe (the email channel's `unsubscribe_url` option)."""
+    token, expires = sign(_secret(settings), recipient_id, channel, category, now or datetime.now(timezone.utc),
+                          settings.gateway_unsubscribe_ttl_s)
+    return f"{settings.gateway_public_url.rstrip('/')}/v1/unsubscribe?token={quote(token)}", expires
+
+
+def verify(secret: str, token: str) -> dict:
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], audience=AUDIENCE, options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise ApiError(410, "this unsubscribe link has expired", "token") from None
+    except jwt.InvalidTokenError:
+        raise ApiError(400, "this unsubscribe link is not valid", "token") from None
+    if claims.get("ch") is not None and claims["ch"] not in CHANNELS:
+        raise ApiError(400, "this unsubscribe link is not valid", "token")
+    return claims
+
+
+def _secret(settings: Settings) -> str:
+    if not settings.gateway_unsubscribe_secret:
+        raise ApiError(503, "unsubscribe links are not configured (TIDINGS_GATEWAY_UNSUBSCRIBE_SECRET)")
+    return settings.gateway_unsubscribe_secret
+
+
+@router.get("/v1/unsubscribe", name="unsubscribe.confirm", response_class=HTMLResponse)
+async def confirm_page(request: Request, token: str = Token) -> HTMLResponse:
+    verify(_secret(request.app.state.gateway.settings), token)
+    action = html.escape(f"/v1/unsubscribe?token={quote(token)}")
+    return HTMLResponse(f"<!doctype html><title>Unsubscribe</title><form method=post action=\"{action}\">"
+                        "<input type=hidden name=List-Unsubscribe value=One-Click>"
+                        "<button type=submit>Unsubscribe</button></form>")
+
+
+@router.post("/v1/unsubscribe", name="unsubscribe.one_click")
+async def one_click(request: Request, token: str = Token) -> dict:
+    """RFC 8058: the mail provider POSTs List-Unsubscribe=One-Click to the link."""
+    gateway = request.app.state.gateway
+    claims = verify(_secret(gateway.settings), token)
+    recipient, channel, category = claims["sub"], claims.get("ch"), claims.get("cat")
+    request.state.principal = f"unsubscribe:{recipient}"
+    request.state.target = f"{recipient} channel={channel or '*'} category={category or '*'}"
+    return await gateway.blocking(lambda conn: Preferences(conn).set(
+        recipient, enabled=False, channel=channel, category=category, source="unsubscribe"))
+
+
+@router.post("/v1/unsubscribe-links", name="unsubscribe.link")
+async def make_link(request: Request, _principal=Depends(requires(ADMIN_PREFERENCES))) -> dict:
+    """A signed link for one recipient (and optionally one channel and category)."""
+    body = json_object(await json_body(request))
+    recipient, channel, category = body.get("recipient_id"), body.get("channel"), body.get("category")
+    if not isinstance(recipient, str) or not recipient.strip() or len(recipient) > 256:
+        raise ApiError(422, "recipient_id: required, a non-empty string", "recipient_id")
+    if channel is not None and channel not in CHANNELS:
+        raise ApiError(422, f"channel: expected one of {', '.join(CHANNELS)}", "channel")
+    if category is not None and (not isinstance(category, str) or not category.strip()):
+        raise ApiError(422, "category: expected a non-empty string", "category")
+    request.state.target = recipient
+    url, expires = unsubscribe_url(request.app.state.gateway.settings, recipient, channel, category,
+                                   request.app.state.gateway.clock())
+    return {"url": url, "expires_at": expires.isoformat()}

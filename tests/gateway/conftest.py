@@ -1,0 +1,117 @@
+"""The gateway under test: the real app on uvicorn on a loopback port, in a background thread, with
+a real broker and a fresh Postgres (tests/fixtures), a settable clock, and tokens signed here."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import jwt
+import pytest
+
+from consumer.settings import Settings
+from gateway.app import create_app
+
+SECRET = "test-secret-with-enough-bytes-for-hs256"
+ISSUER = "https://issuer.test"
+AUDIENCE = "tidings"
+ALERTMANAGER_TOKEN = "alertmanager-static-token-0123456789"
+ALL_SCOPES = ["send:email", "send:sms", "send:slack", "send:webhook", "read", "admin:templates",
+              "admin:preferences", "admin:dlq"]
+ROUTES = [
+    {"match": {"team": "db"}, "channels": ["slack"], "recipient": {"id": "db-oncall", "slack": "C0DB"}},
+    {"match": {}, "channels": ["email"], "recipient": {"id": "ops", "email": "ops@example.com"}},
+]
+
+
+class Clock:
+    """The gateway's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class RunningGateway:
+    def __init__(self, settings: Settings, clock: Clock):
+        import uvicorn
+
+        self.settings, self.clock = settings, clock
+        self.app = create_app(settings, clock)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, lifespan="on",
+                                                    log_config=None, access_log=False))
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+            time.sleep(0.05)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.base = f"http://127.0.0.1:{port}"
+        self.http = httpx.Client(base_url=self.base, timeout=90)
+
+    @property
+    def metrics(self):
+        return self.app.state.gateway.metrics
+
+    def request(self, method: str, path: str, token: str | None = None, **kwargs) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def make_token(subject: str = "billing", scopes=ALL_SCOPES, *, key=SECRET, algorithm="HS256",
+               headers: dict | None = None, **claims) -> str:
+    now = datetime.now(timezone.utc)
+    body = {"sub": subject, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now,
+            "exp": now + timedelta(minutes=10), "scope": " ".join(scopes), **claims}
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm, headers=headers)
+
+
+def gateway_settings(pipeline: Settings, **overrides) -> Settings:
+    return pipeline.replace(**{
+        "gateway_jwt_secret": SECRET, "gateway_jwt_issuer": ISSUER, "gateway_jwt_audience": AUDIENCE,
+        "gateway_jwt_leeway_s": 5.0,
+        "gateway_static_tokens": json.dumps({ALERTMANAGER_TOKEN: {"subject": "alertmanager",
+                                                                  "scopes": ["alertmanager"]}}),
+        "gateway_rate_limit": "1000/h", "gateway_alertmanager_routes": json.dumps(ROUTES),
+        "gateway_unsubscribe_secret": "unsubscribe-secret-0123456789abcdef",
+        "gateway_public_url": "https://tidings.example.com", **overrides})
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def start_gateway(pipeline, clock):
+    """start_gateway(**setting overrides) -> a running gateway, stopped after the test."""
+    started: list[RunningGateway] = []
+
+    def start(**overrides) -> RunningGateway:
+        started.append(RunningGateway(gateway_settings(pipeline, **overrides), clock))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.close()
+
+
+@pytest.fixture
+def gateway(start_gateway) -> RunningGateway:
+    return start_gateway()
