@@ -1,0 +1,81 @@
+"""POST /v1/alertmanager with Alertmanager's own payloads (version 4, a group of three alerts,
+firing then resolved): one notification per group routed by labels, priority from severity,
+deduplicated on groupKey + status."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from consumer.codec import Codec
+from consumer.events import NOTIFICATION
+from tests.gateway.conftest import ALERTMANAGER_TOKEN
+from tests.pipeline import read_topic
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def payload(name: str, **changes) -> dict:
+    return {**json.loads((FIXTURES / f"alertmanager_{name}.json").read_text()), **changes}
+
+
+def all_events(gateway) -> list[dict]:
+    codec = Codec.from_settings(gateway.settings)
+    topics = gateway.app.state.gateway.topics
+    return [codec.decode(NOTIFICATION, m.value()) for p in ("urgent", "high", "normal", "low")
+            for m in read_topic(gateway.settings, topics.events(p), idle_s=1.0)]
+
+
+def post(gateway, body: dict):
+    return gateway.request("POST", "/v1/alertmanager", ALERTMANAGER_TOKEN, json=body)
+
+
+def test_firing_group_becomes_one_routed_notification(gateway):
+    response = post(gateway, payload("firing"))
+    assert response.status_code == 202, response.text
+    [event] = all_events(gateway)
+    assert str(event["id"]) == response.json()["id"]
+    assert event["priority"] == "URGENT"  # the most severe alert of the group is critical
+    assert event["channels"] == ["slack"] and event["recipient"]["slack"] == "C0DB"  # route team=db
+    assert event["source"] == "alertmanager" and event["category"] == "alert"
+    content = event["content"]["default"]
+    assert content["subject"].startswith("[FIRING:3] PostgresReplicationLag")
+    for summary in ("db-1 replica is 45s behind", "db-2 replica is 10m behind", "db-3 replica is 50s behind"):
+        assert summary in content["text"]
+    data = json.loads(event["data"])["alertmanager"]
+    assert [a["fingerprint"] for a in data["alerts"]] == ["a1b2c3d4e5f60001", "a1b2c3d4e5f60002", "a1b2c3d4e5f60003"]
+
+
+def test_repeats_are_deduplicated_and_each_status_change_notifies(gateway):
+    statuses = [post(gateway, payload(name)).status_code
+                for name in ("firing", "firing", "resolved", "resolved", "firing")]
+    assert statuses == [202, 200, 202, 200, 202]
+    events = all_events(gateway)
+    subjects = sorted(e["content"]["default"]["subject"].split("]")[0] for e in events)
+    assert subjects == ["[FIRING:3", "[FIRING:3", "[RESOLVED:3"]
+    assert gateway.metrics.alertmanager.labels("duplicate")._value.get() == 2
+
+
+def test_other_labels_take_the_catch_all_route_and_severity_maps_to_priority(gateway):
+    body = payload("firing", groupKey='{}:{alertname="DiskFull"}', commonLabels={"alertname": "DiskFull"},
+                   groupLabels={"alertname": "DiskFull"})
+    body["alerts"] = [{**body["alerts"][0], "labels": {"alertname": "DiskFull", "severity": "info"}}]
+    assert post(gateway, body).status_code == 202
+    [event] = all_events(gateway)
+    assert event["channels"] == ["email"] and event["recipient"]["email"] == "ops@example.com"
+    assert event["priority"] == "NORMAL"
+
+
+def test_bad_payloads_and_unrouted_groups_are_refused_by_field(start_gateway):
+    gateway = start_gateway(gateway_alertmanager_routes=json.dumps(
+        [{"match": {"team": "db"}, "channels": ["slack"], "recipient": {"id": "db", "slack": "C0DB"}}]))
+    cases = [
+        (payload("firing", version="3"), "version"),
+        (payload("firing", status="burning"), "status"),
+        (payload("firing", alerts=[]), "alerts"),
+        (payload("firing", groupKey=""), "groupKey"),
+        (payload("firing", commonLabels={"team": "web"}, groupLabels={}), "commonLabels"),
+    ]
+    for body, field in cases:
+        response = post(gateway, body)
+        assert (response.status_code, response.json()["field"]) == (422, field), response.text
+    assert all_events(gateway) == []
