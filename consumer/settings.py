@@ -125,6 +125,12 @@ class Settings:
     # "recipient": {...}}, first match wins; severity -> priority as "critical=urgent,warning=high".
     gateway_alertmanager_routes: str = "[]"
     gateway_alertmanager_priorities: str = "critical=urgent,error=high,warning=high,info=normal"
+    # Templates, recipients, preferences (the router, with database_url): categories that bypass
+    # opt-outs ("security,fraud"), how often the router re-checks a template's latest version, and
+    # the cap on one rendered part.
+    critical_categories: str = ""
+    template_cache_ttl_s: float = 5.0
+    template_max_output_bytes: int = 256 * 1024
     # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
     kafka: Mapping[str, Any] = field(default_factory=dict)
 

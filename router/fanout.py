@@ -1,5 +1,5 @@
-"""Turns one NotificationEvent into its deliveries: a ChannelMessage per requested channel, and
-for a channel that cannot be delivered (unknown, or no address for it) the reason it is refused."""
+"""Turns one NotificationEvent into its deliveries: a ChannelMessage per requested channel, the
+reason a channel is refused (unknown) or suppressed (no address for the recipient)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +12,9 @@ from consumer.topics import CHANNELS
 class Delivery:
     channel: str
     message: dict  # a ChannelMessage record
-    refusal: str | None = None  # unknown_channel | missing_address
+    refusal: str | None = None  # unknown_channel: dead-lettered
     detail: str = ""
+    suppressed: str | None = None  # no_address | opted_out: recorded as suppressed, not sent
 
 
 def fan_out(event: dict) -> list[Delivery]:
@@ -46,8 +47,8 @@ def fan_out(event: dict) -> list[Delivery]:
         if channel not in CHANNELS:
             deliveries.append(Delivery(channel, message, "unknown_channel", f"unknown channel {channel!r}"))
         elif not message["address"]:
-            deliveries.append(Delivery(channel, message, "missing_address",
-                                       f"recipient {recipient['id']!r} has no {channel} address"))
+            deliveries.append(Delivery(channel, message, detail=f"recipient {recipient['id']!r} has no {channel} address",
+                                       suppressed="no_address"))
         else:
             deliveries.append(Delivery(channel, message))
     return deliveries

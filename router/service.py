@@ -1,7 +1,8 @@
 """`tidings run router`: consume the four event topics, publish each delivery to its channel
 topic of the same priority (key: recipient id) and a `queued` DeliveryEvent, and let the runtime
-store the offset only once all of them are acknowledged. Undecodable events and deliveries that
-cannot be made (unknown channel, no address) go to the dead-letter topic."""
+store the offset only once all of them are acknowledged. Undecodable events, unknown channels
+and templates that fail to render go to the dead-letter topic; a channel with no address or one
+the recipient opted out of is recorded as `suppressed` (router/personalize.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,9 @@ from consumer.metrics import ServiceMetrics
 from consumer.publisher import Publisher
 from consumer.settings import Settings
 from consumer.topics import Topics
-from router.fanout import Delivery, fan_out
+from router.admission import Admission
+from router.fanout import Delivery
+from router.personalize import Personalizer, Plan
 
 
 class RouterService:
@@ -32,17 +35,26 @@ class RouterService:
         self.topics = self.names.all_events()
         self.publisher: Publisher | None = None
         self.dead_letters: DeadLetters | None = None
+        self.personalizer: Personalizer | None = None
+        self.admission: Admission | None = None
 
     async def start(self) -> None:
+        self.personalizer = Personalizer.from_settings(self.settings)
         self.publisher = Publisher.from_settings(self.settings)
         self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics, self.clock)
+        self.admission = Admission(self.settings, self.metrics, self.publisher, self.codec, self.names, self._record,
+                                   self.clock, self.name)
 
     async def close(self) -> None:
+        if self.admission is not None:
+            self.admission.close()
         if self.publisher is not None:
             self.publisher.close()
+        if self.personalizer is not None:
+            self.personalizer.close()
 
     async def handle(self, messages: list[Message]) -> None:
-        acks = []
+        acks, decoded = [], []
         for raw in messages:
             try:
                 event = self.codec.decode(NOTIFICATION, raw.value())
@@ -52,9 +64,27 @@ class RouterService:
             if not event["channels"]:
                 acks.append(self.dead_letters.poison(raw, "invalid_event", "the event requests no channel"))
                 continue
-            for delivery in fan_out(event):
+            decoded.append((raw, event))
+        decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
+        acks += screened
+        plans = await asyncio.to_thread(self.personalizer.plan, [event for _, event in decoded]) if decoded else []
+        verdicts = await self.admission.limit([d for p in plans if p.failure is None for d in p.deliveries
+                                               if d.suppressed is None and d.refusal is None])
+        for (raw, event), plan in zip(decoded, plans):
+            if plan.failure is not None:
+                acks += self._refuse_rendering(raw, plan)
+                continue
+            for delivery in plan.deliveries:
+                if delivery.suppressed is not None:
+                    acks.append(self._record(delivery_event(delivery.message, "suppressed", clock=self.clock, attempt=0,
+                                                            stage=self.name, reason=delivery.suppressed,
+                                                            error_message=delivery.detail)))
+                    continue
                 if delivery.refusal is not None:
                     acks += self._refuse(raw, event, delivery)
+                    continue
+                if (held_back := self.admission.held_back(raw, delivery, verdicts)) is not None:
+                    acks += held_back  # over a rate limit: suppressed or deferred
                     continue
                 topic = self.names.channel(delivery.channel, lane(event["priority"]))
                 acks.append(self.publisher.publish(topic, self.codec.encode(CHANNEL_MESSAGE, delivery.message),
@@ -63,25 +93,30 @@ class RouterService:
         await asyncio.gather(*acks)
 
     def _refuse(self, raw: Message, event: dict, delivery: Delivery) -> list[asyncio.Future]:
-        """Dead-letter one channel of an event. A missing address keeps the ChannelMessage (replayed
-        to its channel topic once fixed); an unknown channel keeps the event itself."""
+        """Dead-letter one channel of an event (an unknown channel), keeping the event itself."""
         self.metrics.poison.labels(self.name, raw.topic(), delivery.refusal).inc()
-        if delivery.refusal == "missing_address":
-            topic = self.names.channel(delivery.channel, lane(event["priority"]))
-            origin = h.FailureContext(topic, -1, -1, self.clock())
-            value = self.codec.encode(CHANNEL_MESSAGE, delivery.message)
-        else:
-            origin, value = None, None
         return [
             self.dead_letters.send(raw, reason=delivery.refusal, error_class=delivery.refusal,
-                                   error_message=delivery.detail, identity=identity(delivery.message),
-                                   origin=origin, value=value),
+                                   error_message=delivery.detail, identity=identity(delivery.message)),
             self._record(delivery_event(delivery.message, "dead_lettered", clock=self.clock, attempt=0,
                                         stage=self.name, reason=delivery.refusal, error_class=delivery.refusal,
                                         error_message=delivery.detail)),
         ]
 
+    def _refuse_rendering(self, raw: Message, plan: Plan) -> list[asyncio.Future]:
+        """A template failed: the event goes to the DLQ once (a replay after a fixed push renders
+        it again) and every channel it would have reached records `dead_lettered`."""
+        failure, sendable = plan.failure, [d for d in plan.deliveries if d.refusal is None and d.suppressed is None]
+        notification = {h.NOTIFICATION_ID: sendable[0].message["notification_id"]}  # the event, not one delivery
+        acks = [self.dead_letters.send(raw, reason="render_failed", error_class=failure.kind, error_message=str(failure),
+                                       identity=notification)]
+        for delivery in sendable:
+            acks.append(self._record(delivery_event(delivery.message, "dead_lettered", clock=self.clock, attempt=0,
+                                                    stage=self.name, reason="render_failed", error_class=failure.kind,
+                                                    error_message=str(failure)[:1000])))
+        return acks
+
     def _record(self, event: dict) -> asyncio.Future:
-        self.metrics.delivery_events.labels(self.name, event["channel"], event["status"]).inc()
+        self.metrics.count_delivery_event(event)
         return self.publisher.publish(self.names.deliveries, self.codec.encode(DELIVERY, event),
                                       key=event["delivery_id"])

@@ -70,20 +70,21 @@ def test_permanent_failure_goes_to_the_dlq_without_retry(pipeline, services, web
     assert str(Codec.from_settings(pipeline).decode(CHANNEL_MESSAGE, dead.value())["notification_id"]) == notification["id"]
 
 
-def test_exhausted_retries_and_missing_addresses_are_dead_lettered(pipeline, services, webhook_receiver):
+def test_exhausted_retries_are_dead_lettered_and_missing_addresses_suppressed(pipeline, services, webhook_receiver):
     webhook_receiver.status = 500
     services.start_pipeline()
     failing = make_notifications(1, webhook_receiver.url)[0]
     no_address = make_notifications(1, webhook_receiver.url)[0]
     no_address["recipient"]["webhook_url"] = None
     publish(pipeline, [failing, no_address])
-    wait_for_statuses(pipeline.database_url, [failing["id"], no_address["id"]], statuses=("dead_lettered",), timeout=60)
+    wait_for_statuses(pipeline.database_url, [failing["id"]], statuses=("dead_lettered",), timeout=60)
+    wait_for_statuses(pipeline.database_url, [no_address["id"]], statuses=("suppressed",), timeout=60)
     assert len(arrival_times(webhook_receiver, failing["id"])) == 3
     reasons = {h.read(m)[h.NOTIFICATION_ID]: h.read(m)[h.REASON] for m in read_topic(pipeline, Topics(pipeline.topic_prefix).dlq)}
-    assert reasons == {failing["id"]: "retries_exhausted", no_address["id"]: "missing_address"}
+    assert reasons == {failing["id"]: "retries_exhausted"}  # a missing address is not a failure
     with psycopg.connect(pipeline.database_url) as conn:
         recorded = dict(conn.execute("SELECT notification_id::text, reason FROM deliveries").fetchall())
-    assert recorded == reasons  # the dead_lettered DeliveryEvent says why, too
+    assert recorded == {**reasons, no_address["id"]: "no_address"}  # the DeliveryEvents say why, too
 
 
 def test_a_waiting_partition_does_not_delay_other_partitions_or_the_main_lanes(pipeline, services, webhook_receiver):

@@ -41,13 +41,16 @@ def test_a_non_2xx_answer_ends_dead_lettered_with_the_status(pipeline, services,
     assert recorded(pipeline.database_url, ids) == [("dead_lettered", status, error_class, "http")] * 3
 
 
-def test_unreachable_url_and_missing_address_are_dead_lettered_not_lost(pipeline, services, webhook_receiver):
+def test_unreachable_url_is_dead_lettered_and_missing_address_suppressed_not_lost(pipeline, services, webhook_receiver):
     services.start_pipeline()
     unreachable = make_notifications(1, "http://127.0.0.1:9/hook")[0]  # discard port: connection refused
     no_address = make_notifications(1, webhook_receiver.url)[0]
     no_address["recipient"]["webhook_url"] = None
     publish(pipeline, [unreachable, no_address])
-    wait_for_statuses(pipeline.database_url, [unreachable["id"], no_address["id"]], statuses=("dead_lettered",))
-    rows = {r[2] for r in recorded(pipeline.database_url, [unreachable["id"], no_address["id"]])}
-    assert rows == {"ClientConnectorError", "missing_address"}
+    wait_for_statuses(pipeline.database_url, [unreachable["id"]], statuses=("dead_lettered",))
+    wait_for_statuses(pipeline.database_url, [no_address["id"]], statuses=("suppressed",))
+    assert {r[2] for r in recorded(pipeline.database_url, [unreachable["id"]])} == {"ClientConnectorError"}
+    with psycopg.connect(pipeline.database_url) as conn:
+        assert conn.execute("SELECT reason FROM deliveries WHERE notification_id = %s",
+                            [no_address["id"]]).fetchone() == ("no_address",)
     assert webhook_receiver.bodies == []

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 
 import psycopg
 
+from tracking.opt_outs import RECORD_PROVIDER_OPT_OUTS
 from tracking.statuses import FINAL_STATUSES
 
 # The DeliveryEvent fields, in delivery_events column order (recorded_at is the server's).
@@ -186,4 +187,5 @@ class DeliveryLog:
                         await copy.write_row(row)
                 await cur.execute(_RECORD, {"final": sorted(FINAL_STATUSES)})
                 (new,) = await cur.fetchone()
+                await cur.execute(RECORD_PROVIDER_OPT_OUTS)
         return new

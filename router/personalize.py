@@ -1,0 +1,108 @@
+"""The router's personalisation step, between decoding and publishing: fill in the recipient from
+the directory, suppress opted-out channels, render templates. One Postgres round trip per batch."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from dataclasses import dataclass
+
+import psycopg
+
+from consumer.events import channel_content
+from consumer.settings import Settings
+from router.fanout import Delivery, fan_out
+from router.preferences import Preferences, opted_out
+from router.recipients import RecipientDirectory, resolve
+from router.template_cache import TemplateCache
+from router.template_store import TemplateStore
+from router.templates import RenderError, Renderer, template_context
+
+
+@dataclass
+class Plan:
+    """What to do with one event: its deliveries, or, when a template failed to render, nothing
+    but dead-letter the whole notification (`failure`) so no channel gets a half-rendered message."""
+
+    deliveries: list[Delivery]
+    failure: RenderError | None = None
+
+
+class Personalizer:
+    def __init__(self, conn: psycopg.Connection | None, settings: Settings):
+        self.conn = conn
+        self.renderer = Renderer(settings.template_max_output_bytes)
+        self.critical = frozenset(c.strip() for c in settings.critical_categories.split(",") if c.strip())
+        if conn is not None:
+            self.directory = RecipientDirectory(conn)
+            self.preferences = Preferences(conn, self.critical)
+            self.templates = TemplateCache(TemplateStore(conn, self.renderer), settings.template_cache_ttl_s)
+        # Batches are handled concurrently; the cache and compiled templates are not thread-safe.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Personalizer":
+        """Without a database the router still fans out inline content; templates cannot render."""
+        if not settings.database_url:
+            return cls(None, settings)
+        return cls(psycopg.connect(settings.database_url, autocommit=True), settings)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def plan(self, events: list[dict]) -> list[Plan]:
+        """Blocking (Postgres); the router runs it in a thread."""
+        with self._lock:
+            ids = [e["recipient"]["id"] for e in events]
+            stored = self.directory.lookup(ids) if self.conn is not None else {}
+            prefs = self.preferences.lookup(ids) if self.conn is not None else {}
+            return [self._plan_one(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []))
+                    for e in events]
+
+    def _plan_one(self, event: dict, stored: dict | None, prefs: list[dict]) -> Plan:
+        recipient = resolve(event["recipient"], stored)
+        event = {**event, "recipient": recipient}
+        deliveries = []
+        for delivery in fan_out(event):
+            if delivery.refusal is None and delivery.suppressed is None and event["category"] not in self.critical \
+                    and opted_out(prefs, delivery.channel, event["category"]):
+                delivery = dataclasses.replace(delivery, suppressed="opted_out",
+                                               detail=f"recipient opted out of {delivery.channel} / {event['category']}")
+            deliveries.append(delivery)
+        try:
+            return Plan([self._render(d, event, recipient) for d in deliveries])
+        except RenderError as exc:
+            return Plan(deliveries, exc)
+
+    def _render(self, delivery: Delivery, event: dict, recipient: dict) -> Delivery:
+        ref = channel_content(event["content"], delivery.channel).get("template")
+        if ref is None or delivery.refusal is not None or delivery.suppressed is not None:
+            return delivery
+        if self.conn is None:
+            raise RenderError("template_not_found", "templates need TIDINGS_DATABASE_URL in the router")
+        template = self.templates.get(ref["name"], ref.get("version"))
+        try:
+            data = json.loads(event["data"] or "{}")
+        except ValueError as exc:
+            raise RenderError("invalid_data", f"data is not JSON: {exc}") from None
+        context = template_context(data if isinstance(data, dict) else {}, recipient, event)
+        parts = self.renderer.render_channel(template, delivery.channel, recipient.get("locale"), context)
+        return dataclasses.replace(delivery, message=apply(delivery.message, parts, template.ref))
+
+
+def apply(message: dict, parts: dict, ref: str) -> dict:
+    """The ChannelMessage with its rendered parts: Slack blocks and a webhook body travel in the
+    options / data fields the channels already read."""
+    message = {**message, "template": ref}
+    for field in ("subject", "text", "html"):
+        if field in parts:
+            message[field] = parts[field]
+    options = json.loads(message.get("options") or "{}")
+    if "blocks" in parts:
+        options["blocks"] = parts["blocks"]
+    if "body" in parts:
+        message["data"] = json.dumps(parts["body"], separators=(",", ":"))
+        options["body"] = "data"
+    message["options"] = json.dumps(options, separators=(",", ":"))
+    return message

@@ -1,0 +1,146 @@
+"""Templates, the recipient directory and preferences end to end: real broker, real Postgres,
+router + channel worker + sink as processes, a real webhook receiver and a fake Twilio."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from consumer import failure_headers as h
+from consumer.codec import Codec
+from consumer.events import CHANNEL_MESSAGE, utcnow
+from consumer.topics import Topics
+from router.preferences import Preferences
+from router.recipients import RecipientDirectory
+from router.template_store import TemplateStore
+from tests.fixtures.twilio import ACCOUNT_SID, AUTH_TOKEN
+from tests.pipeline import publish, read_topic, wait_for_statuses
+
+ALERT_BODY = ('{"notification_id": {{ notification.id|tojson }}, "version": 1, '
+              '"message": {{ (("Olá " if recipient.locale == "pt-BR" else "Hello ") ~ name)|tojson }}}')
+ALERT = {"name": "alert", "sample": {"name": "Ada", "key": "upper"},
+         "parts": {"webhook": {"default": {"body": ALERT_BODY}},
+                   "email": {"default": {"subject": "Alert for {{ name }}", "text": "{{ (name|attr(key))() }}"}}}}
+
+
+def event(recipient: dict, channels=("webhook",), template="alert", version=None, data=None, category="general"):
+    return {"id": str(uuid.uuid4()), "created_at": utcnow(), "priority": "HIGH", "source": "tests", "tenant": "acme",
+            "category": category, "channels": list(channels),
+            "recipient": {"email": None, "phone": None, "slack": None, "webhook_url": None, "locale": None, **recipient},
+            "content": {"default": {"template": {"name": template, "version": version}, "subject": None, "text": None,
+                                    "html": None, "options": "{}"}},
+            "data": json.dumps(data if data is not None else {"name": "Ada", "key": "upper"}),
+            "expires_at": None, "idempotency_key": None}
+
+
+def start(services, channel: str, router_env: dict, **channel_env):
+    started = (services.start("run", "router", wait=False, **router_env),
+               services.start("run", "channel", channel, wait=False, **channel_env),
+               services.start("run", "sink", wait=False))
+    for process in started:
+        process.wait_assigned()
+    return started
+
+
+def deliveries(database_url: str) -> dict[str, tuple]:
+    """notification id -> (status, reason, error_class) of its webhook (or only) delivery."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT notification_id::text, channel, status, reason, error_class FROM deliveries").fetchall()
+    return {n: (status, reason, error) for n, channel, status, reason, error in rows if channel == "webhook"} | \
+        {n: (status, reason, error) for n, channel, status, reason, error in rows if channel != "webhook"
+         and n not in {r[0] for r in rows if r[1] == "webhook"}}
+
+
+def test_templates_directory_and_preferences_through_the_router(pipeline, services, webhook_receiver):
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        TemplateStore(conn).push([ALERT])
+        RecipientDirectory(conn).upsert([
+            {"id": "dir-user", "webhook_url": webhook_receiver.url, "locale": "pt-BR", "timezone": "America/Sao_Paulo"},
+            {"id": "opted", "webhook_url": webhook_receiver.url},
+            {"id": "no-address", "email": "someone@example.com"}])
+        Preferences(conn).set("opted", channel="webhook", enabled=False)
+    start(services, "webhook", {"TIDINGS_CRITICAL_CATEGORIES": "security", "TIDINGS_TEMPLATE_CACHE_TTL_S": "0"})
+
+    resolved = event({"id": "dir-user"})  # only a recipient id: address and locale from the directory
+    inline = event({"id": "dir-user", "webhook_url": webhook_receiver.url + "?inline=1", "locale": "en"})
+    no_address = event({"id": "no-address"})
+    opted = event({"id": "opted"}, category="promo")
+    critical = event({"id": "opted"}, category="security")
+    missing_variable = event({"id": "dir-user"}, data={"key": "upper"})
+    escape = event({"id": "dir-user", "email": "ada@example.com"}, channels=("email",),
+                   data={"name": "Ada", "key": "__class__"})  # data steering the email text at a dunder
+    half = event({"id": "dir-user", "email": "ada@example.com"}, channels=("webhook", "email"), data={"name": "Ada"})
+    publish(pipeline, [resolved, inline, no_address, opted, critical, missing_variable, escape, half])
+
+    wait_for_statuses(pipeline.database_url, [resolved["id"], inline["id"], critical["id"]], statuses=("sent",))
+    wait_for_statuses(pipeline.database_url, [no_address["id"], opted["id"]], statuses=("suppressed",))
+    wait_for_statuses(pipeline.database_url, [missing_variable["id"], escape["id"], half["id"]],
+                      statuses=("dead_lettered",))
+    got = deliveries(pipeline.database_url)
+    assert got[no_address["id"]] == ("suppressed", "no_address", None)
+    assert got[opted["id"]] == ("suppressed", "opted_out", None)
+    assert got[missing_variable["id"]] == ("dead_lettered", "render_failed", "missing_variable")
+    assert got[escape["id"]] == ("dead_lettered", "render_failed", "sandbox_violation")
+    assert got[half["id"]][1:] == ("render_failed", "missing_variable")  # the email part lacks `key`
+
+    bodies = {b["notification_id"]: b for b in webhook_receiver.bodies}
+    assert set(bodies) == {resolved["id"], inline["id"], critical["id"]}  # nothing half-rendered, nothing opted out
+    assert bodies[resolved["id"]] == {"notification_id": resolved["id"], "version": 1, "message": "Olá Ada"}
+    assert bodies[inline["id"]]["message"] == "Hello Ada"  # the inline locale wins over the directory's
+
+    names, codec = Topics(pipeline.topic_prefix), Codec.from_settings(pipeline)
+    messages = [codec.decode(CHANNEL_MESSAGE, m.value()) for m in read_topic(pipeline, names.channel("webhook", "high"))]
+    addresses = {str(m["notification_id"]): m["address"] for m in messages}
+    assert addresses[resolved["id"]] == webhook_receiver.url and addresses[inline["id"]].endswith("?inline=1")
+    assert {m["template"] for m in messages} == {"alert@1"}
+    assert read_topic(pipeline, names.channel("email", "high"), idle_s=0.5) == []  # `half` sent no channel anything
+    dead = {h.read(m)[h.NOTIFICATION_ID]: h.read(m) for m in read_topic(pipeline, names.dlq)}
+    assert dead[escape["id"]][h.REASON] == "render_failed"
+    assert dead[escape["id"]][h.ERROR_CLASS] == "sandbox_violation" and "__class__" in dead[escape["id"]][h.ERROR_MESSAGE]
+    assert set(dead) == {missing_variable["id"], escape["id"], half["id"]}
+
+    # A new version is picked up without restarting the router; a pinned event keeps version 1.
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        v2 = {**ALERT, "parts": {**ALERT["parts"], "webhook": {"default": {"body": ALERT_BODY.replace('"version": 1',
+                                                                                                   '"version": 2')}}}}
+        assert TemplateStore(conn).push([v2])[0]["version"] == 2
+    latest, pinned = event({"id": "dir-user"}), event({"id": "dir-user"}, version=1)
+    publish(pipeline, [latest, pinned])
+    wait_for_statuses(pipeline.database_url, [latest["id"], pinned["id"]])
+    bodies = {b["notification_id"]: b for b in webhook_receiver.bodies}
+    assert (bodies[latest["id"]]["version"], bodies[pinned["id"]]["version"]) == (2, 1)
+
+
+def test_an_sms_stop_at_the_provider_suppresses_the_next_notification_in_the_router(pipeline, services, fake_twilio):
+    env = {"TIDINGS_SMS_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TIDINGS_SMS_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+           "TIDINGS_SMS_TWILIO_FROM": "+15005550006", "TIDINGS_SMS_TWILIO_BASE_URL": fake_twilio.base_url}
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        TemplateStore(conn).push([{"name": "code", "sample": {"code": "1"},
+                                   "parts": {"sms": {"default": {"text": "Code {{ code }}\nfrom Tidings"}}}}])
+        RecipientDirectory(conn).upsert([{"id": "stopper", "phone": "+14155550199"},
+                                         {"id": "happy", "phone": "+14155550100"}])
+    start(services, "sms", {}, **env)
+    fake_twilio.opted_out.add("+14155550199")
+
+    first, happy = event({"id": "stopper"}, ("sms",), "code", data={"code": "42"}), \
+        event({"id": "happy"}, ("sms",), "code", data={"code": "7"})
+    publish(pipeline, [first, happy])
+    wait_for_statuses(pipeline.database_url, [first["id"]], statuses=("suppressed",))
+    wait_for_statuses(pipeline.database_url, [happy["id"]])
+    assert [(m["To"], m["Body"]) for m in fake_twilio.messages] == [("+14155550100", "Code 7 from Tidings")]
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        assert Preferences(conn).check("stopper", "sms", "general")["reason"] == "opted_out"
+        assert Preferences(conn).show("stopper")[0]["source"] == "provider:twilio"
+
+    requests_before = fake_twilio.requests
+    second = event({"id": "stopper"}, ("sms",), "code", data={"code": "43"})
+    publish(pipeline, [second])
+    wait_for_statuses(pipeline.database_url, [second["id"]], statuses=("suppressed",))
+    with psycopg.connect(pipeline.database_url) as conn:
+        stage, provider, reason = conn.execute(
+            "SELECT stage, provider, reason FROM deliveries WHERE notification_id = %s", [second["id"]]).fetchone()
+    assert (stage, provider, reason) == ("router", None, "opted_out")  # the router, not Twilio, refused it
+    assert fake_twilio.requests == requests_before
