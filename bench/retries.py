@@ -148,7 +148,7 @@ def main() -> None:
     try:
         for name in ("timing", "ceiling", "beside_waiting_retry"):
             settings = Settings(bootstrap_servers=broker.bootstrap, topic_prefix=f"bench-{name}", group_prefix=f"bench-{name}",
-                                partitions=4, retry_tiers="1s,2s")
+                                partitions=4, retry_tiers="1s,2s", webhook_allowed_targets="127.0.0.1")
             create_topics(AdminClient(settings.kafka_common()), Topics(settings.topic_prefix).all(all_tier_names(settings)),
                           settings.partitions)
             children = start_services(settings, workdir, SERVICES)

@@ -43,6 +43,10 @@ class SmsProvider:
         # Which provider delivers is only known afterwards: see Delivered.detail {"provider": ...}.
         return self.name
 
+    def open_circuits(self) -> dict[str, int]:
+        """1 per provider whose breaker is open now (tidings_circuit_breakers_open)."""
+        return {name: int(circuit.is_open) for name, circuit in self.circuits.items()}
+
     async def start(self) -> None:
         for provider in self.providers:
             await provider.start()

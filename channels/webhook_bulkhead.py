@@ -46,6 +46,10 @@ class EndpointBulkhead:
             return "closed"
         return "open" if self.clock() < entry.open_until else "half_open"
 
+    def open_count(self) -> int:
+        """Endpoints whose circuit is open now (not yet half-open)."""
+        return sum(1 for key in self._endpoints if self.state(key) == "open")
+
     async def run(self, url: str, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
         key = endpoint_of(url)
         entry = self._endpoints.get(key)

@@ -9,6 +9,7 @@ import time
 
 from confluent_kafka import Message
 
+from channels.delivery_metrics import observe_delivered, watch_circuits
 from channels.provider import Provider
 from consumer import failure_headers as h
 from consumer.codec import Codec, DecodeError
@@ -51,6 +52,7 @@ class ChannelWorker:
         self.publisher = Publisher.from_settings(self.settings)
         self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics, self.clock)
         await self.provider.start()
+        watch_circuits(self.metrics, self.name, self.channel, self.provider)
 
     async def close(self) -> None:
         await self.provider.close()
@@ -74,7 +76,8 @@ class ChannelWorker:
             started = time.monotonic()
             outcome = await self.provider.send(message)
             took = time.monotonic() - started
-            self.metrics.send_seconds.labels(self.channel, provider, type(outcome).__name__.lower()).observe(took)
+            answered = getattr(outcome, "provider", None) or provider  # after failover, the one that answered
+            self.metrics.send_seconds.labels(self.channel, answered, type(outcome).__name__.lower()).observe(took)
             if await self._next_step(raw, message, outcome, provider, round(took * 1000)):
                 return
             await self._hold()
@@ -91,6 +94,7 @@ class ChannelWorker:
             return True
         if isinstance(outcome, Delivered):
             self.limit.succeeded(now.timestamp())
+            observe_delivered(self.metrics, self.channel, provider, message, now)
             self.metrics.dead_letter_limit.labels(self.name).set(int(self.limit.is_tripped(now.timestamp())))
             await self._record(delivery_event(
                 message, "sent", clock=self.clock, provider=provider, latency_ms=latency_ms, status_code=outcome.status_code,
@@ -151,6 +155,6 @@ class ChannelWorker:
                                         reason=step.reason, **failure)))
 
     def _record(self, event: dict) -> asyncio.Future:
-        self.metrics.delivery_events.labels(self.name, self.channel, event["status"]).inc()
+        self.metrics.count_delivery_event(event)
         return self.publisher.publish(self.names.deliveries, self.codec.encode(DELIVERY, event),
                                       key=event["delivery_id"])

@@ -81,7 +81,10 @@ def demo_command(events: int, as_json: bool, settings: Settings) -> int:
         # A fresh prefix and group per run, so a shared broker's older demo data is never re-read.
         settings = settings.replace(topic_prefix=f"{settings.topic_prefix}-demo-{run_id}",
                                     group_prefix=f"tidings-demo-{run_id}",
-                                    partitions=min(settings.partitions, 4))
+                                    partitions=min(settings.partitions, 4),
+                                    # the demo's receiver is on loopback, which SSRF protection refuses
+                                    webhook_allowed_targets=",".join(filter(None, [settings.webhook_allowed_targets,
+                                                                                   "127.0.0.1"])))
         create_topics(AdminClient(settings.kafka_common()), Topics(settings.topic_prefix).all(all_tier_names(settings)), settings.partitions)
         migrate(settings.database_url)
         children = start_services(settings, workdir)

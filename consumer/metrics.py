@@ -42,7 +42,41 @@ class ServiceMetrics:
                                         registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
         self.dead_letter_limit = Gauge("tidings_dead_letter_limit_tripped",
                                        "1 while the dead-letter limit holds the consumer.", ["service"], registry=r)
+        # Tracking, outcomes and state (issue 8); names and labels are documented in the README.
+        self.produced = Counter("tidings_messages_produced_total", "Messages acknowledged by the broker.",
+                                ["service", "topic"], registry=r)
+        self.delivery_latency = Histogram("tidings_delivery_latency_seconds",
+                                          "From the notification's creation to the provider's acceptance.",
+                                          ["channel", "provider", "priority"], registry=r,
+                                          buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600))
+        self.suppressed = Counter("tidings_suppressed_total", "Deliveries suppressed, by reason.",
+                                  ["service", "channel", "reason"], registry=r)
+        self.circuits_open = Gauge("tidings_circuit_breakers_open",
+                                   "Open circuit breakers (SMS: per provider; webhooks: endpoints).",
+                                   ["service", "channel", "provider"], registry=r)
+        self.assigned_partitions = Gauge("tidings_assigned_partitions", "Partitions assigned to this process.",
+                                         ["service"], registry=r)
+        self.sink_write_seconds = Histogram("tidings_sink_write_seconds",
+                                            "Time to write one batch of DeliveryEvents to Postgres.", ["service"],
+                                            registry=r, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                                                                 5, 10, 30))
+        self.sink_events = Counter("tidings_sink_events_total",
+                                   "DeliveryEvents the sink wrote (new) or skipped (already recorded).",
+                                   ["service", "result"], registry=r)
+        self.dlq_depth = Gauge("tidings_dead_lettered_deliveries",
+                               "Deliveries whose current status is dead_lettered (the DLQ awaiting replay).",
+                               ["service"], registry=r)
         self.healthy = Gauge("tidings_healthy", "1 while the service is consuming normally.",
                              ["service"], registry=r)
         self.in_flight.labels(service).set(0)
         self.healthy.labels(service).set(0)
+
+    def count_delivery_event(self, event: dict) -> None:
+        """tidings_delivery_events_total, and tidings_suppressed_total by reason for suppressions."""
+        self.delivery_events.labels(self.service, event["channel"], event["status"]).inc()
+        if event["status"] == "suppressed":
+            self.suppressed.labels(self.service, event["channel"], event.get("reason") or "unknown").inc()
+
+    def count_produced(self, topic: str) -> None:
+        """The Publisher's acknowledgement hook (runs on its poll thread; counters are thread-safe)."""
+        self.produced.labels(self.service, topic).inc()

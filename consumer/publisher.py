@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from confluent_kafka import KafkaException, Producer
 
@@ -20,6 +20,8 @@ class PublishError(RuntimeError):
 
 class Publisher:
     def __init__(self, config: dict[str, Any]):
+        # Called with the topic of every acknowledged publish() (metrics); set by the runtime.
+        self.on_acked: Callable[[str], None] | None = None
         self._producer = Producer({
             "enable.idempotence": True,
             "acks": "all",
@@ -49,6 +51,8 @@ class Publisher:
             if err is not None:
                 loop.call_soon_threadsafe(_fail, future, PublishError(f"{topic}: {err.str()}"))
             else:
+                if self.on_acked is not None:
+                    self.on_acked(topic)
                 loop.call_soon_threadsafe(_succeed, future, (msg.partition(), msg.offset()))
 
         self._produce(topic, value, key, headers, on_delivery, partition)

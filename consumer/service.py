@@ -61,8 +61,11 @@ async def serve(service: Service, settings: Settings, metrics: ServiceMetrics,
     runner, port = await health.serve(metrics, stream.health, settings.metrics_host, settings.metrics_port)
     log.info("%s: /metrics and /healthz on port %d; consuming %s as group %s",
              service.name, port, ", ".join(service.topics), service.group_id)
+    metrics.assigned_partitions.labels(metrics.service).set_function(lambda: len(stream.assigned))
     try:
         await service.start()
+        if (publisher := getattr(service, "publisher", None)) is not None:
+            publisher.on_acked = metrics.count_produced  # tidings_messages_produced_total
         await stream.run(stop)
     finally:
         await service.close()

@@ -3,6 +3,7 @@ batch, idempotent on the DeliveryEvent id (re-reading the topic from offset 0 ch
 from __future__ import annotations
 
 import asyncio
+import time
 
 from confluent_kafka import Message
 
@@ -14,7 +15,12 @@ from consumer.publisher import Publisher
 from consumer.settings import Settings
 from consumer.topics import Topics
 from tracking.migrate import migrate
+from tracking.stats import dead_lettered_count
 from tracking.store import DeliveryLog
+
+
+# How often the sink refreshes tidings_dead_lettered_deliveries (one indexed count in Postgres).
+DEPTH_REFRESH_S = 15.0
 
 
 class SinkService:
@@ -32,6 +38,7 @@ class SinkService:
         self.dead_letters: DeadLetters | None = None
         # One connection: batches fetched while one is being written wait their turn.
         self._writing = asyncio.Lock()
+        self._depth_at = float("-inf")
 
     async def start(self) -> None:
         migrate(self.settings.database_url)
@@ -55,5 +62,12 @@ class SinkService:
                 rejected.append(self.dead_letters.poison(message, "undecodable", str(exc)))
         if events:
             async with self._writing:
-                await self.log.record(events)
+                started = time.monotonic()
+                new = await self.log.record(events)
+                self.metrics.sink_write_seconds.labels(self.name).observe(time.monotonic() - started)
+                self.metrics.sink_events.labels(self.name, "new").inc(new)
+                self.metrics.sink_events.labels(self.name, "duplicate").inc(len(events) - new)
+                if time.monotonic() - self._depth_at >= DEPTH_REFRESH_S:
+                    self._depth_at = time.monotonic()
+                    self.metrics.dlq_depth.labels(self.name).set(await dead_lettered_count(self.log.conn))
         await asyncio.gather(*rejected)

@@ -29,6 +29,12 @@ async def event_count(conn: psycopg.AsyncConnection) -> int:
     return (await cur.fetchone())[0]
 
 
+async def dead_lettered_count(conn: psycopg.AsyncConnection) -> int:
+    """Deliveries whose current status is dead_lettered (tidings_dead_lettered_deliveries)."""
+    cur = await conn.execute("SELECT count(*) FROM deliveries WHERE status = 'dead_lettered'")
+    return (await cur.fetchone())[0]
+
+
 async def status_counts(conn: psycopg.AsyncConnection) -> dict[str, int]:
     """Deliveries by current status."""
     cur = await conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")

@@ -60,7 +60,7 @@ async def serving(receiver: Receiver):
 
 @contextlib.asynccontextmanager
 async def provider(**changes):
-    settings = Settings(**{"webhook_timeout_s": 5.0, **changes})
+    settings = Settings(**{"webhook_timeout_s": 5.0, "webhook_allowed_targets": "127.0.0.1", **changes})
     instance = WebhookProvider(settings)
     await instance.start()
     try:

@@ -1,0 +1,124 @@
+"""SSRF protection for webhooks: which hosts and addresses a delivery may connect to.
+
+A webhook URL comes from the event, so it must not reach the operator's own network. The host is
+checked before anything is sent (non-canonical IPv4 spellings such as `0x7f.1` or `2130706433`
+are refused outright), then resolved by the GuardedResolver, which checks every address and hands
+aiohttp only the checked ones: the connection goes to the address that was checked, with no
+second lookup in between (no DNS-rebinding window). Loopback, private, link-local (the cloud
+metadata address 169.254.169.254 included), CGNAT, unique-local, multicast, reserved and
+IPv4-mapped/embedded IPv6 addresses are refused unless the `webhook_allowed_targets` setting lists
+the host name or a subnet that holds the address."""
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from typing import Any
+
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import ThreadedResolver
+
+from consumer.settings import SettingsError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NUMERIC_PART = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+
+
+class TargetRefused(Exception):
+    """Not an OSError on purpose: aiohttp passes it through from the resolver unchanged."""
+
+    def __init__(self, host: str, reason: str):
+        super().__init__(f"webhook target {host!r} refused: {reason}")
+        self.reason = reason
+
+
+class TargetPolicy:
+    def __init__(self, hosts: frozenset[str] = frozenset(), networks: tuple = ()):
+        self.hosts = hosts
+        self.networks = networks
+
+    @classmethod
+    def from_setting(cls, raw: str | None) -> "TargetPolicy":
+        """`webhook_allowed_targets`: comma-separated host names and addresses or subnets
+        (`receiver.internal, 10.1.0.0/16, 127.0.0.1`)."""
+        hosts, networks = set(), []
+        for entry in filter(None, (part.strip().lower() for part in (raw or "").split(","))):
+            try:
+                networks.append(ipaddress.ip_network(entry.replace("[", "").replace("]", ""), strict=False))
+            except ValueError:
+                if not re.fullmatch(r"[a-z0-9._-]+", entry):
+                    raise SettingsError(f"setting webhook_allowed_targets: {entry!r} is neither a host "
+                                        "name nor an address or subnet") from None
+                hosts.add(entry.rstrip("."))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def host_allowed(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.hosts
+
+    def check_host(self, host: str) -> None:
+        """Refuse what can be decided from the URL alone: odd IPv4 spellings and IP literals."""
+        if self.host_allowed(host):
+            return
+        literal = _literal(host)
+        if literal is not None:
+            self.check_address(host, literal)
+        elif _non_canonical_ipv4(host):
+            raise TargetRefused(host, "non-canonical IPv4 address")
+
+    def check_address(self, host: str, address: Address) -> None:
+        if any(address in network for network in self.networks if network.version == address.version):
+            return
+        reason = refusal(address)
+        if reason is not None:
+            raise TargetRefused(host, f"{reason} address {address}")
+
+
+def refusal(address: Address) -> str | None:
+    """Why an address is not a public Internet destination, or None when it is."""
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return "IPv4-mapped IPv6"
+        embedded = address.sixtofour or (address.teredo[1] if address.teredo else None)
+        if embedded is not None or address in NAT64:
+            return "IPv4-embedding IPv6"
+    for name, flag in (("loopback", address.is_loopback), ("link-local", address.is_link_local),
+                       ("multicast", address.is_multicast), ("unspecified", address.is_unspecified),
+                       ("CGNAT", address.version == 4 and address in CGNAT),
+                       ("reserved", address.is_reserved), ("private", address.is_private)):
+        if flag:
+            return name
+    return None if address.is_global else "non-global"
+
+
+def _literal(host: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return None
+
+
+def _non_canonical_ipv4(host: str) -> bool:
+    """`0x7f.1`, `2130706433`, `0177.0.0.1`, `127.1`: numbers a resolver would read as IPv4."""
+    parts = host.lower().rstrip(".").split(".")
+    return all(_NUMERIC_PART.match(part) for part in parts)
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves through `inner` (the system resolver by default) and checks every address."""
+
+    def __init__(self, policy: TargetPolicy, inner: AbstractResolver | None = None):
+        self.policy = policy
+        self.inner = inner or ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+        self.policy.check_host(host)
+        infos = await self.inner.resolve(host, port, family)
+        if not self.policy.host_allowed(host):
+            for info in infos:
+                self.policy.check_address(host, ipaddress.ip_address(info["host"].split("%")[0]))
+        return infos
+
+    async def close(self) -> None:
+        await self.inner.close()
