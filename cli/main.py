@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     publish = verbs.add_parser("publish", help="publish JSON-lines notifications (a file or - for stdin)")
     publish.add_argument("file", help="path to a JSON-lines file, or - for standard input")
 
+    from cli import endpoints, prefs, recipients, templates
+    endpoints.add_parser(verbs)
+    templates.add_parser(verbs)
+    recipients.add_parser(verbs)
+    prefs.add_parser(verbs)
 
     demo = verbs.add_parser("demo", help="run the whole pipeline locally and report throughput")
     demo.add_argument("--events", type=int, default=1000, help="notifications to publish (default 1000)")
@@ -118,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "stats":
         from cli.stats import stats_command
         return stats_command(args, settings)
+    if args.verb in ("templates", "recipients", "prefs"):
+        from cli import prefs, recipients, templates
+        command = {"templates": templates.templates_command, "recipients": recipients.recipients_command,
+                   "prefs": prefs.prefs_command}[args.verb]
+        return command(args, settings)
+    if args.verb == "endpoints":
+        from cli.endpoints import endpoints_command
+        return endpoints_command(args, settings)
     if args.verb == "publish":
         from cli.publish import publish_command
         return publish_command(args.file, settings)

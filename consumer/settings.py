@@ -43,6 +43,11 @@ class Settings:
     webhook_endpoint_wait_s: float = 5.0
     webhook_circuit_failures: int = 0
     webhook_circuit_cooldown_s: float = 30.0
+    # SSRF protection: internal hosts/subnets a webhook may reach ("127.0.0.1, 10.1.0.0/16, hooks.internal");
+    # empty = public Internet addresses only. A 410 answer disables an endpoint (in Postgres when
+    # database_url is set) until `tidings endpoints enable URL`; re-read every few seconds.
+    webhook_allowed_targets: str | None = None
+    webhook_endpoints_refresh_s: float = 5.0
     sink_batch_size: int = 1000
     log_level: str = "INFO"
     # Retry tiers ("10s,1m,10m,1h"); TIDINGS_RETRY_TIERS_<CHANNEL> overrides them for one channel.
@@ -57,6 +62,21 @@ class Settings:
     dead_letter_max_share: float = 0.8
     dead_letter_window: int = 100
     dead_letter_cooldown_s: float = 60.0
+    # Priority lanes: a lane paused behind a busy higher lane resumes once every higher lane has been
+    # idle for priority_resume_after_s; one paused for priority_max_pause_s (0 = no limit) then runs
+    # for a sixth of that. Channel workers give out priority_send_slots concurrent sends, highest
+    # priority first (0 = no gate).
+    priority_resume_after_s: float = 0.5
+    priority_max_pause_s: float = 30.0
+    priority_send_slots: int = 100
+    # Rate limits (router): comma-separated rules "scope[:channel][:priority]=N/period" with scope
+    # recipient | category | source; over a limit "suppress" or "defer" (to a retry tier); the
+    # exempt priorities are neither limited nor counted.
+    rate_limits: str = "recipient=100/1h"
+    rate_limit_action: str = "suppress"
+    rate_limit_exempt: str = "urgent"
+    # Deduplication (router): an event id or idempotency key seen within this window is suppressed.
+    dedup_window_s: float = 86400.0
     # Email (SMTP): one connection pool per worker; TLS mode implicit | starttls | none.
     smtp_host: str = "localhost"
     smtp_port: int = 587
