@@ -15,9 +15,11 @@ from consumer import failure_headers as h
 from consumer.codec import Codec, DecodeError
 from consumer.dead_letter_limit import DeadLetterLimit
 from consumer.dead_letters import DeadLetters, identity
+from consumer.expiry import expired_event, is_expired
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, Clock, delivery_event, utcnow
 from consumer.metrics import ServiceMetrics
 from consumer.outcomes import Deferred, Delivered, Outcome, Suppressed
+from consumer.priority_slots import PrioritySlots
 from consumer.publisher import Publisher
 from consumer.retry_policy import DeadLetter, Retry, RetryPolicy
 from consumer.retry_tiers import tiers_for
@@ -41,6 +43,7 @@ class ChannelWorker:
         self.policy = RetryPolicy(tiers_for(settings, channel))
         self.topics = self.names.all_channel(channel) + [self.names.retry(channel, t.name) for t in self.policy.tiers]
         self.limit = DeadLetterLimit.from_settings(settings)
+        self.slots = PrioritySlots(settings.priority_send_slots)
         self.publisher: Publisher | None = None
         self.dead_letters: DeadLetters | None = None
         self.stream: StreamConsumer | None = None
@@ -73,9 +76,13 @@ class ChannelWorker:
             self.metrics.retry_lateness.labels(self.name).observe(max(0.0, (self.clock() - due).total_seconds()))
         provider = self.provider.name_for(message)
         while True:
-            started = time.monotonic()
-            outcome = await self.provider.send(message)
-            took = time.monotonic() - started
+            async with self.slots.hold(message["priority"]):  # highest priority first
+                if is_expired(message, self.clock()):  # checked last thing before sending
+                    await self._record(expired_event(message, self.name, self.clock))
+                    return
+                started = time.monotonic()
+                outcome = await self.provider.send(message)
+                took = time.monotonic() - started
             answered = getattr(outcome, "provider", None) or provider  # after failover, the one that answered
             self.metrics.send_seconds.labels(self.channel, answered, type(outcome).__name__.lower()).observe(took)
             if await self._next_step(raw, message, outcome, provider, round(took * 1000)):

@@ -12,6 +12,9 @@ def run_service(args: argparse.Namespace, settings: Settings) -> int:
     runtime.configure_logging(settings.log_level)
     if args.service == "router":
         from router.service import RouterService
+        if settings.database_url:  # dedup and rate-limit state live in Postgres
+            from tracking.migrate import migrate
+            migrate(settings.database_url)
         metrics = ServiceMetrics("router")
         return runtime.run(RouterService(settings, metrics), settings, metrics)
     if args.service == "channel":

@@ -42,6 +42,18 @@ class ServiceMetrics:
                                         registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
         self.dead_letter_limit = Gauge("tidings_dead_letter_limit_tripped",
                                        "1 while the dead-letter limit holds the consumer.", ["service"], registry=r)
+        self.consumer_lag = Gauge("tidings_consumer_lag",
+                                  "Messages behind the partition's high watermark (librdkafka statistics).",
+                                  ["service", "topic", "partition"], registry=r)
+        self.paused_partitions = Gauge("tidings_paused_partitions",
+                                       "Partitions paused (priority, backpressure, retries not yet due, holds).",
+                                       ["service", "topic"], registry=r)
+        self.rate_limit_decisions = Counter("tidings_rate_limit_decisions_total",
+                                            "Rate-limit decisions: allowed, exempt, suppressed, deferred.",
+                                            ["service", "channel", "decision"], registry=r)
+        self.duplicates = Counter("tidings_duplicates_total",
+                                  "Notifications suppressed as duplicates (event id or idempotency key).",
+                                  ["service"], registry=r)
         # Tracking, outcomes and state (issue 8); names and labels are documented in the README.
         self.produced = Counter("tidings_messages_produced_total", "Messages acknowledged by the broker.",
                                 ["service", "topic"], registry=r)

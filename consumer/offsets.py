@@ -52,6 +52,9 @@ class OffsetTracker:
     def in_flight(self) -> int:
         return sum(len(p.pending) for p in self._partitions.values())
 
+    def in_flight_by_partition(self) -> dict[TopicPartitionKey, int]:
+        return {k: len(p.pending) for k, p in self._partitions.items() if p.pending}
+
     def positions(self, keys=None) -> dict[TopicPartitionKey, int]:
         """Offsets to commit for the given (or all) partitions that made progress."""
         keys = self._partitions.keys() if keys is None else keys

@@ -7,20 +7,27 @@ after it from its partition, and only that partition is paused until it is due (
 after the last message fetched, so nothing is skipped and no seek is needed); backpressure and the
 dead-letter limit pause partitions while the loop keeps polling, so the consumer never leaves its
 group. Revoked partitions commit what is done
-and abandon the rest; stop drains for a grace period, commits and leaves."""
+and abandon the rest; stop drains for a grace period, commits and leaves.
+
+Strict priority (consumer.priority): lower lanes' partitions are paused while a higher lane has
+work. Backpressure pauses the lower lanes a little before the in-flight bound, so the top lane
+keeps a reserve of slots and is not paused (a resume costs up to a second) unless it fills the
+bound itself. Paused state is re-derived every loop turn, so it is re-applied after a rebalance."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Awaitable, Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from consumer import failure_headers
 from consumer.events import Clock, utcnow
 from consumer.metrics import ServiceMetrics
 from consumer.offsets import OffsetTracker
+from consumer.priority import PriorityLanes
 from consumer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +64,10 @@ class StreamConsumer:
         self.waiting: dict[Key, WaitingPartition] = {}  # partitions holding a not-yet-due message
         self.held_until: float | None = None
         self.held_reason = ""
-        self.backpressure = False
+        self.backpressure = False  # lower lanes paused: in flight reached the bound minus the reserve
+        self.top_backpressure = False  # everything paused: in flight reached the bound
+        self.lanes = PriorityLanes(settings.priority_resume_after_s, settings.priority_max_pause_s,
+                                   clock=time.monotonic)
         self.running = False
         self.failure: BaseException | None = None
         self._paused: set[Key] = set()
@@ -90,7 +100,10 @@ class StreamConsumer:
             "session.timeout.ms": self.settings.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.settings.session_timeout_ms // 5),
             "fetch.wait.max.ms": 100,
-            "enable.partition.eof": False,
+            # End-of-partition events tell the priority lanes that a lane has caught up.
+            "enable.partition.eof": True,
+            "statistics.interval.ms": 5000,
+            "stats_cb": self._on_statistics,
         })
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -142,6 +155,10 @@ class StreamConsumer:
             err = message.error()
             if err is None:
                 good.append(message)
+                self.lanes.fetched((message.topic(), message.partition()))
+                continue
+            if err.code() == KafkaError._PARTITION_EOF:
+                self.lanes.reached_end((message.topic(), message.partition()))
                 continue
             self.metrics.consumer_errors.labels(self.metrics.service, err.name()).inc()
             if err.fatal():
@@ -187,21 +204,49 @@ class StreamConsumer:
             log.info("%s: hold (%s) over, consuming again", self.metrics.service, self.held_reason)
             self.held_until, self.held_reason = None, ""
         in_flight = self.tracker.in_flight()
-        if in_flight >= self.max_in_flight:
+        top = self.lanes.top()
+        reserve = max(1, self.max_in_flight // 20) if top is not None and self.max_in_flight > 1 else 0
+        if in_flight >= self.max_in_flight - reserve:
             self.backpressure = True
         elif in_flight <= self.max_in_flight // 2:
             self.backpressure = False
-        if self.backpressure or self.held_until is not None:
+        if in_flight >= self.max_in_flight:
+            self.top_backpressure = True
+        elif in_flight < self.max_in_flight - reserve:
+            self.top_backpressure = False
+        by_priority = self.lanes.to_pause(self.tracker.in_flight_by_partition())
+        if self.held_until is not None or self.top_backpressure:
             wanted = set(self.assigned)
+        elif self.backpressure:
+            wanted = self.assigned - (self.lanes.partitions_of(top) - set(self.waiting))
         else:
-            wanted = set(self.waiting) & self.assigned
+            wanted = (set(self.waiting) | by_priority) & self.assigned
         if self._consumer is None or wanted == self._paused:
             return
         if pause := wanted - self._paused:
             self._consumer.pause([TopicPartition(t, p) for t, p in pause])
         if resume := self._paused - wanted:
             self._consumer.resume([TopicPartition(t, p) for t, p in resume])
+            self.lanes.resumed(resume)
         self._paused = wanted
+        self._report_paused(pause | resume)
+
+    def _report_paused(self, changed: set[Key]) -> None:
+        for topic in {t for t, _ in changed}:
+            count = sum(1 for t, _ in self._paused if t == topic)
+            self.metrics.paused_partitions.labels(self.metrics.service, topic).set(count)
+
+    def _on_statistics(self, stats_json: str) -> None:
+        """Consumer lag per partition from librdkafka's statistics: the high watermark of the last
+        fetch response minus the consumer's position (-1, unknown, is not reported)."""
+        try:
+            stats = json.loads(stats_json)
+        except ValueError:
+            return
+        for topic, detail in stats.get("topics", {}).items():
+            for partition, p in detail.get("partitions", {}).items():
+                if (topic, int(partition)) in self.assigned and p.get("consumer_lag", -1) >= 0:
+                    self.metrics.consumer_lag.labels(self.metrics.service, topic, partition).set(p["consumer_lag"])
 
     def _start(self, messages: list[Message]) -> None:
         entries = []
@@ -260,6 +305,7 @@ class StreamConsumer:
     # Rebalance callbacks run inside consume(), on the event loop's thread.
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.lanes.assigned((tp.topic, tp.partition) for tp in partitions)
         # librdkafka keeps a partition's pause flag across a revoke and re-assign; a new assignment
         # starts unpaused here and the next loop turn re-applies our own pause decisions.
         consumer.assign(partitions)
@@ -281,6 +327,8 @@ class StreamConsumer:
         self.tracker.forget(keys)
         self.assigned -= keys
         self._paused -= keys
+        self.lanes.revoked(keys)
+        self._report_paused(keys)
         for key in keys:
             self.waiting.pop(key, None)
         self._in_flight.set(self.tracker.in_flight())

@@ -1,0 +1,129 @@
+"""Rate limits in the router, per delivery: per recipient per channel, per recipient and category
+per channel, and per source per channel, each in fixed windows (default: 100 per recipient per
+channel per hour). Rules are configured per channel and priority ("scope[:channel][:priority]=N/period";
+the most specific matching rule of each scope applies); exempt priorities (URGENT by default) are
+neither limited nor counted. Over a limit a delivery is suppressed, or, with the action `defer`,
+counted in the next window and parked on a retry tier until it starts (if that window is full too,
+it is suppressed)."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from consumer.settings import Settings, SettingsError
+from consumer.topics import CHANNELS, PRIORITIES
+
+SCOPES = ("recipient", "category", "source")
+ACTIONS = ("suppress", "defer")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RULE = re.compile(r"^(\w+)((?::\w+)*)=(\d+)/(\d*)(s|m|h|d)$")
+
+Window = tuple[str, datetime]  # (counter, window start)
+
+
+@dataclass(frozen=True)
+class RateLimitRule:
+    scope: str
+    channel: str | None
+    priority: str | None
+    limit: int
+    period_s: int
+
+    def specificity(self) -> int:
+        return (self.channel is not None) * 2 + (self.priority is not None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: str  # allowed | exempt | suppressed | deferred
+    until: datetime | None = None  # deferred: when the window with room starts
+    rule: str = ""  # the rule that was over its limit
+
+
+def parse_rules(text: str, setting: str = "TIDINGS_RATE_LIMITS") -> list[RateLimitRule]:
+    rules = []
+    for token in (t.strip() for t in text.split(",") if t.strip()):
+        match = _RULE.match(token)
+        qualifiers = [q for q in (match[2].split(":") if match else []) if q]
+        if not match or match[1] not in SCOPES or len(qualifiers) > 2:
+            raise SettingsError(f"{setting}: {token!r} is not a rule like recipient=100/1h or "
+                                f"category:email:low=5/1d (scopes: {', '.join(SCOPES)})")
+        channel = next((q for q in qualifiers if q in CHANNELS), None)
+        priority = next((q for q in qualifiers if q in PRIORITIES), None)
+        if len(qualifiers) != (channel is not None) + (priority is not None):
+            raise SettingsError(f"{setting}: {token!r}: qualifiers must be a channel ({', '.join(CHANNELS)}) "
+                                f"and/or a priority ({', '.join(PRIORITIES)})")
+        period = int(match[4] or 1) * _UNITS[match[5]]
+        if period <= 0:
+            raise SettingsError(f"{setting}: {token!r}: the period must be positive")
+        rules.append(RateLimitRule(match[1], channel, priority, int(match[3]), period))
+    return rules
+
+
+class RateLimits:
+    def __init__(self, rules: list[RateLimitRule], action: str, exempt: set[str], prefix: str):
+        if action not in ACTIONS:
+            raise SettingsError(f"TIDINGS_RATE_LIMIT_ACTION: {action!r} is not one of {', '.join(ACTIONS)}")
+        self.rules, self.action, self.exempt, self.prefix = rules, action, exempt, prefix
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RateLimits":
+        exempt = {p.strip().lower() for p in settings.rate_limit_exempt.split(",") if p.strip()}
+        if unknown := exempt - set(PRIORITIES):
+            raise SettingsError(f"TIDINGS_RATE_LIMIT_EXEMPT: {', '.join(sorted(unknown))} is not a priority")
+        return cls(parse_rules(settings.rate_limits), settings.rate_limit_action, exempt, settings.topic_prefix)
+
+    def horizon(self, now: datetime) -> datetime:
+        """Windows that started before this decide nothing any more."""
+        return now - timedelta(seconds=max((r.period_s for r in self.rules), default=0) + 86400)
+
+    def applicable(self, message: dict) -> list[RateLimitRule]:
+        """The most specific matching rule of each scope for this delivery."""
+        channel, priority = message["channel"], message["priority"].lower()
+        chosen: dict[str, RateLimitRule] = {}
+        for rule in self.rules:
+            if rule.channel not in (None, channel) or rule.priority not in (None, priority):
+                continue
+            if rule.scope not in chosen or rule.specificity() > chosen[rule.scope].specificity():
+                chosen[rule.scope] = rule
+        return list(chosen.values())
+
+    def counter(self, rule: RateLimitRule, message: dict) -> str:
+        who = {"recipient": message["recipient_id"], "category": f"{message['recipient_id']}:{message['category']}",
+               "source": message["source"]}[rule.scope]
+        return f"{self.prefix}|{rule.scope}:{who}:{message['channel']}|{rule.period_s}"
+
+    def windows(self, message: dict, now: datetime) -> list[Window]:
+        """Every counter window a decision may read: this window and, when deferring, the next."""
+        ahead = (0, 1) if self.action == "defer" else (0,)
+        return [(self.counter(r, message), window_start(now, r.period_s, k)) for r in self.applicable(message)
+                for k in ahead]
+
+    def decide(self, message: dict, now: datetime, counts: dict[Window, int]) -> Verdict:
+        """Counts the delivery in `counts` (read and updated in place) when it is let through."""
+        if message["priority"].lower() in self.exempt:
+            return Verdict("exempt")
+        rules = self.applicable(message)
+        moment, steps = now, (0, 1) if self.action == "defer" else (0,)
+        for step in steps:
+            windows = [((self.counter(r, message), window_start(moment, r.period_s)), r) for r in rules]
+            full = [(w, r) for w, r in windows if counts.get(w, 0) >= r.limit]
+            if not full:
+                for w, _ in windows:
+                    counts[w] = counts.get(w, 0) + 1
+                return Verdict("allowed") if step == 0 else Verdict("deferred", moment, describe(full_rule))
+            full_rule = full[0][1]
+            moment = max(window_start(moment, r.period_s, 1) for _, r in full)
+        return Verdict("suppressed", rule=describe(full_rule))
+
+
+def window_start(moment: datetime, period_s: int, ahead: int = 0) -> datetime:
+    start = math.floor(moment.timestamp() / period_s) * period_s + ahead * period_s
+    return datetime.fromtimestamp(start, timezone.utc)
+
+
+def describe(rule: RateLimitRule) -> str:
+    qualifiers = "".join(f":{q}" for q in (rule.channel, rule.priority) if q)
+    return f"{rule.scope}{qualifiers}={rule.limit}/{rule.period_s}s"

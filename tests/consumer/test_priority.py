@@ -1,0 +1,139 @@
+"""Lane scheduling decisions (consumer.priority) with an injected clock: which partitions stay
+paused while a higher lane has work, the hysteresis, the starvation guard and rebalances."""
+from __future__ import annotations
+
+from consumer.priority import PriorityLanes, lane_of
+
+URGENT, HIGH, LOW = ("t.events.urgent", 0), ("t.events.high", 0), ("t.events.low", 0)
+LOW_1 = ("t.events.low", 1)
+RETRY = ("t.channel.webhook.retry.1s", 0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lanes_at_end(clock: Clock, *keys, resume_after_s=0.5, max_pause_s=30.0) -> PriorityLanes:
+    lanes = PriorityLanes(resume_after_s, max_pause_s, clock=clock)
+    lanes.assigned(keys)
+    for key in keys:
+        lanes.reached_end(key)
+    return lanes
+
+
+def test_lane_of_reads_the_priority_from_the_topic_name():
+    assert [lane_of(t) for t in ("p.events.urgent", "p.channel.sms.high", "p.events.normal", "p.channel.email.low")] == [0, 1, 2, 3]
+    assert lane_of("p.channel.webhook.retry.10s") is None and lane_of("p.deliveries") is None
+
+
+def test_lower_lanes_pause_while_a_higher_lane_has_lag_and_resume_after_it_drains():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, HIGH, LOW, LOW_1, RETRY)
+    assert lanes.to_pause({}) == set()
+    lanes.fetched(URGENT)
+    assert lanes.to_pause({}) == {HIGH, LOW, LOW_1}  # the top lane and retry tiers never
+    lanes.reached_end(URGENT)
+    assert lanes.to_pause({URGENT: 1}) == {HIGH, LOW, LOW_1}  # still in flight: still busy
+    clock.now += 0.2
+    assert lanes.to_pause({}) == {HIGH, LOW, LOW_1}  # idle, but not for resume_after_s yet
+    clock.now += 0.5
+    assert lanes.to_pause({}) == {LOW, LOW_1}  # one lane at a time: HIGH first
+    lanes.resumed([HIGH])
+    assert lanes.to_pause({}) == {LOW, LOW_1}  # HIGH has not reported its end yet
+    lanes.reached_end(HIGH)
+    clock.now += 0.5
+    assert lanes.to_pause({}) == set()
+
+
+def test_a_lane_waits_for_every_higher_lane_and_the_top_lane_for_none():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, HIGH, LOW)
+    lanes.fetched(HIGH)
+    assert lanes.to_pause({}) == {LOW}
+    lanes.fetched(URGENT)
+    assert lanes.to_pause({}) == {HIGH, LOW}
+    lanes.reached_end(URGENT)
+    clock.now += 1
+    assert lanes.to_pause({}) == {LOW}  # HIGH runs again; LOW still waits for it
+    lanes.resumed([HIGH])
+    lanes.reached_end(HIGH)
+    clock.now += 1
+    assert lanes.to_pause({}) == set()
+
+
+def test_hysteresis_a_trickle_of_urgent_work_does_not_resume_and_re_pause_each_time():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, LOW)
+    decisions = []
+    for _ in range(10):  # one urgent message every 0.3 s, each done at once
+        lanes.fetched(URGENT)
+        decisions.append(lanes.to_pause({}))
+        lanes.reached_end(URGENT)
+        clock.now += 0.3
+        decisions.append(lanes.to_pause({}))
+    assert all(d == {LOW} for d in decisions)
+
+
+def test_a_lane_paused_for_max_pause_s_runs_for_a_while_even_if_higher_lanes_stay_busy():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, LOW, max_pause_s=30.0)
+    lanes.fetched(URGENT)
+    assert lanes.to_pause({}) == {LOW}
+    clock.now += 29
+    assert lanes.to_pause({}) == {LOW}
+    clock.now += 1
+    assert lanes.to_pause({}) == set()  # 30 s paused: runs for 5 s
+    clock.now += 4.9
+    assert lanes.to_pause({}) == set()
+    clock.now += 0.2
+    assert lanes.to_pause({}) == {LOW}
+
+
+def test_unknown_partitions_count_as_busy_until_their_first_end_of_partition():
+    clock = Clock()
+    lanes = PriorityLanes(0.5, 30.0, clock=clock)
+    lanes.assigned([URGENT, LOW])
+    assert lanes.to_pause({}) == {LOW}
+    lanes.reached_end(URGENT)
+    clock.now += 1
+    assert lanes.to_pause({}) == set()
+
+
+def test_after_a_rebalance_newly_assigned_lower_partitions_are_paused_again():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, LOW)
+    lanes.fetched(URGENT)
+    assert lanes.to_pause({}) == {LOW}
+    lanes.revoked([LOW])
+    assert lanes.to_pause({}) == set()
+    lanes.assigned([LOW, LOW_1])  # the group handed LOW back, and another LOW partition
+    assert lanes.to_pause({}) == {LOW, LOW_1}
+    lanes.revoked([URGENT])  # the higher lane went to another consumer: nothing holds LOW here
+    lanes.reached_end(LOW)
+    lanes.reached_end(LOW_1)
+    clock.now += 1
+    assert lanes.to_pause({}) == set()
+
+
+def test_resumed_partitions_count_as_busy_until_they_report_their_end_again():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, HIGH, LOW)
+    lanes.fetched(URGENT)
+    assert lanes.to_pause({}) == {HIGH, LOW}
+    lanes.reached_end(URGENT)
+    clock.now += 1
+    assert lanes.to_pause({}) == {LOW}
+    lanes.resumed([HIGH])  # HIGH may have got messages while paused
+    clock.now += 5
+    assert lanes.to_pause({}) == {LOW}
+    lanes.fetched(HIGH)  # it had: LOW waits until HIGH is drained
+    clock.now += 5
+    assert lanes.to_pause({}) == {LOW}
+    lanes.reached_end(HIGH)
+    assert lanes.to_pause({}) == {LOW}
+    clock.now += 0.5
+    assert lanes.to_pause({}) == set()
