@@ -3,11 +3,9 @@ router + channel worker + sink as processes, a real webhook receiver and a fake 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import psycopg
-import pytest
 
 from consumer import failure_headers as h
 from consumer.codec import Codec
@@ -16,6 +14,7 @@ from consumer.topics import Topics
 from router.preferences import Preferences
 from router.recipients import RecipientDirectory
 from router.template_store import TemplateStore
+from tests.cli.run import tidings
 from tests.fixtures.twilio import ACCOUNT_SID, AUTH_TOKEN
 from tests.pipeline import publish, read_topic, wait_for_statuses
 
@@ -144,3 +143,25 @@ def test_an_sms_stop_at_the_provider_suppresses_the_next_notification_in_the_rou
             "SELECT stage, provider, reason FROM deliveries WHERE notification_id = %s", [second["id"]]).fetchone()
     assert (stage, provider, reason) == ("router", None, "opted_out")  # the router, not Twilio, refused it
     assert fake_twilio.requests == requests_before
+
+
+def test_a_render_failure_replayed_after_a_fixed_push_is_delivered(pipeline, services, webhook_receiver):
+    greeting = {"name": "greeting", "sample": {"name": "Ada"},
+                "parts": {"webhook": {"default": {"body": '{"notification_id": {{ notification.id|tojson }}, '
+                                                          '"text": {{ ("Hello " ~ name)|tojson }}}'}}}}
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        TemplateStore(conn).push([greeting])
+    start(services, "webhook", {"TIDINGS_TEMPLATE_CACHE_TTL_S": "0"})
+    nameless = event({"id": "u9", "webhook_url": webhook_receiver.url}, template="greeting", data={})
+    publish(pipeline, [nameless])
+    wait_for_statuses(pipeline.database_url, [nameless["id"]], statuses=("dead_lettered",))
+    assert webhook_receiver.bodies == []
+
+    fixed = {**greeting, "parts": {"webhook": {"default": {"body": greeting["parts"]["webhook"]["default"]["body"]
+                                                           .replace('name)', 'name|default("there"))')}}}}
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        assert TemplateStore(conn).push([fixed])[0]["version"] == 2
+    replay = tidings(pipeline, "dlq", "replay", "--error", "render_failed", "--yes", "--idle", "1")
+    assert replay.returncode == 0, replay.stderr
+    wait_for_statuses(pipeline.database_url, [nameless["id"]])
+    assert webhook_receiver.bodies == [{"notification_id": nameless["id"], "text": "Hello there"}]
