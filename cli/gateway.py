@@ -3,16 +3,21 @@ flight, flushes the producer and exits 0) and `tidings gateway openapi` (no brok
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import signal
 import sys
+
+import uvicorn
 
 from consumer import service as runtime
 from consumer.settings import Settings, SettingsError
 
+log = logging.getLogger(__name__)
+
 
 def run_gateway(settings: Settings) -> int:
-    import uvicorn
-
     from gateway.app import create_app
 
     runtime.configure_logging(settings.log_level)
@@ -23,9 +28,30 @@ def run_gateway(settings: Settings) -> int:
         return 2
     config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, lifespan="on",
                             log_config=None, access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_s)
-    server = uvicorn.Server(config)
-    asyncio.run(server.serve())  # uvicorn handles SIGTERM/SIGINT: stop accepting, finish, run the shutdown
+    server = GatewayServer(config)
+    asyncio.run(server.serve())
     return 0 if server.started else 1
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM once it has shut down (exit status -15); a Tidings service stops
+    accepting, finishes the requests in flight, flushes its producer and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _stop(self, sig: signal.Signals) -> None:
+        log.info("gateway: %s received, finishing requests in flight", signal.Signals(sig).name)
+        self.force_exit = self.should_exit and sig == signal.SIGINT  # a second Ctrl-C: now
+        self.should_exit = True
 
 
 def openapi_command(settings: Settings) -> int:
