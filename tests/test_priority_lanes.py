@@ -35,7 +35,6 @@ def test_urgent_overtakes_a_low_backlog(pipeline, services, webhook_receiver):
 def test_lower_lanes_are_paused_while_a_higher_lane_is_busy_and_resumed_after(pipeline, services, webhook_receiver):
     """A slow URGENT stream keeps the URGENT lane busy: the channel worker reports the LOW lane's
     partitions paused; once URGENT is drained they are resumed and the LOW ones are delivered."""
-    webhook_receiver.respond = lambda body, seen: (200, {})
     webhook_receiver.delay_s = 0.5
     _, channel, _ = services.start_pipeline(TIDINGS_WEBHOOK_CONCURRENCY="2", TIDINGS_PRIORITY_SEND_SLOTS="2")
     urgent = make_notifications(40, webhook_receiver.url)
