@@ -11,12 +11,13 @@ from channels.provider import Provider
 from channels.sms_circuit import CircuitBreaker
 from channels.sms_http import HttpSms
 from channels.sms_numbers import to_e164
+from channels.sms_sns import SnsSms
 from channels.sms_segments import check_length, estimate_cost, parse_prices
 from channels.sms_twilio import TwilioSms
 from consumer.outcomes import Delivered, Outcome, Permanent, Suppressed, Transient
 from consumer.settings import Settings, SettingsError
 
-SMS_PROVIDERS: dict[str, Callable[[Settings], Provider]] = {"twilio": TwilioSms, "http": HttpSms}
+SMS_PROVIDERS: dict[str, Callable[[Settings], Provider]] = {"twilio": TwilioSms, "sns": SnsSms, "http": HttpSms}
 
 
 class SmsProvider:

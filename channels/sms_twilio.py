@@ -3,13 +3,15 @@ delivery, Twilio's error codes mapped to Delivered / Transient / Permanent."""
 from __future__ import annotations
 
 import asyncio
+import time
+from contextvars import ContextVar
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from consumer.outcomes import Delivered, Outcome, Permanent, Transient
+from consumer.outcomes import Delivered, Outcome, Permanent, Transient, retry_after_seconds
 from consumer.settings import Settings, SettingsError
 
 # Twilio error codes about the recipient: no retry will help (https://www.twilio.com/docs/api/errors).
@@ -22,6 +24,18 @@ PERMANENT_CODES = {
 TRANSIENT_CODES = {20429: "rate_limited"}  # too many requests
 
 
+# TwilioRestException carries no headers, so the client keeps the last answer's Retry-After here.
+# A ContextVar set inside the awaited request is seen by the same task's send(), and by no other.
+_retry_after: ContextVar[str | None] = ContextVar("twilio_retry_after", default=None)
+
+
+class RetryAfterKeepingClient(AsyncTwilioHttpClient):
+    async def request(self, *args, **kwargs):
+        response = await super().request(*args, **kwargs)
+        _retry_after.set((response.headers or {}).get("Retry-After"))
+        return response
+
+
 class TwilioSms:
     name = "twilio"
 
@@ -31,7 +45,7 @@ class TwilioSms:
         if not settings.sms_twilio_from and not settings.sms_twilio_messaging_service_sid:
             raise SettingsError("the twilio SMS provider needs sms_twilio_from or sms_twilio_messaging_service_sid")
         self.settings = settings
-        self.http: AsyncTwilioHttpClient | None = None
+        self.http: RetryAfterKeepingClient | None = None
         self.client: Client | None = None
 
     def name_for(self, message: dict) -> str:
@@ -40,7 +54,7 @@ class TwilioSms:
     async def start(self) -> None:
         s = self.settings
         # The aiohttp session inside is created here, within the running loop.
-        self.http = AsyncTwilioHttpClient(timeout=s.sms_timeout_s)
+        self.http = RetryAfterKeepingClient(timeout=s.sms_timeout_s)
         self.client = Client(s.sms_twilio_account_sid, s.sms_twilio_auth_token, http_client=self.http)
         if s.sms_twilio_base_url:
             # The Api domain builds every URL from base_url (default https://api.twilio.com).
@@ -62,7 +76,7 @@ class TwilioSms:
         try:
             sent = await self.client.messages.create_async(**fields)
         except TwilioRestException as exc:
-            return outcome_for_error(exc)
+            return outcome_for_error(exc, retry_after_seconds(_retry_after.get(), time.time()))
         except asyncio.TimeoutError:
             return Transient("timeout", f"no answer from Twilio within {s.sms_timeout_s}s")
         except aiohttp.ClientError as exc:
@@ -70,12 +84,12 @@ class TwilioSms:
         return Delivered(status_code=201, provider_message_id=sent.sid)
 
 
-def outcome_for_error(exc: TwilioRestException) -> Outcome:
+def outcome_for_error(exc: TwilioRestException, retry_after_s: float | None = None) -> Outcome:
     text = f"twilio {exc.code}: {exc.msg}" if exc.code else f"twilio: {exc.msg}"
     if exc.code in PERMANENT_CODES:
         return Permanent(PERMANENT_CODES[exc.code], text, exc.status)
     if exc.code in TRANSIENT_CODES:
-        return Transient(TRANSIENT_CODES[exc.code], text, exc.status)
+        return Transient(TRANSIENT_CODES[exc.code], text, exc.status, retry_after_s)
     if exc.status == 429 or exc.status >= 500:
-        return Transient(f"http_{exc.status}", text, exc.status)
+        return Transient(f"http_{exc.status}", text, exc.status, retry_after_s)
     return Permanent(f"twilio_{exc.code}" if exc.code else f"http_{exc.status}", text, exc.status)

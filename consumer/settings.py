@@ -98,10 +98,10 @@ class Settings:
     slack_per_channel_per_s: float = 1.0
     slack_max_pacing_wait_s: float = 5.0
     # SMS: numbers normalised to E.164 (national numbers read in sms_default_region); providers tried
-    # in order (twilio, http), each behind a circuit breaker; USD price per segment per provider.
+    # in order (twilio, sns, http), each behind a circuit breaker; USD price per segment per provider.
     sms_default_region: str = "US"
     sms_providers: str = "twilio"
-    sms_prices: str = "twilio=0.0079,http=0.005"
+    sms_prices: str = "twilio=0.0079,sns=0.00645,http=0.005"
     sms_timeout_s: float = 10.0
     sms_circuit_failures: int = 5
     sms_circuit_cooldown_s: float = 30.0
@@ -113,6 +113,13 @@ class Settings:
     sms_twilio_base_url: str | None = None
     # The custom HTTP SMS provider: body is a template with JSON-escaped {to}, {text}, {id}; success
     # statuses like "2xx" or "200,202"; the message id is a dotted path into the JSON response.
+    # AWS SNS (credentials from boto3's chain: environment, profile or role; never in events).
+    sms_sns_region: str = "us-east-1"
+    sms_sns_endpoint_url: str | None = None
+    sms_sns_sender_id: str | None = None
+    sms_sns_origination_number: str | None = None
+    sms_sns_concurrency: int = 16
+    sms_sns_opt_out_refresh_s: float = 300.0
     sms_http_url: str | None = None
     sms_http_method: str = "POST"
     sms_http_headers: str = field(default="{}", repr=False)

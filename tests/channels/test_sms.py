@@ -184,6 +184,25 @@ def test_twilio_plain_429_and_html_502_are_transient(fake_twilio):
     assert isinstance(second, Transient) and second.error_class == "http_502"
 
 
+def test_twilio_retry_after_is_honoured_per_request(fake_twilio):
+    """Retry-After read from the 429 answer although TwilioRestException has no headers; an
+    answer without it (the next one, in the same task) does not inherit the old value."""
+    fake_twilio.error_next(20429, "Too Many Requests", 429, headers={"Retry-After": "7"})
+    fake_twilio.error_next(20429, "Too Many Requests", 429)
+    provider = TwilioSms(twilio_settings(fake_twilio))
+
+    async def two():
+        await provider.start()
+        try:
+            return await provider.send(message()), await provider.send(message())
+        finally:
+            await provider.close()
+
+    first, second = asyncio.run(two())
+    assert first.error_class == "rate_limited" and first.retry_after_s == 7
+    assert second.error_class == "rate_limited" and second.retry_after_s is None
+
+
 def test_twilio_unreachable_server_is_transient():
     settings = Settings(sms_twilio_account_sid=ACCOUNT_SID, sms_twilio_auth_token=AUTH_TOKEN,
                         sms_twilio_from="+15005550006", sms_twilio_base_url="http://127.0.0.1:9")
