@@ -6,11 +6,12 @@ import json
 import uuid
 from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from consumer.events import Clock, utcnow
 from consumer.topics import CHANNELS, PRIORITIES
 
-_RECIPIENT_FIELDS = ("email", "phone", "slack", "webhook_url", "locale")
+_RECIPIENT_FIELDS = ("email", "phone", "slack", "webhook_url", "locale", "timezone")
 _CONTENT_FIELDS = ("subject", "text", "html")
 
 
@@ -101,6 +102,12 @@ def _recipient(value: Any) -> dict:
             out[key] = _text(value, key, default=None)
     except InvalidNotification as exc:
         raise InvalidNotification(f"recipient.{exc}") from None
+    if out["timezone"] is not None:
+        try:
+            ZoneInfo(out["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidNotification(f"recipient.timezone: {out['timezone']!r} is not an IANA time zone "
+                                      "like Europe/Lisbon") from None
     return out
 
 

@@ -18,7 +18,7 @@ from tests.cli.run import tidings
 from tests.fixtures.twilio import ACCOUNT_SID, AUTH_TOKEN
 from tests.pipeline import publish, read_topic, wait_for_statuses
 
-ALERT_BODY = ('{"notification_id": {{ notification.id|tojson }}, "version": 1, '
+ALERT_BODY = ('{"notification_id": {{ notification.id|tojson }}, "version": 1, "tz": {{ recipient.timezone|tojson }}, '
               '"message": {{ (("Olá " if recipient.locale == "pt-BR" else "Hello ") ~ name)|tojson }}}')
 ALERT = {"name": "alert", "sample": {"name": "Ada", "key": "upper"},
          "parts": {"webhook": {"default": {"body": ALERT_BODY}},
@@ -28,7 +28,8 @@ ALERT = {"name": "alert", "sample": {"name": "Ada", "key": "upper"},
 def event(recipient: dict, channels=("webhook",), template="alert", version=None, data=None, category="general"):
     return {"id": str(uuid.uuid4()), "created_at": utcnow(), "priority": "HIGH", "source": "tests", "tenant": "acme",
             "category": category, "channels": list(channels),
-            "recipient": {"email": None, "phone": None, "slack": None, "webhook_url": None, "locale": None, **recipient},
+            "recipient": {"email": None, "phone": None, "slack": None, "webhook_url": None, "locale": None,
+                          "timezone": None, **recipient},
             "content": {"default": {"template": {"name": template, "version": version}, "subject": None, "text": None,
                                     "html": None, "options": "{}"}},
             "data": json.dumps(data if data is not None else {"name": "Ada", "key": "upper"}),
@@ -64,7 +65,8 @@ def test_templates_directory_and_preferences_through_the_router(pipeline, servic
     start(services, "webhook", {"TIDINGS_CRITICAL_CATEGORIES": "security", "TIDINGS_TEMPLATE_CACHE_TTL_S": "0"})
 
     resolved = event({"id": "dir-user"})  # only a recipient id: address and locale from the directory
-    inline = event({"id": "dir-user", "webhook_url": webhook_receiver.url + "?inline=1", "locale": "en"})
+    inline = event({"id": "dir-user", "webhook_url": webhook_receiver.url + "?inline=1", "locale": "en",
+                    "timezone": "UTC"})
     no_address = event({"id": "no-address"})
     opted = event({"id": "opted"}, category="promo")
     critical = event({"id": "opted"}, category="security")
@@ -87,8 +89,9 @@ def test_templates_directory_and_preferences_through_the_router(pipeline, servic
 
     bodies = {b["notification_id"]: b for b in webhook_receiver.bodies}
     assert set(bodies) == {resolved["id"], inline["id"], critical["id"]}  # nothing half-rendered, nothing opted out
-    assert bodies[resolved["id"]] == {"notification_id": resolved["id"], "version": 1, "message": "Olá Ada"}
-    assert bodies[inline["id"]]["message"] == "Hello Ada"  # the inline locale wins over the directory's
+    assert bodies[resolved["id"]] == {"notification_id": resolved["id"], "version": 1, "tz": "America/Sao_Paulo",
+                                      "message": "Olá Ada"}
+    assert (bodies[inline["id"]]["message"], bodies[inline["id"]]["tz"]) == ("Hello Ada", "UTC")  # inline wins
 
     names, codec = Topics(pipeline.topic_prefix), Codec.from_settings(pipeline)
     messages = [codec.decode(CHANNEL_MESSAGE, m.value()) for m in read_topic(pipeline, names.channel("webhook", "high"))]
