@@ -27,6 +27,7 @@ from channels.webhook_targets import GuardedResolver, TargetPolicy, TargetRefuse
 from consumer.outcomes import (
     Outcome,
     Permanent,
+    Suppressed,
     Transient,
     classify_http,
     retry_after_seconds,
@@ -86,8 +87,8 @@ class WebhookProvider:
         if isinstance(request, Permanent):
             return request
         if self.disabled.is_disabled(request.url):
-            return Permanent("endpoint_disabled", f"{request.url[:200]} answered 410 Gone earlier; "
-                             "`tidings endpoints enable URL` re-enables it")
+            return Suppressed("endpoint_disabled", f"{request.url[:200]} answered 410 Gone earlier; "
+                              "`tidings endpoints enable URL` re-enables it")
         try:
             self.targets.check_host(URL(request.url).raw_host or "")
         except TargetRefused as exc:

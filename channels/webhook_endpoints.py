@@ -1,6 +1,6 @@
 """Webhook endpoints disabled by a 410 Gone: the receiver said the URL is gone for good, so later
-deliveries to it are not attempted but dead-lettered (`endpoint_disabled`), to be replayed once an
-operator runs `tidings endpoints enable URL`.
+deliveries to it are not attempted but recorded as `suppressed` (reason `endpoint_disabled`), until
+an operator runs `tidings endpoints enable URL`.
 
 Kept in Postgres (disabled_webhook_endpoints, migration 005) so every worker and restart agrees;
 each worker re-reads the table every `webhook_endpoints_refresh_s`, so enabling needs no restart.

@@ -30,8 +30,7 @@ def endpoints_command(args: argparse.Namespace, settings: Settings) -> int:
             if conn.execute(DELETE, [args.url]).rowcount == 0:
                 print(f"tidings endpoints enable: {args.url} is not disabled", file=sys.stderr)
                 return 1
-            print(f"enabled {args.url}; replay what it missed with "
-                  "`tidings dlq replay --error endpoint_disabled --channel webhook`")
+            print(f"enabled {args.url}; workers deliver to it again within TIDINGS_WEBHOOK_ENDPOINTS_REFRESH_S")
             return 0
         rows = conn.execute(SELECT).fetchall()
     for url, disabled_at, status_code, reason, delivery_id in rows:

@@ -9,7 +9,7 @@ import psycopg
 from aiohttp import web
 
 from channels.webhook import WebhookProvider
-from consumer.outcomes import Delivered, Permanent
+from consumer.outcomes import Delivered, Permanent, Suppressed
 from consumer.settings import Settings
 from tests.channels.test_webhook_provider import Receiver, message, serving
 from tests.cli.run import tidings
@@ -46,11 +46,11 @@ def test_410_disables_the_endpoint_for_every_worker_until_enabled(database_url):
 
     url, gone, again, other, listed, enabled, twice, back, requests = asyncio.run(scenario())
     assert isinstance(gone, Permanent) and gone.error_class == "endpoint_gone" and gone.status_code == 410
-    assert [o.error_class for o in again] == ["endpoint_disabled", "endpoint_disabled"]
+    assert [(type(o), o.reason) for o in again] == [(Suppressed, "endpoint_disabled")] * 2
     assert isinstance(other, Delivered)  # only that URL is disabled
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [(r["url"], r["status_code"], r["reason"]) for r in rows] == [(f"{url}/gone", 410, "unsubscribed")]
-    assert enabled.returncode == 0 and "dlq replay" in enabled.stdout
+    assert enabled.returncode == 0 and "deliver to it again" in enabled.stdout
     assert twice.returncode == 1 and "is not disabled" in twice.stderr
     assert isinstance(back, Delivered)
     # The receiver saw: the 410, the other URL, and the delivery after enabling; nothing in between.
@@ -67,9 +67,11 @@ def test_without_a_database_the_worker_remembers_on_its_own():
             provider = WebhookProvider(Settings(webhook_allowed_targets="127.0.0.1", webhook_timeout_s=5.0))
             await provider.start()
             try:
-                return [(await provider.send(message(f"{url}/x"))).error_class for _ in range(3)], receiver.requests
+                return [await provider.send(message(f"{url}/x")) for _ in range(3)], receiver.requests
             finally:
                 await provider.close()
 
-    classes, requests = asyncio.run(scenario())
-    assert classes == ["endpoint_gone", "endpoint_disabled", "endpoint_disabled"] and len(requests) == 1
+    outcomes, requests = asyncio.run(scenario())
+    assert [getattr(o, "error_class", None) or o.reason for o in outcomes] == [
+        "endpoint_gone", "endpoint_disabled", "endpoint_disabled"]
+    assert isinstance(outcomes[1], Suppressed) and len(requests) == 1

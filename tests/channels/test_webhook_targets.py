@@ -7,6 +7,7 @@ import ipaddress
 import socket
 
 import pytest
+from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 from channels.webhook import WebhookProvider
@@ -131,10 +132,56 @@ def test_the_connection_goes_to_the_checked_address_only():
     assert dns.asked == ["receiver.test"]
 
 
-@pytest.mark.parametrize("url", ["http://0x7f.1:9/", "http://2130706433:9/", "http://[::ffff:127.0.0.1]:9/",
-                                 "http://169.254.169.254/latest/meta-data/", "http://[::1]:9/"])
-def test_refused_urls_never_connect(url):
-    dns = FakeDns({})  # any lookup would raise KeyError: refused before resolution or as a literal
-    outcome = deliver(url, dns=dns)
+CANARY_URLS = [
+    "http://127.0.0.1:{port}/", "http://localhost:{port}/", "http://[::ffff:127.0.0.1]:{port}/",
+    "http://0x7f.1:{port}/", "http://2130706433:{port}/", "http://017700000001:{port}/", "http://127.1:{port}/",
+    "http://canary.test:{port}/",  # the injected resolver says 127.0.0.1
+    "http://mixed.test:{port}/",  # one public and one loopback address
+]
+
+
+def canary_attempts(url_template: str, *, allowed: str | None = None, redirect_from: str | None = None) -> tuple:
+    """A TCP listener on 127.0.0.1 that counts connections; the provider is pointed at it in some
+    spelling (or redirected to it) and must never connect."""
+    async def scenario():
+        connections = []
+        canary = await asyncio.start_server(lambda r, w: (connections.append(1), w.close()), "127.0.0.1", 0)
+        port = canary.sockets[0].getsockname()[1]
+        url = url_template.format(port=port)
+        dns = FakeDns({"canary.test": ["127.0.0.1"], "mixed.test": ["93.184.216.34", "127.0.0.1"],
+                       "localhost": ["127.0.0.1", "::1"]})
+        provider = WebhookProvider(Settings(webhook_allowed_targets=allowed, webhook_timeout_s=5.0), resolver=dns)
+        await provider.start()
+        try:
+            if redirect_from is None:
+                outcome = await provider.send(message(url))
+            else:
+                receiver = Receiver()
+                receiver.answer = lambda request: web.Response(status=302, headers={"Location": url})
+                async with serving(receiver) as receiver_url:
+                    outcome = await provider.send(message(receiver_url.replace("127.0.0.1", redirect_from)))
+        finally:
+            await provider.close()
+            canary.close()
+        return outcome, connections
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("url", CANARY_URLS)
+def test_the_canary_sees_no_connection_whatever_the_spelling(url):
+    outcome, connections = canary_attempts(url)
     assert isinstance(outcome, Permanent) and outcome.error_class == "target_refused", outcome
-    assert dns.asked == []
+    assert connections == []
+
+
+def test_a_redirect_to_an_internal_address_is_not_followed():
+    """The receiver itself is allowed (listed by name); its 302 to the canary is refused."""
+    outcome, connections = canary_attempts("http://127.0.0.1:{port}/", allowed="localhost", redirect_from="localhost")
+    assert isinstance(outcome, Permanent) and outcome.error_class == "redirect_refused", outcome
+    assert connections == []
+
+
+def test_metadata_address_is_refused_before_any_lookup():
+    dns = FakeDns({})
+    outcome = deliver("http://169.254.169.254/latest/meta-data/", dns=dns)
+    assert isinstance(outcome, Permanent) and "link-local" in outcome.message and dns.asked == []

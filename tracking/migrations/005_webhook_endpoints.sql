@@ -1,6 +1,6 @@
 -- Webhook endpoints disabled because they answered 410 Gone (channels/webhook_endpoints.py).
--- Deliveries to a disabled URL are dead-lettered (`endpoint_disabled`) until
--- `tidings endpoints enable URL` deletes the row; then `tidings dlq replay --error endpoint_disabled`.
+-- Deliveries to a disabled URL are suppressed (reason `endpoint_disabled`) until
+-- `tidings endpoints enable URL` deletes the row.
 
 CREATE TABLE disabled_webhook_endpoints (
     url          text PRIMARY KEY,
