@@ -13,8 +13,7 @@ import sys
 import time
 
 from bench.machine import peak_rss_mb
-from bench.testbed import Testbed, counter, publish_all, read_timestamps, span_rate, wait_for
-from cli.demo import demo_notification
+from bench.testbed import Testbed, counter, notification, publish_all, read_timestamps, span_rate, wait_for
 from consumer.codec import Codec
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, delivery_event, lane
 from consumer.settings import Settings
@@ -27,7 +26,7 @@ URL = "http://127.0.0.1:9/hook"  # never called: only the router runs
 def encoded_events(count: int) -> list[tuple[str, str, bytes]]:
     """(priority lane, key, framed Avro bytes) of `count` demo notifications over the four lanes."""
     codec = Codec.from_settings(Settings())
-    events = [demo_notification(i, URL) for i in range(count)]
+    events = [notification(i, URL) for i in range(count)]
     return [(lane(e["priority"]), e["recipient"]["id"], codec.encode(NOTIFICATION, e)) for e in events]
 
 
