@@ -5,7 +5,8 @@ its own process and Postgres as the judge:
    every one is recorded as `sent` in Postgres;
 2. latency: notifications published one by one at half that rate for a while; created-to-delivered
    latency = arrival at the receiver minus the event's created_at (p50, p99);
-3. peak RSS (VmHWM) of each service over both phases.
+3. peak RSS (VmHWM) of each service over both phases;
+4. the ceiling: a raw aiohttp blast (bench.webhooks, concurrency 20) at the same receiver process.
 
   python -m bench.end_to_end [--events 5000] [--latency-seconds 20]"""
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psycopg
 from bench.machine import peak_rss_mb
 from bench.receiver import ReceiverProcess
 from bench.testbed import Testbed, notification, publish_all, wait_for
+from bench.webhooks import raw
 from cli.processes import PIPELINE
 from consumer.codec import Codec
 from consumer.events import NOTIFICATION, lane
@@ -96,8 +98,10 @@ def measure(events: int = 5000, latency_seconds: float = 20.0) -> dict:
         rss = {"_".join(c.args[4:]) + "_rss_mb": peak_rss_mb(c.pid) for c in children}
         rss["broker_rss_mb"] = peak_rss_mb(bed.broker.process.pid)
         bed.stop_services()
+        ceiling = asyncio.run(raw(receiver.url, events, 20, body={"notification_id": "ceiling", "created_at": "-"}))
     service_rss = [v for k, v in rss.items() if k != "broker_rss_mb"]
-    return {"events": events, "notifications_per_s": round(rate, 1), "paced_per_s": round(rate / 2, 1),
+    return {"events": events, "notifications_per_s": round(rate, 1),
+            "receiver_ceiling_deliveries_per_s": round(ceiling, 1), "paced_per_s": round(rate / 2, 1),
             "paced_notifications": len(ids), **latency, **rss, "max_service_rss_mb": max(service_rss)}
 
 

@@ -75,8 +75,9 @@ async def tidings(url: str, count: int, concurrency: int) -> float:
     return count / elapsed
 
 
-async def raw(url: str, count: int, concurrency: int) -> float:
-    body = json.dumps({"id": "x", "text": "hello", "data": {"i": 1}}).encode()
+async def raw(url: str, count: int, concurrency: int, body: dict | None = None) -> float:
+    """The ceiling: `count` POSTs of one pre-built JSON body, `concurrency` at a time."""
+    body = json.dumps(body or {"id": "x", "text": "hello", "data": {"i": 1}}).encode()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         async def post():
             async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
