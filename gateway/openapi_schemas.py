@@ -84,3 +84,8 @@ DLQ_REPLAY_BODY = body({"type": "object", "additionalProperties": False, "proper
     "since": {"type": "string"}, "until": {"type": "string"}, "dry_run": {"type": "boolean"},
     "rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000}}},
     "which dead letters to replay (all given criteria must hold); dry_run changes nothing")
+
+UNSUBSCRIBE_LINK_BODY = body({"type": "object", "required": ["recipient_id"], "properties": {
+    "recipient_id": {"type": "string", "minLength": 1, "maxLength": 256},
+    "channel": {"type": "string", "enum": list(CHANNELS)}, "category": {"type": "string", "minLength": 1}}},
+    "whom the link unsubscribes; without channel / category, from everything")

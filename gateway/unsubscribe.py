@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from consumer.settings import Settings
 from consumer.topics import CHANNELS
 from gateway.errors import ApiError
+from gateway.openapi_schemas import UNSUBSCRIBE_LINK_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_PREFERENCES, requires
 from router.preferences import Preferences
@@ -79,7 +80,7 @@ async def one_click(request: Request, token: str = Token) -> dict:
         recipient, enabled=False, channel=channel, category=category, source="unsubscribe"))
 
 
-@router.post("/v1/unsubscribe-links", name="unsubscribe.link")
+@router.post("/v1/unsubscribe-links", name="unsubscribe.link", openapi_extra=UNSUBSCRIBE_LINK_BODY)
 async def make_link(request: Request, _principal=Depends(requires(ADMIN_PREFERENCES))) -> dict:
     """A signed link for one recipient (and optionally one channel and category)."""
     body = json_object(await json_body(request))
