@@ -107,14 +107,18 @@ class Renderer:
         return text
 
     def _run(self, compiled: Compiled, context: dict, where: str) -> str:
-        """Stream the output and stop at the cap, so a runaway loop never builds the whole string."""
+        """Stream the output and stop at the cap, so a runaway loop never builds the whole string
+        (counted in characters while streaming, a lower bound of the bytes, then in bytes)."""
         chunks, size = [], 0
         try:
             for chunk in compiled.generate(context):
-                size += len(chunk.encode())
+                size += len(chunk)
                 if size > self.max_output_bytes:
                     raise OutputTooLarge(f"output exceeds {self.max_output_bytes} bytes")
                 chunks.append(chunk)
+            text = "".join(chunks)
+            if size * 4 > self.max_output_bytes and len(text.encode()) > self.max_output_bytes:
+                raise OutputTooLarge(f"output exceeds {self.max_output_bytes} bytes")
         except UndefinedError as exc:
             raise RenderError("missing_variable", str(exc), where, _template_line(exc)) from None
         except SecurityError as exc:
@@ -123,7 +127,7 @@ class Renderer:
             raise RenderError("output_too_large", str(exc), where, _template_line(exc)) from None
         except Exception as exc:  # a template can raise anything a filter raises (TypeError, ...)
             raise RenderError("render_error", f"{type(exc).__name__}: {exc}", where, _template_line(exc)) from None
-        return "".join(chunks)
+        return text
 
 
 def _template_line(exc: BaseException) -> int | None:

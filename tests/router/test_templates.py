@@ -115,3 +115,10 @@ def test_huge_exponents_are_refused():
     with pytest.raises(RenderError) as caught:
         render("{{ 9 ** 99999999 }}")
     assert caught.value.kind == "sandbox_violation"
+
+
+def test_the_cap_counts_bytes_not_characters():
+    assert render("{{ name }}", "email", "text", {"name": "é" * 2048}, cap=4096) == "é" * 2048
+    with pytest.raises(RenderError) as caught:
+        render("{{ name }}", "email", "text", {"name": "é" * 2049}, cap=4096)
+    assert caught.value.kind == "output_too_large"
