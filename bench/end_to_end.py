@@ -3,8 +3,10 @@ its own process and Postgres as the judge:
 
 1. throughput: N notifications published at once; notifications/s from the first publish until
    every one is recorded as `sent` in Postgres;
-2. latency: notifications published one by one at half that rate for a while; created-to-delivered
-   latency = arrival at the receiver minus the event's created_at (p50, p99);
+2. latency: notifications published one by one at half that rate for a while, over the four
+   priorities as the demo mixes them; created-to-delivered latency = arrival at the receiver minus
+   the event's created_at (p50, p99, and p99 per priority); then the same with every notification
+   NORMAL (`single_lane_*`), which separates the pipeline's own latency from priority scheduling;
 3. peak RSS (VmHWM) of each service over both phases;
 4. the ceiling: a raw aiohttp blast (bench.webhooks, concurrency 20) at the same receiver process.
 
@@ -48,7 +50,8 @@ def throughput(settings: Settings, url: str, count: int, children) -> float:
     return count / (done - started)
 
 
-async def paced(settings: Settings, url: str, rate: float, seconds: float, first: int) -> dict[str, str]:
+async def paced(settings: Settings, url: str, rate: float, seconds: float, first: int,
+                priority: str | None = None) -> dict[str, str]:
     """Publish at `rate`/s for `seconds`, each stamped created_at as it is published; returns
     notification id -> priority lane."""
     codec, names = Codec.from_settings(settings), Topics(settings.topic_prefix)
@@ -57,6 +60,7 @@ async def paced(settings: Settings, url: str, rate: float, seconds: float, first
     for i in range(max(1, round(rate * seconds))):
         await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
         event = notification(first + i, url)
+        event["priority"] = priority or event["priority"]
         acks.append(publisher.publish(names.events(lane(event["priority"])), codec.encode(NOTIFICATION, event),
                                       key=event["recipient"]["id"]))
         ids[event["id"]] = lane(event["priority"])
@@ -95,6 +99,12 @@ def measure(events: int = 5000, latency_seconds: float = 20.0) -> dict:
         wait_for(lambda: sent_count(settings.database_url) >= total and receiver.count() >= total,
                  "the paced notifications", timeout=120 + total / 10, children=children)
         latency = latency_figures(receiver, ids)
+        normal = asyncio.run(paced(settings, receiver.url, rate / 2, latency_seconds, first=total, priority="NORMAL"))
+        total += len(normal)
+        wait_for(lambda: sent_count(settings.database_url) >= total and receiver.count() >= total,
+                 "the single-lane notifications", timeout=120 + total / 10, children=children)
+        single_lane = latency_figures(receiver, normal)
+        latency |= {f"single_lane_{k}": v for k, v in single_lane.items() if not k.startswith("normal_")}
         rss = {"_".join(c.args[4:]) + "_rss_mb": peak_rss_mb(c.pid) for c in children}
         rss["broker_rss_mb"] = peak_rss_mb(bed.broker.process.pid)
         bed.stop_services()
