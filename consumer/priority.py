@@ -5,8 +5,10 @@ A lane has work while one of its partitions returned messages with no end-of-par
 has not reported yet), or while messages from it are still in flight. High watermarks are not used:
 Tansu reports wrong ones after batched produce; end-of-partition events are right. Pausing discards
 prefetched messages and a resume takes up to a second before the first fetch, so a paused lane is
-resumed only after every higher lane has been idle for `resume_after_s` (hysteresis), one lane
-after the other. A lane paused
+resumed only after every higher lane has been idle for `resume_after_s` (hysteresis). A resumed
+lane keeps what it knew: one that was at its end resumes together with the lanes below it (if it
+got messages while paused, they show up in the next fetch and the lanes below pause again), one
+never fetched yet holds the lanes below until it reports its end. A lane paused
 for `max_pause_s` runs for a sixth of that even if higher lanes stay busy, so none starves forever.
 The top lane is never paused here. Topics that are not lanes (retry tiers, deliveries) are left alone."""
 from __future__ import annotations
@@ -32,7 +34,7 @@ class PriorityLanes:
         self.max_pause_s = max_pause_s
         self.clock = clock
         self.ranks: dict[Key, int] = {}           # assigned lane partitions
-        self.unfinished: set[Key] = set()         # no end-of-partition since the last fetch, resume or assign
+        self.unfinished: set[Key] = set()         # no end-of-partition since the last fetch or assign
         self.paused_at: dict[int, float] = {}     # lanes paused for priority, since when
         self.higher_busy_at: dict[int, float] = {}  # last time a lane above this one had work
         self.running_until: dict[int, float] = {}   # starvation guard: not paused again before this
@@ -55,10 +57,6 @@ class PriorityLanes:
 
     def reached_end(self, key: Key) -> None:
         self.unfinished.discard(key)
-
-    def resumed(self, keys: Iterable[Key]) -> None:
-        """Messages may have arrived while paused; librdkafka reports the end again after a resume."""
-        self.unfinished |= {k for k in keys if k in self.ranks}
 
     def top(self) -> int | None:
         return min(self.ranks.values(), default=None)
@@ -89,8 +87,6 @@ class PriorityLanes:
                     del self.paused_at[rank]
                     if starving:
                         self.running_until[rank] = now + self.max_pause_s / 6
-                    # Resumed lanes report their end again; lower lanes wait for that, one lane at a time.
-                    busy.add(rank)
                     continue
             elif higher_busy and now >= self.running_until.get(rank, 0.0):
                 self.paused_at[rank] = now

@@ -227,7 +227,6 @@ class StreamConsumer:
             self._consumer.pause([TopicPartition(t, p) for t, p in pause])
         if resume := self._paused - wanted:
             self._consumer.resume([TopicPartition(t, p) for t, p in resume])
-            self.lanes.resumed(resume)
         self._paused = wanted
         self._report_paused(pause | resume)
 

@@ -41,11 +41,6 @@ def test_lower_lanes_pause_while_a_higher_lane_has_lag_and_resume_after_it_drain
     clock.now += 0.2
     assert lanes.to_pause({}) == {HIGH, LOW, LOW_1}  # idle, but not for resume_after_s yet
     clock.now += 0.5
-    assert lanes.to_pause({}) == {LOW, LOW_1}  # one lane at a time: HIGH first
-    lanes.resumed([HIGH])
-    assert lanes.to_pause({}) == {LOW, LOW_1}  # HIGH has not reported its end yet
-    lanes.reached_end(HIGH)
-    clock.now += 0.5
     assert lanes.to_pause({}) == set()
 
 
@@ -59,7 +54,6 @@ def test_a_lane_waits_for_every_higher_lane_and_the_top_lane_for_none():
     lanes.reached_end(URGENT)
     clock.now += 1
     assert lanes.to_pause({}) == {LOW}  # HIGH runs again; LOW still waits for it
-    lanes.resumed([HIGH])
     lanes.reached_end(HIGH)
     clock.now += 1
     assert lanes.to_pause({}) == set()
@@ -119,21 +113,31 @@ def test_after_a_rebalance_newly_assigned_lower_partitions_are_paused_again():
     assert lanes.to_pause({}) == set()
 
 
-def test_resumed_partitions_count_as_busy_until_they_report_their_end_again():
+def test_a_resumed_lane_that_got_messages_while_paused_pauses_the_lanes_below_again():
     clock = Clock()
     lanes = lanes_at_end(clock, URGENT, HIGH, LOW)
     lanes.fetched(URGENT)
     assert lanes.to_pause({}) == {HIGH, LOW}
     lanes.reached_end(URGENT)
     clock.now += 1
+    assert lanes.to_pause({}) == set()  # HIGH was at its end: both resume together
+    lanes.fetched(HIGH)  # HIGH had got messages meanwhile
     assert lanes.to_pause({}) == {LOW}
-    lanes.resumed([HIGH])  # HIGH may have got messages while paused
-    clock.now += 5
-    assert lanes.to_pause({}) == {LOW}
-    lanes.fetched(HIGH)  # it had: LOW waits until HIGH is drained
+    lanes.reached_end(HIGH)
+    clock.now += 0.5
+    assert lanes.to_pause({}) == set()
+
+
+def test_a_lane_never_fetched_holds_the_lanes_below_until_it_reports_its_end():
+    clock = Clock()
+    lanes = PriorityLanes(0.5, 30.0, clock=clock)
+    lanes.assigned([URGENT, HIGH, LOW])  # at start nothing is known
+    assert lanes.to_pause({}) == {HIGH, LOW}
+    lanes.reached_end(URGENT)
+    clock.now += 1
+    assert lanes.to_pause({}) == {LOW}  # HIGH resumes; LOW waits for HIGH's first report
     clock.now += 5
     assert lanes.to_pause({}) == {LOW}
     lanes.reached_end(HIGH)
-    assert lanes.to_pause({}) == {LOW}
     clock.now += 0.5
     assert lanes.to_pause({}) == set()
