@@ -18,6 +18,7 @@ from consumer.settings import Settings, SettingsError
 from consumer.topics import Topics
 from gateway.alert_routes import AlertRoutes
 from gateway.auth import TokenVerifier
+from gateway.housekeeping import prune_forever
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limits import RateLimits
 
@@ -69,12 +70,15 @@ class Gateway:
         await asyncio.to_thread(self.blocking_pool.open)
         if not (self.settings.gateway_jwt_secret or self.settings.gateway_jwks_url or self.verifier.static):
             log.warning("no JWT secret, JWKS URL or static token is configured: every call will be refused (401)")
+        housekeeping = asyncio.create_task(prune_forever(self))
         try:
             yield self
         finally:
+            housekeeping.cancel()
             remaining = await asyncio.to_thread(self.publisher.close, 10.0)
             if remaining:
                 log.error("%d notifications not acknowledged at shutdown", remaining)
+            self.publisher = self.admin = None  # let librdkafka's clients go
             await self.pool.close()
             await asyncio.to_thread(self.blocking_pool.close)
 

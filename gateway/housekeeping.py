@@ -1,0 +1,28 @@
+"""Periodic clean-up of the gateway's own state in Postgres: Idempotency-Key claims past their
+time to live, and rate-limit rows whose allowance is whole again (equivalent to no row)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+log = logging.getLogger(__name__)
+
+INTERVAL_S = 600.0
+
+
+async def prune(pool, now: datetime, idempotency_ttl_s: float) -> tuple[int, int]:
+    async with pool.connection() as conn:
+        keys = await conn.execute("DELETE FROM gateway_idempotency WHERE created_at < %s",
+                                  [now - timedelta(seconds=idempotency_ttl_s)])
+        limits = await conn.execute("DELETE FROM gateway_rate_limits WHERE tat < %s", [now])
+        return keys.rowcount, limits.rowcount
+
+
+async def prune_forever(gateway, interval_s: float = INTERVAL_S) -> None:
+    while True:
+        try:
+            await prune(gateway.pool, gateway.clock(), gateway.settings.gateway_idempotency_ttl_s)
+        except Exception:  # Postgres away for a while: try again next round, the rows only wait
+            log.warning("gateway housekeeping failed; will retry", exc_info=True)
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,27 @@
+"""Expired Idempotency-Key claims and spent rate-limit rows are pruned; live ones stay."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from gateway.housekeeping import prune
+
+
+def test_prune_removes_only_what_is_over(pipeline):
+    now = datetime.now(timezone.utc)
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO gateway_idempotency (principal, key, request_hash, created_at) VALUES"
+                     " ('a', 'old', 'h', %s), ('a', 'new', 'h', %s)", [now - timedelta(days=2), now - timedelta(hours=1)])
+        conn.execute("INSERT INTO gateway_rate_limits (principal, channel, tat) VALUES"
+                     " ('a', 'email', %s), ('a', 'sms', %s)", [now - timedelta(seconds=1), now + timedelta(minutes=5)])
+
+    async def run():
+        async with AsyncConnectionPool(pipeline.database_url, open=False) as pool:
+            return await prune(pool, now, idempotency_ttl_s=86400)
+    assert asyncio.run(run()) == (1, 1)
+    with psycopg.connect(pipeline.database_url) as conn:
+        assert conn.execute("SELECT key FROM gateway_idempotency").fetchall() == [("new",)]
+        assert conn.execute("SELECT channel FROM gateway_rate_limits").fetchall() == [("sms",)]
