@@ -3,6 +3,7 @@ router + channel worker + sink as processes, a real webhook receiver and a fake 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import psycopg
@@ -168,3 +169,51 @@ def test_a_render_failure_replayed_after_a_fixed_push_is_delivered(pipeline, ser
     assert replay.returncode == 0, replay.stderr
     wait_for_statuses(pipeline.database_url, [nameless["id"]])
     assert webhook_receiver.bodies == [{"notification_id": nameless["id"], "text": "Hello there"}]
+
+
+WELCOME = {"name": "welcome", "sample": {"name": "Ada", "plan": "pro"},
+           "parts": {"email": {"default": {"subject": "Welcome, {{ name }}", "text": "Hi {{ name }},\nplan: {{ plan }}",
+                                           "html": "<p>Hi {{ name }}</p>"},
+                               "pt": {"subject": "Bem-vindo, {{ name }}"}},
+                     "slack": {"default": {"text": "New user {{ name }}",
+                                           "blocks": '[{"type": "section", "text": {"type": "mrkdwn", '
+                                                     '"text": {{ ("*" ~ name ~ "* on " ~ plan)|tojson }}}}]'}}}}
+
+
+def test_rendered_email_and_slack_parts_reach_the_servers(pipeline, services, smtp_server, fake_slack):
+    server = smtp_server(tls="none", auth=False)
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        TemplateStore(conn).push([WELCOME])
+        RecipientDirectory(conn).upsert([{"id": "ada", "email": "ada@example.com", "slack": "C0001",
+                                          "locale": "pt-BR"}])
+    started = (services.start("run", "router", wait=False),
+               services.start("run", "channel", "email", wait=False, TIDINGS_SMTP_HOST=server.host,
+                              TIDINGS_SMTP_PORT=str(server.port), TIDINGS_SMTP_TLS="none",
+                              TIDINGS_SMTP_FROM="noreply@example.com"),
+               services.start("run", "channel", "slack", wait=False, TIDINGS_SLACK_API_URL=f"{fake_slack.base}/api",
+                              TIDINGS_SLACK_BOT_TOKEN="xoxb-test-0000-secret-token", TIDINGS_SLACK_PER_CHANNEL_PER_S="0"),
+               services.start("run", "sink", wait=False))
+    for process in started:
+        process.wait_assigned()
+
+    welcome = event({"id": "ada"}, channels=("email", "slack"), template="welcome",
+                    data={"name": "<b>Ada</b>\r\nBcc: eve@example.com", "plan": "pro & more"})
+    publish(pipeline, [welcome])
+    with psycopg.connect(pipeline.database_url) as conn:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and conn.execute(
+                "SELECT count(*) FROM deliveries WHERE notification_id = %s AND status = 'sent'",
+                [welcome["id"]]).fetchone()[0] < 2:
+            time.sleep(0.25)
+    (received,) = server.received
+    message = received.email
+    assert received.rcpt_tos == ["ada@example.com"]
+    assert message["Subject"] == "Bem-vindo, <b>Ada</b> Bcc: eve@example.com"  # pt from pt-BR, one line
+    html = message.get_body(("html",)).get_content().replace("\r\n", "\n").strip()
+    assert html == "<p>Hi &lt;b&gt;Ada&lt;/b&gt;\nBcc: eve@example.com</p>"  # escaped in HTML only
+    assert "plan: pro & more" in message.get_body(("plain",)).get_content()  # text parts are not escaped
+    (post,) = fake_slack.posts
+    assert post["channel"] == "C0001"
+    assert post["body"]["blocks"] == [{"type": "section", "text": {"type": "mrkdwn",
+                                                                   "text": "*<b>Ada</b>\r\nBcc: eve@example.com* on pro & more"}}]
+    assert post["body"]["text"] == "New user <b>Ada</b>\r\nBcc: eve@example.com"
