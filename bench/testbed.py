@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -72,8 +73,10 @@ class Testbed:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if self._postgres:
             self._postgres.stop()
-        if exc_info[0] is None:  # keep the service logs of a failed run
+        if exc_info[0] is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            print(f"bench: the broker and service logs of the failed run are in {self.workdir}", file=sys.stderr)
 
     def settings(self, name: str, database: bool = False, extra_topics: tuple[str, ...] = ()) -> Settings:
         """Settings with a fresh topic prefix and groups (topics created), and optionally a fresh,
