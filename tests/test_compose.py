@@ -1,5 +1,6 @@
 """docker-compose.yml, the Dockerfile and deploy/prometheus/prometheus.yml, checked against the
-real CLI parser: no Docker engine needed, so a renamed verb or service cannot rot the stack."""
+real CLI parser and the code: no Docker engine runs here (the stack is never started by the tests),
+so these checks are what keeps a renamed verb, port or file from rotting the stack."""
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,10 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
-PIPELINE_SERVICES = ("router", "channel-webhook", "sink")
+PIPELINE_SERVICES = ("router", "channel-webhook", "channel-email", "channel-slack", "sink")
+# Run only with `--profile`; not scraped by default (a target that never runs would alert).
+OPTIONAL_SERVICES = ("channel-sms",)
+MONITORING = ("prometheus", "alertmanager", "grafana")
 SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash")
 
 
@@ -103,8 +107,9 @@ def kafka_service(services: dict) -> str:
 # --- the checks ------------------------------------------------------------------------------
 
 def test_required_services_exist(services):
-    for name in ("kafka", "postgres", "init", *PIPELINE_SERVICES, "prometheus"):
+    for name in ("kafka", "postgres", "init", *PIPELINE_SERVICES, *OPTIONAL_SERVICES, "gateway", *MONITORING):
         assert name in services, f"docker-compose.yml has no service {name!r}"
+    assert services["channel-sms"].get("profiles") == ["sms"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["postgres"]["image"].startswith("postgres:16")
     assert environment(services["postgres"])["POSTGRES_DB"] == "tidings"
@@ -112,7 +117,7 @@ def test_required_services_exist(services):
 
 def test_pipeline_services_use_the_tidings_image(services):
     ours = tidings_services(services)
-    for name in ("init", *PIPELINE_SERVICES):
+    for name in ("init", *PIPELINE_SERVICES, *OPTIONAL_SERVICES, "gateway"):
         assert name in ours, f"service {name!r} does not run the image built from the Dockerfile"
     assert image_entrypoint() == ["tidings"]
 
@@ -124,8 +129,9 @@ def test_every_tidings_command_parses_with_the_real_cli(services):
             assert_cli_accepts(argv, f"service {name!r}")
             checked.append(argv)
     assert ["run", "router"] in checked
-    assert ["run", "channel", "webhook"] in checked
-    assert ["run", "sink"] in checked
+    for channel in ("webhook", "email", "slack", "sms"):
+        assert ["run", "channel", channel] in checked
+    assert ["run", "sink"] in checked and ["run", "gateway"] in checked
 
 
 def test_init_creates_topics_then_migrates(services):
@@ -156,7 +162,7 @@ def test_tidings_services_reach_the_kafka_service(services):
 
 def test_database_url_points_at_postgres(services):
     database = environment(services["postgres"])["POSTGRES_DB"]
-    for name in ("init", "sink"):
+    for name in ("init", "sink", "gateway"):
         url = environment(services[name]).get("TIDINGS_DATABASE_URL")
         assert url, f"service {name!r} needs TIDINGS_DATABASE_URL"
         parts = urlsplit(url)
@@ -168,7 +174,7 @@ def test_start_order_waits_for_health_and_init(services):
     for name in ("kafka", "postgres"):
         assert "healthcheck" in services[name], f"service {name!r} needs a healthcheck for service_healthy"
     assert depends_on(services["init"]) == {"kafka": "service_healthy", "postgres": "service_healthy"}
-    for name in PIPELINE_SERVICES:
+    for name in (*PIPELINE_SERVICES, "gateway"):
         deps = depends_on(services[name])
         assert deps.get("kafka") == "service_healthy", f"{name!r} must wait for a healthy kafka"
         assert deps.get("init") == "service_completed_successfully", f"{name!r} must wait for init"
@@ -189,3 +195,54 @@ def test_prometheus_scrapes_every_pipeline_service(services):
     for name in PIPELINE_SERVICES:
         port = environment(services[name]).get("TIDINGS_METRICS_PORT", "9400")
         assert f"{name}:{port}" in targets, f"prometheus does not scrape {name}:{port}"
+    assert f"gateway:{environment(services['gateway'])['TIDINGS_GATEWAY_PORT']}" in targets
+    for name in OPTIONAL_SERVICES:
+        assert not any(t.startswith(f"{name}:") for t in targets), f"{name} runs only with a profile"
+
+
+def test_scrape_labels_name_the_service_as_its_metrics_do(services):
+    """The `service` target label must equal the `service` label the process exports (alerts
+    join on it): router, channel-<name>, sink, as cli/services.py names their ServiceMetrics."""
+    from cli import services as launcher
+    source = Path(launcher.__file__).read_text()
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    for job in config["scrape_configs"]:
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host = target.rsplit(":", 1)[0]
+                if host in ("localhost", "gateway"):
+                    continue
+                assert static["labels"]["service"] == host, target
+                wanted = "channel-{args.channel}" if host.startswith("channel-") else host
+                assert f'ServiceMetrics(f"{wanted}")' in source or f'ServiceMetrics("{wanted}")' in source, host
+
+
+def test_long_running_services_have_health_checks_on_their_ports(services):
+    for name in (*PIPELINE_SERVICES, *OPTIONAL_SERVICES, "gateway"):
+        check = " ".join(services[name]["healthcheck"]["test"])
+        env = environment(services[name])
+        port = env["TIDINGS_GATEWAY_PORT"] if name == "gateway" else env["TIDINGS_METRICS_PORT"]
+        assert f"127.0.0.1:{port}/healthz" in check, (name, check)
+    for name in ("kafka", "postgres"):
+        assert "healthcheck" in services[name]
+
+
+def test_monitoring_mounts_exist_and_load_the_rules(services):
+    for name in MONITORING:
+        for volume in services[name].get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+    prometheus_mounts = dict(v.split(":")[:2] for v in services["prometheus"]["volumes"])
+    assert prometheus_mounts["./deploy/prometheus/alerts.yml"] == "/etc/prometheus/alerts.yml"
+    alertmanager_mounts = dict(v.split(":")[:2] for v in services["alertmanager"]["volumes"])
+    assert alertmanager_mounts["./deploy/alertmanager/alertmanager.yml"] == "/etc/alertmanager/alertmanager.yml"
+    assert "9093:9093" in services["alertmanager"]["ports"] and "3000:3000" in services["grafana"]["ports"]
+
+
+def test_no_secret_is_written_in_the_compose_file(services):
+    """Tidings' secrets come from the environment (${VAR}), never a literal in the file."""
+    for name, spec in tidings_services(services).items():
+        for key, value in environment(spec).items():
+            if any(word in key for word in ("PASSWORD", "TOKEN", "SECRET", "AUTH")):
+                assert value.startswith("${") and value.endswith("}"), f"{name}: {key} is written in the file"
