@@ -237,15 +237,17 @@ class StreamConsumer:
 
     def _on_statistics(self, stats_json: str) -> None:
         """Consumer lag per partition from librdkafka's statistics: the high watermark of the last
-        fetch response minus the consumer's position (-1, unknown, is not reported)."""
+        fetch response (right on Tansu, unlike ListOffsets) minus the stored offset, i.e. messages
+        not yet finished (-1, unknown, is not reported)."""
         try:
             stats = json.loads(stats_json)
         except ValueError:
             return
         for topic, detail in stats.get("topics", {}).items():
             for partition, p in detail.get("partitions", {}).items():
-                if (topic, int(partition)) in self.assigned and p.get("consumer_lag", -1) >= 0:
-                    self.metrics.consumer_lag.labels(self.metrics.service, topic, partition).set(p["consumer_lag"])
+                lag = p.get("consumer_lag_stored", p.get("consumer_lag", -1))
+                if (topic, int(partition)) in self.assigned and lag >= 0:
+                    self.metrics.consumer_lag.labels(self.metrics.service, topic, partition).set(lag)
 
     def _start(self, messages: list[Message]) -> None:
         entries = []

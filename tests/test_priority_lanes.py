@@ -17,6 +17,12 @@ def test_urgent_overtakes_a_low_backlog(pipeline, services, webhook_receiver):
         n["priority"] = "LOW"
     publish(pipeline, backlog)
     webhook_receiver.wait_for(50, timeout=120)  # the LOW lane is being delivered
+    low_topic = f"{pipeline.topic_prefix}.channel.webhook.low"
+    deadline, lag = time.monotonic() + 60, 0.0
+    while lag == 0 and time.monotonic() < deadline:  # librdkafka statistics come every 5 s
+        lag = channel.metric("tidings_consumer_lag", topic=low_topic)
+        time.sleep(0.2)
+    assert 0 < lag <= BACKLOG
 
     urgent = make_notifications(1, webhook_receiver.url)[0]
     urgent["priority"] = "URGENT"
