@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from router.template_cache import TemplateCache
 from router.template_store import TemplateStore
 from router.templates import RenderError, Renderer, template_context
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Plan:
@@ -30,15 +33,19 @@ class Plan:
 
 class Personalizer:
     def __init__(self, conn: psycopg.Connection | None, settings: Settings):
-        self.conn = conn
+        self.settings = settings
         self.renderer = Renderer(settings.template_max_output_bytes)
         self.critical = frozenset(c.strip() for c in settings.critical_categories.split(",") if c.strip())
+        self._attach(conn)
+        # Batches are handled concurrently; the cache and compiled templates are not thread-safe.
+        self._lock = threading.Lock()
+
+    def _attach(self, conn: psycopg.Connection | None) -> None:
+        self.conn = conn
         if conn is not None:
             self.directory = RecipientDirectory(conn)
             self.preferences = Preferences(conn, self.critical)
-            self.templates = TemplateCache(TemplateStore(conn, self.renderer), settings.template_cache_ttl_s)
-        # Batches are handled concurrently; the cache and compiled templates are not thread-safe.
-        self._lock = threading.Lock()
+            self.templates = TemplateCache(TemplateStore(conn, self.renderer), self.settings.template_cache_ttl_s)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Personalizer":
@@ -52,13 +59,26 @@ class Personalizer:
             self.conn.close()
 
     def plan(self, events: list[dict]) -> list[Plan]:
-        """Blocking (Postgres); the router runs it in a thread."""
+        """Blocking (Postgres); the router runs it in a thread. Planning has no side effects, so
+        after a dropped connection it reconnects and plans again once; a second failure raises
+        (the runtime then stops without storing the batch's offsets)."""
         with self._lock:
-            ids = [e["recipient"]["id"] for e in events]
-            stored = self.directory.lookup(ids) if self.conn is not None else {}
-            prefs = self.preferences.lookup(ids) if self.conn is not None else {}
-            return [self._plan_one(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []))
-                    for e in events]
+            try:
+                return self._plan(events)
+            except psycopg.OperationalError as exc:
+                if not self.settings.database_url:
+                    raise
+                log.warning("router database connection lost (%s); reconnecting", type(exc).__name__)
+                self.conn.close()
+                self._attach(psycopg.connect(self.settings.database_url, autocommit=True))
+                return self._plan(events)
+
+    def _plan(self, events: list[dict]) -> list[Plan]:
+        ids = [e["recipient"]["id"] for e in events]
+        stored = self.directory.lookup(ids) if self.conn is not None else {}
+        prefs = self.preferences.lookup(ids) if self.conn is not None else {}
+        return [self._plan_one(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []))
+                for e in events]
 
     def _plan_one(self, event: dict, stored: dict | None, prefs: list[dict]) -> Plan:
         recipient = resolve(event["recipient"], stored)
