@@ -100,10 +100,13 @@ class Renderer:
             text = _LINE_BREAKS.sub(" ", text).strip()
         if (channel, part) in JSON_PARTS:
             try:
-                return json.loads(text)
+                document = json.loads(text)
             except ValueError as exc:
                 raise RenderError("invalid_json", f"rendered text is not JSON ({exc}); use |tojson for values",
                                   where) from None
+            if part == "blocks" and not isinstance(document, list):
+                raise RenderError("invalid_json", "Slack blocks must render to a JSON array", where)
+            return document
         return text
 
     def _run(self, compiled: Compiled, context: dict, where: str) -> str:

@@ -38,6 +38,9 @@ def test_json_parts_are_parsed_and_invalid_json_refused():
     with pytest.raises(RenderError) as caught:
         render('{"text": "{{ name }}"}', "webhook", "body", {"name": 'a "quote'})
     assert caught.value.kind == "invalid_json"
+    assert render('[{"type": "divider"}]', "slack", "blocks") == [{"type": "divider"}]
+    with pytest.raises(RenderError, match="JSON array"):
+        render('{"type": "divider"}', "slack", "blocks")
 
 
 def test_locale_chain_falls_back_to_language_then_default():
