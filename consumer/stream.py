@@ -29,6 +29,7 @@ from consumer.metrics import ServiceMetrics
 from consumer.offsets import OffsetTracker
 from consumer.priority import PriorityLanes
 from consumer.settings import Settings
+from consumer.topics import PRIORITIES
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class StreamConsumer:
     def health(self) -> tuple[bool, dict]:
         detail = {"service": self.metrics.service, "assigned_partitions": len(self.assigned),
                   "in_flight": self.tracker.in_flight(), "paused_partitions": len(self._paused),
-                  "waiting_for_due": len(self.waiting)}
+                  "waiting_for_due": len(self.waiting),
+                  "lanes_paused_for_priority": sorted(PRIORITIES[r] for r in self.lanes.paused_at)}
         if self.held_until is not None:
             detail["held"] = self.held_reason
             detail["held_for_s"] = round(max(0.0, self.held_until - self._now()), 1)
