@@ -17,7 +17,7 @@ from confluent_kafka import Message
 
 from consumer import failure_headers as h
 from consumer.dead_letters import identity
-from consumer.events import CHANNEL_MESSAGE, Clock, delivery_event
+from consumer.events import CHANNEL_MESSAGE, Clock, delivery_event, lane
 from consumer.expiry import expired_event, is_expired
 from consumer.metrics import ServiceMetrics
 from consumer.retry_policy import RetryPolicy
@@ -89,7 +89,7 @@ class Admission:
             self.metrics.rate_limit_decisions.labels(self.metrics.service, message["channel"], verdict.decision).inc()
         return {m["delivery_id"]: v for m, v in zip(messages, verdicts)}
 
-    def held_back(self, raw: Message, delivery: Delivery, verdicts: dict[str, Verdict]) -> list | None:
+    def held_back(self, delivery: Delivery, verdicts: dict[str, Verdict]) -> list | None:
         """What to record instead of publishing a delivery over its limit; None when it may go."""
         verdict = verdicts.get(delivery.message["delivery_id"])
         if verdict is None or verdict.decision in ("allowed", "exempt"):
@@ -98,22 +98,23 @@ class Admission:
         if verdict.decision == "suppressed":
             return [self.record(delivery_event(message, "suppressed", clock=self.clock, attempt=0, stage=self.stage,
                                                reason="rate_limited", error_message=detail))]
-        return self._defer(raw, message, verdict.until, detail)
+        return self._defer(message, verdict.until, detail)
 
-    def _defer(self, raw: Message, message: dict, until: datetime, detail: str) -> list:
+    def _defer(self, message: dict, until: datetime, detail: str) -> list:
         """Parked on the channel's retry tier like a paced send: due when its window starts, no attempt used."""
-        now = self.clock()
-        step = RetryPolicy(tiers_for(self.settings, message["channel"])).park((until - now).total_seconds(), now)
-        step_due = max(until, now)  # the window's start, not the tier's delay
-        headers = h.FailureContext.of(raw, now).headers(
+        now, channel = self.clock(), message["channel"]
+        step = RetryPolicy(tiers_for(self.settings, channel)).park(max(0.0, (until - now).total_seconds()), now)
+        # Its origin is the channel lane it would have gone to, so a later dead letter replays there.
+        origin = h.FailureContext(self.names.channel(channel, lane(message["priority"])), -1, -1, now)
+        headers = origin.headers(
             attempt=0, error_class="rate_limited", error_message=detail, group=f"{self.settings.group_prefix}.router",
-            more={h.DUE_AT: h.iso(step_due), h.RETRY_TIER: step.tier.name, **identity(message)})
+            more={h.DUE_AT: h.iso(step.due_at), h.RETRY_TIER: step.tier.name, **identity(message)})
         topic = self.names.retry(message["channel"], step.tier.name)
         return [self.publisher.publish(topic, self.codec.encode(CHANNEL_MESSAGE, message), key=message["recipient_id"],
                                        headers=headers),
                 self.record(delivery_event(message, "retry_scheduled", clock=self.clock, attempt=0, stage=self.stage,
                                            reason="rate_limited", error_class="rate_limited", error_message=detail,
-                                           retry_tier=step.tier.name, due_at=step_due))]
+                                           retry_tier=step.tier.name, due_at=step.due_at))]
 
     def _locked(self, step, *args):
         with self._lock:

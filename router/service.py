@@ -83,7 +83,7 @@ class RouterService:
                 if delivery.refusal is not None:
                     acks += self._refuse(raw, event, delivery)
                     continue
-                if (held_back := self.admission.held_back(raw, delivery, verdicts)) is not None:
+                if (held_back := self.admission.held_back(delivery, verdicts)) is not None:
                     acks += held_back  # over a rate limit: suppressed or deferred
                     continue
                 topic = self.names.channel(delivery.channel, lane(event["priority"]))
