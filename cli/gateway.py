@@ -26,8 +26,12 @@ def run_gateway(settings: Settings) -> int:
     except SettingsError as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 2
+    # Access logs stay off: unsubscribe links carry their token in the query string. Keep-alive
+    # outlasts the 60 s idle timeout of common load balancers, which otherwise reuse a connection
+    # the gateway has just closed (a 502 for the caller).
     config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, lifespan="on",
-                            log_config=None, access_log=False, timeout_graceful_shutdown=settings.shutdown_grace_s)
+                            log_config=None, access_log=False, timeout_keep_alive=75,
+                            timeout_graceful_shutdown=settings.shutdown_grace_s)
     server = GatewayServer(config)
     asyncio.run(server.serve())
     return 0 if server.started else 1
