@@ -79,3 +79,20 @@ def test_bad_payloads_and_unrouted_groups_are_refused_by_field(start_gateway):
         response = post(gateway, body)
         assert (response.status_code, response.json()["field"]) == (422, field), response.text
     assert all_events(gateway) == []
+
+
+def test_routing_settings_are_checked_at_start():
+    import pytest
+
+    from consumer.settings import Settings, SettingsError
+    from gateway.alert_routes import AlertRoutes
+
+    for bad in ('{"not": "a list"}', '[{"channels": ["fax"], "recipient": {"id": "x"}}]',
+                '[{"channels": ["email"], "recipient": {}}]', "not json"):
+        with pytest.raises(SettingsError, match="TIDINGS_GATEWAY_ALERTMANAGER_ROUTES"):
+            AlertRoutes.from_settings(Settings(gateway_alertmanager_routes=bad))
+    with pytest.raises(SettingsError, match="TIDINGS_GATEWAY_ALERTMANAGER_PRIORITIES"):
+        AlertRoutes.from_settings(Settings(gateway_alertmanager_priorities="critical=asap"))
+    routes = AlertRoutes.from_settings(Settings())
+    assert routes.priority_for(["warning", "critical", "unknown"]) == "urgent"
+    assert routes.priority_for([]) == "normal"
