@@ -90,11 +90,13 @@ def render_table(results: list[dict]) -> str:
         for key, value in r["figures"].items():
             if key not in shown and key.endswith(UNITS):
                 lines.append(f"| {r['scenario']} | `{key}` | {_fmt(value)} | | | | | |")
-    runs = ["| scenario | date (UTC) | mode | repeats (median of) | parameters | took (s) |", "|---|---|---|---|---|---|"]
+    runs = ["| scenario | date (UTC) | mode | repeats (median of) | parameters | took (s) | load average at start |",
+            "|---|---|---|---|---|---|---|"]
     for r in results:
         params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        load = " / ".join(str(x) for x in r["machine"].get("load_average_at_start") or []) or "n/a"
         runs.append(f"| {r['scenario']} | {r['date']} | {'quick' if r['quick'] else 'full'} | {r['repeats']} | "
-                    f"{params} | {r['elapsed_s']} |")
+                    f"{params} | {r['elapsed_s']} | {load} |")
     return "\n".join(lines + [""] + runs + [""] + _machines(results))
 
 

@@ -3,6 +3,7 @@ median of every figure and of every ratio to the ceiling measured in the same ru
 bench/results/<scenario>.json plus one markdown table with the machine and the date.
 
   python -m bench.run [--quick] [--scenario NAME ...] [--repeats N] [--out DIR] [--update-readme]
+  python -m bench.run --report-only [--update-readme]      # the table again from bench/results/*.json
 
 --quick runs every scenario smaller (same repeats): a smoke run, not figures to publish. A
 scenario whose module is not there yet is skipped with a message; one that fails is reported and
@@ -66,6 +67,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON files and the table go")
     parser.add_argument("--update-readme", action="store_true",
                         help="also replace the table in README.md's Performance section")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: rewrite the table from the JSON files already in --out")
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     failed, skipped = [], []
-    for scenario in args.scenarios:
+    for scenario in [] if args.report_only else args.scenarios:
         print(f"{scenario.name}: {scenario.summary}", file=sys.stderr, flush=True)
         try:
             result = run_scenario(scenario, quick=args.quick, repeats=args.repeats, command=command.strip())

@@ -18,7 +18,7 @@ RUNS = [
     {"events": 10, "ours_per_s": 200.0, "ceiling_per_s": 250.0, "other_per_s": 100.0, "peak_rss_mb": 400.0, "p99_s": 2.5, "tls": "none"},
 ]
 MACHINE = {"date": "2026-01-02T03:04:05Z", "cores": 2, "memory_mb": 4096, "cpu": "Test CPU", "os": "Linux 6",
-           "python": "3.11.7", "libraries": {"fastavro": "1.0"}}
+           "python": "3.11.7", "load_average_at_start": [1.5, 1.0, 0.5], "libraries": {"fastavro": "1.0"}}
 
 
 def summary() -> dict:
@@ -50,7 +50,7 @@ def test_result_json_and_table(tmp_path):
     table = report.render_table([data])
     assert "| demo | `ours_per_s` | 200 | `ceiling_per_s` | 400 | 0.75 | ≥ 0.5 | met |" in table
     assert "| demo | `p99_s` | 2.5 | | | | ≤ 2 | **missed** |" in table
-    assert "| demo | 2026-01-02T03:04:05Z | quick | 3 | events=10 | 1.2 |" in table
+    assert "| demo | 2026-01-02T03:04:05Z | quick | 3 | events=10 | 1.2 | 1.5 / 1.0 / 0.5 |" in table
     assert "Machine: 2 cores, 4,096 MB, Test CPU, Linux 6, Python 3.11.7; fastavro 1.0." in table
     assert "`events`" not in table  # counts without a unit are parameters, not figures
 
@@ -85,3 +85,12 @@ def test_a_quick_scenario_writes_valid_json_and_the_table(tmp_path):
     assert data["figures"]["raw_aiohttp_deliveries_per_s"] > 0
     assert data["machine"]["cores"] >= 1 and data["machine"]["python"]
     assert "| webhooks | `provider_deliveries_per_s` |" in (tmp_path / "README.md").read_text()
+
+
+def test_report_only_rewrites_the_table_from_json_on_disk(tmp_path):
+    report.write_result(tmp_path, report.summarize(Scenario("router", "bench.router", "x", ratios=(
+        Ratio("router_events_per_s", "codec_ceiling_events_per_s", 0.5),)), [{"router_events_per_s": 10.0,
+        "codec_ceiling_events_per_s": 40.0}], params={}, quick=False, machine=MACHINE, elapsed_s=1, command="c"))
+    assert run.main(["--report-only", "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "README.md").read_text()
+    assert "| router | `router_events_per_s` | 10 | `codec_ceiling_events_per_s` | 40 | 0.25 | ≥ 0.5 | **missed** |" in table
