@@ -52,8 +52,7 @@ WITH fresh AS (
     RETURNING event_id
 ), inserted AS (
     INSERT INTO delivery_events ({_COLUMN_LIST})
-    SELECT DISTINCT ON (event_id) {_COLUMN_LIST} FROM delivery_events_staging JOIN fresh USING (event_id)
-    ORDER BY event_id
+    SELECT {_COLUMN_LIST} FROM delivery_events_staging JOIN fresh USING (event_id)
     RETURNING *
 ), latest AS (
     SELECT DISTINCT ON (delivery_id) *
@@ -157,7 +156,9 @@ class DeliveryLog:
         COPY into a staging table costs one round trip for the whole batch, and the single
         INSERT .. SELECT that follows skips events already stored (a redelivered Kafka batch).
         """
-        rows = [event_row(event) for event in events]
+        # One row per event id: a batch may hold the same event twice (redelivery), and the join
+        # with the ledger's new ids below would otherwise insert it twice.
+        rows = list({row[0]: row for row in map(event_row, events)}.values())
         if not rows:
             return 0
         try:
