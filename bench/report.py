@@ -115,10 +115,11 @@ def _machines(results: list[dict]) -> list[str]:
     return lines
 
 
-def write_table(out_dir: Path, results: list[dict], command: str) -> Path:
+def write_table(out_dir: Path, results: list[dict]) -> Path:
     path = out_dir / "README.md"
-    path.write_text("# Benchmark results\n\nWritten by `python -m bench.run` (reproduce with "
-                    f"`{command}`); one JSON file per scenario beside this table. Ratios are computed "
+    commands = ", ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in results))
+    path.write_text("# Benchmark results\n\nWritten by `python -m bench.run` (these results came from "
+                    f"{commands}); one JSON file per scenario beside this table. Ratios are computed "
                     "within each run against the ceiling measured in that run, then the median taken; "
                     "targets are reported, never asserted.\n\n" + render_table(results) + "\n")
     return path

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{scenario.name}: {path}", file=sys.stderr)
     results = report.load_results(args.out, [s.name for s in SCENARIOS]) if args.out.exists() else []
     if results:
-        table_path = report.write_table(args.out, results, command.strip())
+        table_path = report.write_table(args.out, results)
         print(report.render_table(results))
         print(f"table: {table_path}", file=sys.stderr)
         if args.update_readme and not report.update_readme(README, report.render_table(results)):
