@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from router.templates import (DEFAULT_LOCALE, PARTS, RenderError, Renderer, Template, part_name,
-                              template_context)
+from router.templates import (DEFAULT_LOCALE, PARTS, RenderError, Renderer, Template, locale_chain,
+                              part_name, template_context)
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 LOCALE = re.compile(r"^(default|[a-z]{2,3}(-[A-Za-z0-9]{2,8})*)$")
@@ -49,6 +49,9 @@ def validate(template: dict, renderer: Renderer) -> list[RenderError]:
         for locale, sources in by_locale.items():
             if not LOCALE.match(locale) or not isinstance(sources, dict):
                 errors.append(RenderError("invalid_locale", f"{locale!r} is not a locale like pt-BR", name))
+                continue
+            if locale != DEFAULT_LOCALE and locale_chain(locale)[0] != locale:
+                errors.append(RenderError("invalid_locale", f"write {locale_chain(locale)[0]!r}, not {locale!r}", name))
                 continue
             context = template_context(sample, {"id": "sample-recipient", "locale": locale}, _SAMPLE_EVENT)
             for part, source in sources.items():

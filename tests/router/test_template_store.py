@@ -57,6 +57,7 @@ def test_structural_mistakes_are_refused(conn):
         "unknown_channel": {"name": "a", "parts": {"fax": {"default": {"text": "x"}}}},
         "unknown_part": {"name": "b", "parts": {"sms": {"default": {"subject": "x"}}}},
         "no_default_locale": {"name": "c", "parts": {"sms": {"fr": {"text": "x"}}}},
+        "invalid_locale": {"name": "e", "parts": {"sms": {"default": {"text": "x"}, "pt-br": {"text": "y"}}}},
         "invalid_name": {"name": "../etc", "parts": {"sms": {"default": {"text": "x"}}}},
         "sandbox_violation": {"name": "d", "parts": {"sms": {"default": {"text": "{{ ''.__class__ }}"}}}},
     }
