@@ -26,21 +26,31 @@ class RequestContextMiddleware:
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        started = time.monotonic()
-        at = gateway.clock()
+        started, at = time.monotonic(), gateway.clock()
+        answered = False
 
-        async def send_with_audit(message):
+        async def observe(status: int) -> None:
+            route = _route(scope)
+            gateway.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            gateway.metrics.request_seconds.labels(route).observe(time.monotonic() - started)
+            if scope["method"] in audit.MUTATING:
+                await _audit(gateway, scope, state, request_id, at, status)
+
+        async def send_observed(message):
+            nonlocal answered
             if message["type"] == "http.response.start":
+                answered = True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-                status = message["status"]
-                route = _route(scope)
-                gateway.metrics.requests.labels(scope["method"], route, str(status)).inc()
-                gateway.metrics.request_seconds.labels(route).observe(time.monotonic() - started)
-                if scope["method"] in audit.MUTATING:
-                    await _audit(gateway, scope, state, request_id, at, status)
+                await observe(message["status"])
             await send(message)
 
-        await self.app(scope, receive, send_with_audit)
+        try:
+            await self.app(scope, receive, send_observed)
+        except Exception as exc:  # a bug: Starlette answers 500 outside this middleware, so record it here
+            if not answered:
+                state.setdefault("audit_detail", f"internal error: {type(exc).__name__}")
+                await observe(500)
+            raise
 
 
 def _route(scope) -> str:

@@ -61,3 +61,20 @@ def test_tidings_audit_prints_the_calls_since(gateway, pipeline):
     table = tidings(pipeline, "audit", "--since", "24h", COLUMNS="250")
     assert table.returncode == 0 and "notifications.create" in table.stdout
     assert tidings(pipeline, "audit", "--since", "yesterday-ish").returncode == 2
+
+
+def test_a_call_that_fails_inside_is_still_audited_as_failed(gateway, pipeline):
+    from fastapi import APIRouter
+
+    broken = APIRouter()
+
+    @broken.post("/v1/broken", name="tests.broken")
+    async def fail():
+        raise RuntimeError("a bug")
+
+    gateway.app.include_router(broken)
+    response = gateway.request("POST", "/v1/broken", make_token())
+    assert response.status_code == 500
+    [row] = audit_rows(pipeline.database_url)
+    assert row[:5] == (None, "tests.broken", "/v1/broken", "failed", 500)
+    assert row[5] and row[6] == "internal error: RuntimeError"
