@@ -87,7 +87,10 @@ def _time(obj: dict, key: str) -> datetime | None:
         raise InvalidNotification(f"{key}: {value!r} is not an ISO 8601 timestamp") from None
     if parsed.tzinfo is None:
         raise InvalidNotification(f"{key}: {value!r} has no timezone (add Z or +00:00)")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # year 1 or 9999 pushed out of range by its offset
+        raise InvalidNotification(f"{key}: {value!r} is out of range") from None
 
 
 def _recipient(value: Any) -> dict:

@@ -65,6 +65,7 @@ def test_invalid_input_names_the_field_and_publishes_nothing(gateway):
         ({**ONE, "channels": ["pigeon"]}, 422, "channels"),
         ({**ONE, "priority": "asap"}, 422, "priority"),
         ([ONE, {**ONE, "expires_at": "tomorrow"}], 422, "[1].expires_at"),
+        ({**ONE, "expires_at": "0001-01-01T00:00:00+01:00"}, 422, "expires_at"),  # out of range in UTC
         ([], 422, None),
     ]
     for body, status, field in cases:
