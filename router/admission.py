@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import uuid
 from datetime import datetime
 from typing import Callable
@@ -20,6 +19,7 @@ from consumer.dead_letters import identity
 from consumer.events import CHANNEL_MESSAGE, Clock, delivery_event, lane
 from consumer.expiry import expired_event, is_expired
 from consumer.metrics import ServiceMetrics
+from consumer.priority_slots import PrioritySlots, rank_of
 from consumer.retry_policy import RetryPolicy
 from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
@@ -48,7 +48,9 @@ class Admission:
         else:
             self.ledger = PostgresDedup(self.conn, settings.dedup_window_s)
             self.counters = PostgresCounters(self.conn, limits)
-        self._lock = threading.Lock()  # one connection; batches are handled concurrently
+        # One connection, and batches are handled concurrently: one at a time, most urgent first,
+        # so an URGENT batch does not queue behind LOW ones for the database.
+        self._database = PrioritySlots(1)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -67,7 +69,8 @@ class Admission:
         live = [(raw, e) for raw, e in live if h.REPLAYED_FROM not in h.read(raw)]
         sightings = [Sighting(dedup_key(self.settings.topic_prefix, e), str(e["id"]), position(raw), now)
                      for raw, e in live]
-        first = await asyncio.to_thread(self._locked, self.ledger.claim, sightings) if sightings else {}
+        urgency = most_urgent(e["priority"] for _, e in live)
+        first = await self._in_turn(urgency, self.ledger.claim, sightings) if sightings else {}
         fresh = replays
         for (raw, event), sighting in zip(live, sightings):
             original = first[sighting.key]
@@ -84,7 +87,8 @@ class Admission:
         if not deliveries:
             return {}
         messages = [d.message for d in deliveries]
-        verdicts = await asyncio.to_thread(self._locked, self.counters.decide, messages, self.clock())
+        verdicts = await self._in_turn(most_urgent(m["priority"] for m in messages), self.counters.decide,
+                                       messages, self.clock())
         for message, verdict in zip(messages, verdicts):
             self.metrics.rate_limit_decisions.labels(self.metrics.service, message["channel"], verdict.decision).inc()
         return {m["delivery_id"]: v for m, v in zip(messages, verdicts)}
@@ -116,9 +120,13 @@ class Admission:
                                            reason="rate_limited", error_class="rate_limited", error_message=detail,
                                            retry_tier=step.tier.name, due_at=step.due_at))]
 
-    def _locked(self, step, *args):
-        with self._lock:
-            return step(*args)
+    async def _in_turn(self, priority: str, step, *args):
+        async with self._database.hold(priority):
+            return await asyncio.to_thread(step, *args)
+
+
+def most_urgent(priorities) -> str:
+    return min(priorities, key=rank_of, default="NORMAL")
 
 
 def position(raw: Message) -> str:
