@@ -27,6 +27,16 @@ def lane_of(topic: str) -> int | None:
     return PRIORITIES.index(last) if last in PRIORITIES else None
 
 
+def split_by_lane(messages: list) -> list[list]:
+    """One batch per lane, most urgent first (other topics last), so an URGENT message fetched
+    together with LOW ones is handled on its own instead of waiting for the LOW batch."""
+    groups: dict[int, list] = {}
+    for message in messages:
+        rank = lane_of(message.topic())
+        groups.setdefault(len(PRIORITIES) if rank is None else rank, []).append(message)
+    return [groups[rank] for rank in sorted(groups)]
+
+
 class PriorityLanes:
     def __init__(self, resume_after_s: float = 0.5, max_pause_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic):

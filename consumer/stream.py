@@ -27,7 +27,7 @@ from consumer import failure_headers
 from consumer.events import Clock, utcnow
 from consumer.metrics import ServiceMetrics
 from consumer.offsets import OffsetTracker
-from consumer.priority import PriorityLanes
+from consumer.priority import PriorityLanes, split_by_lane
 from consumer.settings import Settings
 from consumer.topics import PRIORITIES
 
@@ -126,8 +126,8 @@ class StreamConsumer:
                 room = max(1, min(self.batch_size, self.max_in_flight - self.tracker.in_flight()))
                 messages = consumer.consume(room, 0 if self._tasks else self._idle_wait())
                 messages = self._admit(self._accept(messages))
-                if messages:
-                    self._start(messages)
+                for lane_batch in split_by_lane(messages):
+                    self._start(lane_batch)
                 if self._tasks:
                     await asyncio.wait(self._tasks, timeout=0 if messages else 0.005,
                                        return_when=asyncio.FIRST_COMPLETED)

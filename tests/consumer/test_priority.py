@@ -2,7 +2,7 @@
 paused while a higher lane has work, the hysteresis, the starvation guard and rebalances."""
 from __future__ import annotations
 
-from consumer.priority import PriorityLanes, lane_of
+from consumer.priority import PriorityLanes, lane_of, split_by_lane
 
 URGENT, HIGH, LOW = ("t.events.urgent", 0), ("t.events.high", 0), ("t.events.low", 0)
 LOW_1 = ("t.events.low", 1)
@@ -141,3 +141,21 @@ def test_a_lane_never_fetched_holds_the_lanes_below_until_it_reports_its_end():
     lanes.reached_end(HIGH)
     clock.now += 0.5
     assert lanes.to_pause({}) == set()
+
+
+class Fetched:
+    def __init__(self, topic: str, offset: int):
+        self._topic, self.offset = topic, offset
+
+    def topic(self) -> str:
+        return self._topic
+
+
+def test_a_fetched_batch_is_split_by_lane_most_urgent_first():
+    batch = [Fetched("t.events.low", 1), Fetched("t.channel.webhook.retry.1s", 7), Fetched("t.events.urgent", 4),
+             Fetched("t.events.low", 2), Fetched("t.events.high", 9)]
+    groups = split_by_lane(batch)
+    assert [[(m.topic(), m.offset) for m in g] for g in groups] == [
+        [("t.events.urgent", 4)], [("t.events.high", 9)], [("t.events.low", 1), ("t.events.low", 2)],
+        [("t.channel.webhook.retry.1s", 7)]]
+    assert split_by_lane([]) == []
