@@ -3,8 +3,11 @@ batch, idempotent on the DeliveryEvent id (re-reading the topic from offset 0 ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 
+import psycopg
 from confluent_kafka import Message
 
 from consumer.codec import Codec, DecodeError
@@ -18,6 +21,8 @@ from tracking.migrate import migrate
 from tracking.stats import dead_lettered_count
 from tracking.store import DeliveryLog
 
+
+log = logging.getLogger(__name__)
 
 # How often the sink refreshes tidings_dead_lettered_deliveries (one indexed count in Postgres).
 DEPTH_REFRESH_S = 15.0
@@ -38,7 +43,7 @@ class SinkService:
         self.dead_letters: DeadLetters | None = None
         # One connection: batches fetched while one is being written wait their turn.
         self._writing = asyncio.Lock()
-        self._depth_at = float("-inf")
+        self._depth_watch: asyncio.Task | None = None
 
     async def start(self) -> None:
         migrate(self.settings.database_url)
@@ -46,8 +51,24 @@ class SinkService:
         self.publisher = Publisher.from_settings(self.settings)
         self.dead_letters = DeadLetters(self.publisher, Topics(self.settings.topic_prefix), self.group_id,
                                         self.name, self.metrics)
+        self._depth_watch = asyncio.create_task(self._watch_depth())
+
+    async def _watch_depth(self) -> None:
+        """tidings_dead_lettered_deliveries every DEPTH_REFRESH_S, whether batches arrive or not."""
+        while True:
+            try:
+                async with self._writing:
+                    depth = await dead_lettered_count(self.log.conn)
+                self.metrics.dlq_depth.labels(self.name).set(depth)
+            except psycopg.Error as exc:  # the next batch's write reports a lost connection loudly
+                log.warning("cannot count dead-lettered deliveries: %s", exc)
+            await asyncio.sleep(DEPTH_REFRESH_S)
 
     async def close(self) -> None:
+        if self._depth_watch is not None:
+            self._depth_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._depth_watch
         if self.log is not None:
             await self.log.close()
         if self.publisher is not None:
@@ -67,7 +88,4 @@ class SinkService:
                 self.metrics.sink_write_seconds.labels(self.name).observe(time.monotonic() - started)
                 self.metrics.sink_events.labels(self.name, "new").inc(new)
                 self.metrics.sink_events.labels(self.name, "duplicate").inc(len(events) - new)
-                if time.monotonic() - self._depth_at >= DEPTH_REFRESH_S:
-                    self._depth_at = time.monotonic()
-                    self.metrics.dlq_depth.labels(self.name).set(await dead_lettered_count(self.log.conn))
         await asyncio.gather(*rejected)

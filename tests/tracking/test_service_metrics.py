@@ -61,6 +61,16 @@ def test_each_service_reports_what_it_did(pipeline, services, webhook_receiver):
         assert process.metric("tidings_assigned_partitions") > 0
 
 
+def test_the_sink_reports_the_dead_letter_depth(pipeline, services, webhook_receiver):
+    """Refreshed on its own clock (every 15 s), so it catches up after the last batch too."""
+    webhook_receiver.status = 404  # permanent: each delivery is dead-lettered at once
+    _, _, sink = services.start_pipeline()
+    notifications = make_notifications(3, webhook_receiver.url)
+    publish(pipeline, notifications)
+    wait_for_statuses(pipeline.database_url, [n["id"] for n in notifications], statuses=("dead_lettered",))
+    assert settled(sink, "tidings_dead_lettered_deliveries", 3, timeout=90) == 3
+
+
 def test_the_circuit_gauge_follows_the_breaker():
     metrics = ServiceMetrics("channel-webhook")
     provider = WebhookProvider(Settings())

@@ -86,3 +86,16 @@ def test_a_bad_id_is_a_clear_error(database_url):
     with psycopg.connect(database_url) as conn:
         with pytest.raises(ValueError, match="'not-a-uuid' is not a notification id"):
             timeline(conn, "not-a-uuid")
+
+
+def test_the_view_knows_the_same_final_statuses_as_the_sink(database_url):
+    """notification_status (SQL, migration 008) and tracking.statuses (Python) must agree."""
+    from tracking.statuses import FINAL_STATUSES, STATUSES
+
+    migrate(database_url)
+    ids = {status: str(uuid.uuid4()) for status in STATUSES}
+    record(database_url, [event(uuid.uuid4(), status, notification_id=ids[status]) for status in STATUSES])
+    with psycopg.connect(database_url) as conn:
+        for status, notification_id in ids.items():
+            folded = notification_status(conn, notification_id)["status"]
+            assert (folded != "pending") == (status in FINAL_STATUSES), (status, folded)
