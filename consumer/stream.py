@@ -332,6 +332,11 @@ class StreamConsumer:
         self._paused -= keys
         self.lanes.revoked(keys)
         self._report_paused(keys)
+        for topic, partition in keys:  # another member reports their lag now
+            try:
+                self.metrics.consumer_lag.remove(self.metrics.service, topic, str(partition))
+            except KeyError:
+                pass
         for key in keys:
             self.waiting.pop(key, None)
         self._in_flight.set(self.tracker.in_flight())
