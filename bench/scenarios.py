@@ -46,6 +46,11 @@ SCENARIOS = (
              params={"events": 20000}, quick={"events": 3000},
              ratios=(Ratio("router_events_per_s", "codec_ceiling_events_per_s", 0.5),
                      Ratio("router_events_per_s", "passthrough_events_per_s"))),
+    Scenario("personalize", "bench.personalize",
+             "the router's personalisation step: events/s resolved from the directory, checked against "
+             "preferences and rendered from a template vs the same events with inline content",
+             params={"events_count": 20000}, quick={"events_count": 3000},
+             ratios=(Ratio("directory_preferences_templates_events_per_s", "inline_events_per_s"),)),
     Scenario("webhooks", "bench.webhooks",
              "webhook provider deliveries/s vs a raw aiohttp blast at the same receiver and vs Apprise",
              params={"messages": 2000, "concurrency": 20}, quick={"messages": 500, "concurrency": 20},
