@@ -2,6 +2,8 @@
 operation, with a token holding every scope; no input may get a 5xx."""
 from __future__ import annotations
 
+import os
+
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -9,7 +11,9 @@ from schemathesis import GenerationMode
 
 from tests.gateway.conftest import ALL_SCOPES, make_token
 
-EXAMPLES = 15  # per operation and mode: enough to reach every validator, a minute or two in all
+# Per operation and mode: enough to reach every validator in a minute or two; set
+# TIDINGS_FUZZ_EXAMPLES=200 for a deeper run.
+EXAMPLES = int(os.environ.get("TIDINGS_FUZZ_EXAMPLES", "15"))
 
 
 def test_no_input_gets_a_server_error(gateway):
