@@ -47,6 +47,10 @@ class Gateway:
         """Parse every setting now, so a bad one stops the process at start with its name."""
         if not self.settings.database_url:
             raise SettingsError("the gateway needs TIDINGS_DATABASE_URL (audit log, idempotency, rate limits)")
+        for name in ("gateway_jwt_secret", "gateway_unsubscribe_secret"):
+            secret = getattr(self.settings, name)
+            if secret is not None and len(secret.encode()) < 32:  # RFC 7518: at least the HMAC's size
+                raise SettingsError(f"TIDINGS_{name.upper()}: use at least 32 bytes (a random string)")
         self.topics = Topics(self.settings.topic_prefix)
         self.verifier = TokenVerifier(self.settings)
         self.limits = RateLimits.from_settings(self.settings)

@@ -59,6 +59,8 @@ def test_run_gateway_serves_until_sigterm(pipeline, tmp_path):
 def test_gateway_refuses_bad_settings_by_name(pipeline):
     result = tidings(pipeline, "run", "gateway", TIDINGS_GATEWAY_RATE_LIMIT="many")
     assert result.returncode == 2 and "TIDINGS_GATEWAY_RATE_LIMIT" in result.stderr
+    result = tidings(pipeline, "run", "gateway", TIDINGS_GATEWAY_JWT_SECRET="short")
+    assert result.returncode == 2 and "TIDINGS_GATEWAY_JWT_SECRET" in result.stderr and "short" not in result.stderr
     result = tidings(None, "run", "gateway", TIDINGS_DATABASE_URL="")
     assert result.returncode == 2 and "TIDINGS_DATABASE_URL" in result.stderr
 
