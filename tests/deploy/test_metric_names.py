@@ -76,3 +76,23 @@ def test_the_readme_documents_every_metric():
     for name in set(re.findall(r"\btidings_[a-z_]+", readme)):
         assert name in catalogue() or name + "_total" in catalogue() or name.endswith("_"), \
             f"README mentions {name}, which nothing exports"
+
+
+def test_every_service_metric_passes_promtool_lint(prom_tools):
+    """`promtool check metrics` (naming, units, help text) on a registry where every metric has a sample."""
+    import subprocess
+
+    from prometheus_client import Counter, Gauge, Histogram, generate_latest
+
+    metrics = ServiceMetrics("probe")
+    for collector in vars(metrics).values():
+        if not isinstance(collector, (Counter, Gauge, Histogram)):
+            continue
+        child = collector.labels(*["x"] * len(collector._labelnames)) if collector._labelnames else collector
+        {Counter: lambda c: c.inc(), Gauge: lambda c: c.set(1), Histogram: lambda c: c.observe(0.1)}[type(collector)](child)
+    text = generate_latest(metrics.registry).decode()
+    result = subprocess.run([prom_tools["promtool"], "check", "metrics"], input=text, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    bad = subprocess.run([prom_tools["promtool"], "check", "metrics"], capture_output=True, text=True,
+                         input="# HELP tidings_things things\n# TYPE tidings_things counter\ntidings_things 1\n")
+    assert bad.returncode != 0  # the lint can fail: a counter without _total
