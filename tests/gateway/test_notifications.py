@@ -96,6 +96,9 @@ def test_body_and_batch_caps(start_gateway):
     chunked = gateway.request("POST", "/v1/notifications", token, content=chunks())
     assert chunked.status_code == 413
     assert events_on(gateway, "high") == []
+    with psycopg.connect(gateway.settings.database_url) as conn:
+        outcomes = conn.execute("SELECT outcome, status_code FROM audit_log ORDER BY id").fetchall()
+    assert outcomes == [("too_large", 413)] * 3
 
 
 def test_no_202_when_the_broker_does_not_acknowledge(start_gateway, pipeline):
