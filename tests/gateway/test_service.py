@@ -14,7 +14,7 @@ import httpx
 from cli.embedded import free_port
 from tests.cli.run import tidings
 from tests.gateway.conftest import SECRET, make_token
-from tests.gateway.test_notifications import ONE, events_on
+from tests.gateway.test_notifications import ONE
 
 
 def test_run_gateway_serves_until_sigterm(pipeline, tmp_path):
