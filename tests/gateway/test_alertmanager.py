@@ -96,3 +96,12 @@ def test_routing_settings_are_checked_at_start():
     routes = AlertRoutes.from_settings(Settings())
     assert routes.priority_for(["warning", "critical", "unknown"]) == "urgent"
     assert routes.priority_for([]) == "normal"
+
+
+def test_concurrent_deliveries_of_one_group_publish_once(gateway):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(lambda _: post(gateway, payload("firing")).status_code, range(6)))
+    assert statuses == [200] * 5 + [202]
+    assert len(all_events(gateway)) == 1

@@ -114,3 +114,16 @@ def test_no_202_when_the_broker_does_not_acknowledge(start_gateway, pipeline):
         # The failed claim is released, so a retry publishes instead of replaying the failure.
         assert conn.execute("SELECT count(*) FROM gateway_idempotency").fetchone()[0] == 0
         assert conn.execute("SELECT outcome FROM audit_log WHERE action = 'notifications.create'").fetchall() == [("failed",)]
+
+
+def test_concurrent_retries_with_one_key_publish_once(gateway):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token, key = make_token(), {"Idempotency-Key": "concurrent-1"}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: gateway.request("POST", "/v1/notifications", token, json=ONE, headers=key),
+                                range(6)))
+    # Each is either the first answer (202, the same id) or told that the first is still running (409).
+    assert {a.status_code for a in answers} <= {202, 409} and 202 in {a.status_code for a in answers}
+    assert len({a.json()["id"] for a in answers if a.status_code == 202}) == 1
+    assert len(events_on(gateway, "high")) == 1
