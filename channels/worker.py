@@ -43,7 +43,10 @@ class ChannelWorker:
         self.policy = RetryPolicy(tiers_for(settings, channel))
         self.topics = self.names.all_channel(channel) + [self.names.retry(channel, t.name) for t in self.policy.tiers]
         self.limit = DeadLetterLimit.from_settings(settings)
-        self.slots = PrioritySlots(settings.priority_send_slots)
+        # At least as many send slots as the provider's own concurrency, so the gate orders sends
+        # without capping them below what the provider is configured for.
+        slots = settings.priority_send_slots
+        self.slots = PrioritySlots(max(slots, getattr(provider, "concurrency", 0)) if slots else 0)
         self.publisher: Publisher | None = None
         self.dead_letters: DeadLetters | None = None
         self.stream: StreamConsumer | None = None

@@ -16,6 +16,8 @@ def test_kill_9_with_2000_in_flight_loses_nothing_and_duplicates_stay_under_the_
     limits = {"TIDINGS_MAX_IN_FLIGHT": str(IN_FLIGHT), "TIDINGS_WEBHOOK_CONCURRENCY": "200"}
     _, channel, _ = services.start_pipeline(**limits)
     notifications = make_notifications(3000, webhook_receiver.url)
+    for n in notifications:  # one lane: strict priority holds lower lanes back while a higher one has work
+        n["priority"] = "NORMAL"
     publish(pipeline, notifications)
 
     deadline, in_flight = time.monotonic() + 60, 0.0
