@@ -1,15 +1,16 @@
 """Strict priority between a consumer's four lanes (URGENT > HIGH > NORMAL > LOW): which lane
-partitions the consume loop pauses so that a lower lane waits while a higher one has work.
+partitions the consume loop pauses so that a lower lane waits while a higher one is behind.
 
-A lane has work while one of its partitions returned messages with no end-of-partition since (or
-has not reported yet), or while messages from it are still in flight. High watermarks are not used:
-Tansu reports wrong ones after batched produce; end-of-partition events are right. Pausing discards
-prefetched messages and a resume takes up to a second before the first fetch, so a paused lane is
-resumed only after every higher lane has been idle for `resume_after_s` (hysteresis). A resumed
-lane keeps what it knew: one that was at its end resumes together with the lanes below it (if it
-got messages while paused, they show up in the next fetch and the lanes below pause again), one
-never fetched yet holds the lanes below until it reports its end. A lane paused
-for `max_pause_s` runs for a sixth of that even if higher lanes stay busy, so none starves forever.
+A lane is behind while one of its partitions has returned `lag_messages` or more since its last
+end-of-partition (or has not reported one since it was assigned), or while that many of its
+messages are in flight. A consumer that keeps up sees a few messages and then the end, so steady
+mixed traffic pauses nothing; a real backlog in a higher lane does. High watermarks are not used:
+Tansu reports wrong ones after batched produce; end-of-partition events are right.
+
+Pausing discards prefetched messages and a resume takes up to a second before the first fetch, so
+a paused lane resumes only after no higher lane has been behind for `resume_after_s` (hysteresis).
+A lane that never reported its end holds the lanes below until it does. A lane paused for
+`max_pause_s` runs for a sixth of that even if higher lanes stay behind, so none starves forever.
 The top lane is never paused here. Topics that are not lanes (retry tiers, deliveries) are left alone."""
 from __future__ import annotations
 
@@ -38,13 +39,14 @@ def split_by_lane(messages: list) -> list[list]:
 
 
 class PriorityLanes:
-    def __init__(self, resume_after_s: float = 0.5, max_pause_s: float = 30.0,
+    def __init__(self, resume_after_s: float = 0.5, max_pause_s: float = 30.0, lag_messages: int = 100,
                  clock: Callable[[], float] = time.monotonic):
         self.resume_after_s = resume_after_s
         self.max_pause_s = max_pause_s
+        self.lag_messages = max(1, lag_messages)
         self.clock = clock
         self.ranks: dict[Key, int] = {}           # assigned lane partitions
-        self.unfinished: set[Key] = set()         # no end-of-partition since the last fetch or assign
+        self.since_end: dict[Key, int] = {}       # messages returned since the last end-of-partition
         self.paused_at: dict[int, float] = {}     # lanes paused for priority, since when
         self.higher_busy_at: dict[int, float] = {}  # last time a lane above this one had work
         self.running_until: dict[int, float] = {}   # starvation guard: not paused again before this
@@ -54,19 +56,20 @@ class PriorityLanes:
             rank = lane_of(key[0])
             if rank is not None:
                 self.ranks[key] = rank
-                self.unfinished.add(key)  # unknown until its first end-of-partition
+                self.since_end[key] = self.lag_messages  # behind until its first end-of-partition
 
     def revoked(self, keys: Iterable[Key]) -> None:
         for key in keys:
             self.ranks.pop(key, None)
-            self.unfinished.discard(key)
+            self.since_end.pop(key, None)
 
     def fetched(self, key: Key) -> None:
         if key in self.ranks:
-            self.unfinished.add(key)
+            self.since_end[key] += 1
 
     def reached_end(self, key: Key) -> None:
-        self.unfinished.discard(key)
+        if key in self.ranks:
+            self.since_end[key] = 0
 
     def top(self) -> int | None:
         return min(self.ranks.values(), default=None)
@@ -75,8 +78,13 @@ class PriorityLanes:
         return {k for k, r in self.ranks.items() if r == rank}
 
     def busy_lanes(self, in_flight: dict[Key, int]) -> set[int]:
-        busy = {self.ranks[k] for k in self.unfinished if k in self.ranks}
-        return busy | {self.ranks[k] for k, n in in_flight.items() if n and k in self.ranks}
+        """The lanes that are behind."""
+        busy = {self.ranks[k] for k, n in self.since_end.items() if n >= self.lag_messages}
+        working: dict[int, int] = {}
+        for key, count in in_flight.items():
+            if key in self.ranks:
+                working[self.ranks[key]] = working.get(self.ranks[key], 0) + count
+        return busy | {rank for rank, count in working.items() if count >= self.lag_messages}
 
     def to_pause(self, in_flight: dict[Key, int]) -> set[Key]:
         """The lane partitions to keep paused now; call once per loop turn."""

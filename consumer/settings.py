@@ -68,6 +68,7 @@ class Settings:
     # priority first (0 = no gate).
     priority_resume_after_s: float = 0.5
     priority_max_pause_s: float = 30.0
+    priority_lag_messages: int = 100  # a lane with this many fetched since its end (or in flight) is behind
     priority_send_slots: int = 100
     # Rate limits (router): comma-separated rules "scope[:channel][:priority]=N/period" with scope
     # recipient | category | source; over a limit "suppress" or "defer" (to a retry tier); the

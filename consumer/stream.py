@@ -68,7 +68,7 @@ class StreamConsumer:
         self.backpressure = False  # lower lanes paused: in flight reached the bound minus the reserve
         self.top_backpressure = False  # everything paused: in flight reached the bound
         self.lanes = PriorityLanes(settings.priority_resume_after_s, settings.priority_max_pause_s,
-                                   clock=time.monotonic)
+                                   settings.priority_lag_messages, clock=time.monotonic)
         self.running = False
         self.failure: BaseException | None = None
         self._paused: set[Key] = set()

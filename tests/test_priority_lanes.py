@@ -42,7 +42,8 @@ def test_lower_lanes_are_paused_while_a_higher_lane_is_busy_and_resumed_after(pi
     """A slow URGENT stream keeps the URGENT lane busy: the channel worker reports the LOW lane's
     partitions paused; once URGENT is drained they are resumed and the LOW ones are delivered."""
     webhook_receiver.delay_s = 0.5
-    _, channel, _ = services.start_pipeline(TIDINGS_WEBHOOK_CONCURRENCY="2", TIDINGS_PRIORITY_SEND_SLOTS="2")
+    _, channel, _ = services.start_pipeline(TIDINGS_WEBHOOK_CONCURRENCY="2", TIDINGS_PRIORITY_SEND_SLOTS="2",
+                                            TIDINGS_PRIORITY_LAG_MESSAGES="10")  # 40 URGENT: a backlog
     urgent = make_notifications(40, webhook_receiver.url)
     for n in urgent:
         n["priority"] = "URGENT"

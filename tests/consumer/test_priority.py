@@ -17,8 +17,8 @@ class Clock:
         return self.now
 
 
-def lanes_at_end(clock: Clock, *keys, resume_after_s=0.5, max_pause_s=30.0) -> PriorityLanes:
-    lanes = PriorityLanes(resume_after_s, max_pause_s, clock=clock)
+def lanes_at_end(clock: Clock, *keys, resume_after_s=0.5, max_pause_s=30.0, lag_messages=1) -> PriorityLanes:
+    lanes = PriorityLanes(resume_after_s, max_pause_s, lag_messages, clock=clock)
     lanes.assigned(keys)
     for key in keys:
         lanes.reached_end(key)
@@ -28,6 +28,22 @@ def lanes_at_end(clock: Clock, *keys, resume_after_s=0.5, max_pause_s=30.0) -> P
 def test_lane_of_reads_the_priority_from_the_topic_name():
     assert [lane_of(t) for t in ("p.events.urgent", "p.channel.sms.high", "p.events.normal", "p.channel.email.low")] == [0, 1, 2, 3]
     assert lane_of("p.channel.webhook.retry.10s") is None and lane_of("p.deliveries") is None
+
+
+def test_a_few_messages_from_a_caught_up_lane_pause_nothing_a_backlog_does():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, LOW, lag_messages=100)
+    for _ in range(99):
+        lanes.fetched(URGENT)
+    assert lanes.to_pause({URGENT: 99}) == set()  # 99 then the end: a consumer that keeps up
+    lanes.reached_end(URGENT)
+    for _ in range(100):
+        lanes.fetched(URGENT)
+    assert lanes.to_pause({}) == {LOW}  # 100 without reaching the end: URGENT is behind
+    lanes.reached_end(URGENT)
+    assert lanes.to_pause({URGENT: 100}) == {LOW}  # caught up with Kafka, but 100 still in flight
+    clock.now += 1
+    assert lanes.to_pause({URGENT: 3}) == set()
 
 
 def test_lower_lanes_pause_while_a_higher_lane_has_lag_and_resume_after_it_drains():
@@ -89,7 +105,7 @@ def test_a_lane_paused_for_max_pause_s_runs_for_a_while_even_if_higher_lanes_sta
 
 def test_unknown_partitions_count_as_busy_until_their_first_end_of_partition():
     clock = Clock()
-    lanes = PriorityLanes(0.5, 30.0, clock=clock)
+    lanes = PriorityLanes(0.5, 30.0, 1, clock=clock)
     lanes.assigned([URGENT, LOW])
     assert lanes.to_pause({}) == {LOW}
     lanes.reached_end(URGENT)
@@ -130,7 +146,7 @@ def test_a_resumed_lane_that_got_messages_while_paused_pauses_the_lanes_below_ag
 
 def test_a_lane_never_fetched_holds_the_lanes_below_until_it_reports_its_end():
     clock = Clock()
-    lanes = PriorityLanes(0.5, 30.0, clock=clock)
+    lanes = PriorityLanes(0.5, 30.0, 1, clock=clock)
     lanes.assigned([URGENT, HIGH, LOW])  # at start nothing is known
     assert lanes.to_pause({}) == {HIGH, LOW}
     lanes.reached_end(URGENT)

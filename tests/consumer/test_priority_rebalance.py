@@ -26,7 +26,8 @@ def other_member(settings, group: str, topic: str, stop: threading.Event, assign
 
 
 def test_lower_lanes_stay_paused_across_a_rebalance_while_urgent_is_busy(settings):
-    settings = settings.replace(priority_max_pause_s=0.0)  # strict: no starvation guard in this test
+    # Strict (no starvation guard), and one URGENT message in flight is enough to hold LOW back.
+    settings = settings.replace(priority_max_pause_s=0.0, priority_lag_messages=1)
     names = Topics(settings.topic_prefix)
     lanes = names.all_channel("webhook")
     urgent_topic, low_topic = names.channel("webhook", "urgent"), names.channel("webhook", "low")
