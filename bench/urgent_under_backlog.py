@@ -55,6 +55,8 @@ def urgent_trials(settings: Settings, url: str, trials: int, spacing_s: float, f
 
 
 def quantiles(latencies: list[float]) -> tuple[float, float]:
+    if len(latencies) < 2:
+        return round(latencies[0], 3), round(latencies[0], 3)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return round(cuts[49], 3), round(cuts[98], 3)
 
