@@ -39,7 +39,7 @@ def test_kill_9_with_2000_in_flight_loses_nothing_and_duplicates_stay_under_the_
 
 
 def test_replay_after_fixing_the_receiver_delivers_each_message_once(pipeline, services, webhook_receiver):
-    webhook_receiver.status = 410
+    webhook_receiver.status = 422  # permanent (410 would also disable the endpoint)
     services.start_pipeline()
     notifications = make_notifications(12, webhook_receiver.url)
     ids = [n["id"] for n in notifications]
