@@ -47,6 +47,12 @@ def recipients_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.recipients_verb == "upsert":
             print(f"upserted {directory.upsert(records)} recipient(s)")
             return 0
+        if args.recipients_verb == "delete":
+            if not directory.delete(args.id):
+                print(f"tidings: no recipient {args.id!r} in the directory", file=sys.stderr)
+                return 1
+            print(f"deleted {args.id} (their preferences are kept)")
+            return 0
         found = directory.show(args.id)
         if found is None:
             print(f"tidings: no recipient {args.id!r} in the directory", file=sys.stderr)
@@ -62,3 +68,5 @@ def add_parser(verbs) -> None:
     upsert.add_argument("file", help='JSON lines: {"id", "email", "phone", "slack", "webhook_url", "locale", "timezone"}')
     show = actions.add_parser("show", help="one recipient as JSON")
     show.add_argument("id")
+    delete = actions.add_parser("delete", help="remove a recipient's addresses (opt-outs are kept)")
+    delete.add_argument("id")

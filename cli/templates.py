@@ -1,4 +1,4 @@
-"""`tidings templates push DIR | list | show ID | render ID`: templates kept as files in git and
+"""`tidings templates push DIR | list | show ID | render ID | delete ID`: templates kept as files in git and
 pushed to Postgres, where the router reads them. A push stores all templates or none."""
 from __future__ import annotations
 
@@ -68,6 +68,12 @@ def templates_command(args: argparse.Namespace, settings: Settings) -> int:
             return _push(store, templates, files, Path(args.dir))
         if args.templates_verb == "list":
             return _list(store, args.json)
+        if args.templates_verb == "delete":
+            if not store.retire(args.id):
+                print(f"tidings: no template {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"retired {args.id}: events naming it without a version no longer render; pinned versions still do")
+            return 0
         found = store.show(args.id, args.version)
         if found is None:
             print(f"tidings: no template {args.id!r}" + (f" version {args.version}" if args.version else ""),
@@ -130,10 +136,12 @@ def _render(store: TemplateStore, found: dict, args: argparse.Namespace) -> int:
 
 def add_parser(verbs) -> None:
     """`templates` and its actions, for cli/main.py."""
-    templates = verbs.add_parser("templates", help="push, list, show and preview templates (Postgres)")
+    templates = verbs.add_parser("templates", help="push, list, show, preview and retire templates (Postgres)")
     actions = templates.add_subparsers(dest="templates_verb", required=True, metavar="ACTION")
     push = actions.add_parser("push", help="validate and store a directory of template files (all or nothing)")
     push.add_argument("dir", help="DIR/<name>/<channel>.<part>[.<locale>].j2 files and an optional template.json")
+    delete = actions.add_parser("delete", help="retire a template (pinned versions still render)")
+    delete.add_argument("id")
     listing = actions.add_parser("list", help="templates with their latest version")
     listing.add_argument("--json", action="store_true", help="print JSON")
     for action, text in (("show", "a stored template as JSON"), ("render", "preview a rendering")):

@@ -2,7 +2,7 @@
 router/recipients.py and router/preferences.py. Needs the admin:preferences scope."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from gateway.errors import ApiError, field_of
 from gateway.openapi_schemas import PREFERENCES_BODY, RECIPIENT_BODY
@@ -33,6 +33,16 @@ async def put_recipient(request: Request, recipient_id: str = RecipientId) -> di
     except RecipientInvalid as exc:
         raise ApiError(422, str(exc), field_of(str(exc))) from None
     return await request.app.state.gateway.blocking(lambda conn: RecipientDirectory(conn).show(recipient_id))
+
+
+@router.delete("/v1/recipients/{recipient_id}", name="recipients.delete", status_code=204,
+               responses={404: {"description": "unknown"}})
+async def delete_recipient(request: Request, recipient_id: str = RecipientId) -> Response:
+    """Forget the recipient's addresses; their opt-outs stay, so a re-added recipient is not re-subscribed."""
+    request.state.target = recipient_id
+    if not await request.app.state.gateway.blocking(lambda conn: RecipientDirectory(conn).delete(recipient_id)):
+        raise ApiError(404, f"no recipient {recipient_id!r} in the directory", "recipient_id")
+    return Response(status_code=204)
 
 
 @router.get("/v1/recipients/{recipient_id}/preferences", name="preferences.read")

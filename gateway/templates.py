@@ -1,8 +1,9 @@
 """/v1/templates: list, read, create or change (a push stores a new version; an unchanged push
-stores nothing), through router/template_store.py. Needs the admin:templates scope."""
+stores nothing), delete (retires every version), through router/template_store.py. Needs the
+admin:templates scope."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gateway.errors import ApiError
 from gateway.openapi_schemas import TEMPLATE_BODY, TEMPLATES_BODY
@@ -42,6 +43,17 @@ async def put_template(name: str, request: Request) -> dict:
     template = {**json_object(await json_body(request)), "name": name}
     request.state.target = name
     return (await _push(request, [template]))[0]
+
+
+@router.delete("/v1/templates/{name}", name="templates.delete", status_code=204,
+               responses={404: {"description": "no such template"}})
+async def delete_template(name: str, request: Request) -> Response:
+    """Retire the template: new events that name it without a version fail to render (DLQ);
+    events pinning a version still render it. A later push continues the version numbers."""
+    request.state.target = name
+    if not await request.app.state.gateway.blocking(lambda conn: TemplateStore(conn).retire(name)):
+        raise ApiError(404, f"no template {name!r}", "name")
+    return Response(status_code=204)
 
 
 async def _push(request: Request, templates: list[dict]) -> list[dict]:

@@ -94,6 +94,10 @@ class RecipientDirectory:
                 cur.executemany(statement, [[r[c] for c in columns] for r in group])
         return len(records)
 
+    def delete(self, recipient_id: str) -> bool:
+        """Remove a recipient's addresses; their preferences (opt-outs) are kept on purpose."""
+        return self.conn.execute("DELETE FROM recipients WHERE id = %s", [recipient_id]).rowcount == 1
+
     def show(self, recipient_id: str) -> dict | None:
         return self.lookup([recipient_id]).get(recipient_id)
 

@@ -92,9 +92,9 @@ class TemplateStore:
             for t in templates:
                 digest = checksum(t)
                 latest = self.conn.execute(
-                    "SELECT version, checksum FROM templates WHERE name = %s ORDER BY version DESC LIMIT 1",
+                    "SELECT version, checksum, retired_at FROM templates WHERE name = %s ORDER BY version DESC LIMIT 1",
                     [t["name"]]).fetchone()
-                if latest and latest[1] == digest:
+                if latest and latest[1] == digest and latest[2] is None:
                     results.append({"name": t["name"], "version": latest[0], "changed": False})
                     continue
                 version = (latest[0] if latest else 0) + 1
@@ -108,16 +108,18 @@ class TemplateStore:
     def list(self) -> list[dict]:
         rows = self.conn.execute(
             "SELECT DISTINCT ON (name) name, version, description, parts, created_at, "
-            "count(*) OVER (PARTITION BY name) FROM templates ORDER BY name, version DESC").fetchall()
+            "count(*) OVER (PARTITION BY name) FROM templates WHERE retired_at IS NULL "
+            "ORDER BY name, version DESC").fetchall()
         return [{"name": name, "latest_version": version, "versions": count, "description": description,
                  "channels": sorted(parts), "updated_at": created_at.isoformat()}
                 for name, version, description, parts, created_at, count in rows]
 
     def show(self, name: str, version: int | None = None) -> dict | None:
-        """The stored version (the latest when `version` is None) as a dict, or None."""
+        """The stored version (the latest not retired when `version` is None) as a dict, or None."""
         row = self.conn.execute(
             "SELECT name, version, parts, sample, description, checksum, created_at FROM templates "
-            "WHERE name = %s AND (%s::int IS NULL OR version = %s::int) ORDER BY version DESC LIMIT 1",
+            "WHERE name = %s AND (%s::int IS NULL AND retired_at IS NULL OR version = %s::int) "
+            "ORDER BY version DESC LIMIT 1",
             [name, version, version]).fetchone()
         if row is None:
             return None
@@ -133,5 +135,12 @@ class TemplateStore:
         return Template(found["name"], found["version"], found["parts"], found["sample"], found["description"])
 
     def latest_version(self, name: str) -> int | None:
-        row = self.conn.execute("SELECT max(version) FROM templates WHERE name = %s", [name]).fetchone()
+        row = self.conn.execute("SELECT max(version) FROM templates WHERE name = %s AND retired_at IS NULL",
+                                [name]).fetchone()
         return row[0]
+
+    def retire(self, name: str) -> int:
+        """Delete a template: "latest" and the listing no longer find it; pinned versions still
+        render. Returns how many versions were retired (0: no such template)."""
+        return self.conn.execute("UPDATE templates SET retired_at = now() WHERE name = %s AND retired_at IS NULL",
+                                 [name]).rowcount

@@ -28,6 +28,10 @@ def test_recipients_upsert_and_show(database_url, tmp_path):
         "timezone": "America/Sao_Paulo", "slack": None}
     missing = tidings(settings, "recipients", "show", "nobody")
     assert missing.returncode == 1 and "nobody" in missing.stderr
+    deleted = tidings(settings, "recipients", "delete", "u2")
+    assert deleted.returncode == 0 and "deleted u2" in deleted.stdout
+    assert tidings(settings, "recipients", "delete", "u2").returncode == 1
+    assert tidings(settings, "recipients", "show", "u2").returncode == 1
 
 
 def test_an_invalid_line_is_reported_by_number_and_nothing_is_stored(database_url, tmp_path):

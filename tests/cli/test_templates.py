@@ -60,6 +60,11 @@ def test_push_list_show_and_render(database_url, tmp_path):
     assert missing.returncode == 1 and "missing_variable" in missing.stderr and "invoice" in missing.stderr
     assert tidings(settings, "templates", "show", "nope").returncode == 1
 
+    retired = tidings(settings, "templates", "delete", "welcome")
+    assert retired.returncode == 0 and "retired welcome" in retired.stdout
+    assert tidings(settings, "templates", "delete", "welcome").returncode == 1
+    assert [r["name"] for r in json.loads(tidings(settings, "templates", "list", "--json").stdout)] == ["invoice"]
+
 
 def test_an_invalid_template_is_rejected_with_file_line_and_reason_and_nothing_is_stored(database_url, tmp_path):
     settings = Settings(database_url=database_url)

@@ -35,6 +35,27 @@ def test_templates_create_read_change_list(gateway, pipeline):
             ("invoice", 1), ("invoice", 2)]
 
 
+def test_deleting_a_template_retires_it_and_a_later_push_continues_the_numbers(gateway, pipeline):
+    admin = make_token(scopes=["admin:templates"])
+    gateway.request("PUT", "/v1/templates/invoice", admin, json=INVOICE)
+    assert gateway.request("DELETE", "/v1/templates/invoice", make_token(scopes=["send:email"])).status_code == 403
+    assert gateway.request("DELETE", "/v1/templates/invoice", admin).status_code == 204
+    assert gateway.request("DELETE", "/v1/templates/invoice", admin).status_code == 404
+    assert gateway.request("GET", "/v1/templates/invoice", admin).status_code == 404
+    assert gateway.request("GET", "/v1/templates", admin).json() == []
+    pinned = gateway.request("GET", "/v1/templates/invoice", admin, params={"version": 1})
+    assert pinned.status_code == 200 and pinned.json()["version"] == 1  # pinned events still render
+    again = gateway.request("PUT", "/v1/templates/invoice", admin, json=INVOICE)
+    assert again.json() == {"name": "invoice", "version": 2, "changed": True}
+    with psycopg.connect(pipeline.database_url) as conn:
+        assert conn.execute("SELECT version, retired_at IS NOT NULL FROM templates ORDER BY version").fetchall() == [
+            (1, True), (2, False)]
+        audited = conn.execute("SELECT action, target, outcome FROM audit_log WHERE action LIKE 'templates.delete%%' "
+                               "ORDER BY id").fetchall()
+    assert [(a[0], a[2]) for a in audited] == [("templates.delete", "forbidden"), ("templates.delete", "ok"),
+                                               ("templates.delete", "rejected")]
+
+
 def test_a_template_that_does_not_render_is_refused_whole(gateway, pipeline):
     admin = make_token(scopes=["admin:templates"])
     broken = {"name": "broken", "parts": {"email": {"default": {"subject": "{{ unclosed"}}}}
@@ -64,6 +85,11 @@ def test_recipients_and_preferences(gateway, pipeline):
             ("*", "marketing", False, "api"), ("sms", "*", False, "api")]
     shown = gateway.request("GET", "/v1/recipients/user-42/preferences", admin).json()
     assert {(p["channel"], p["category"]) for p in shown} == {("sms", "*"), ("*", "marketing")}
+    assert gateway.request("DELETE", "/v1/recipients/user-42", admin).status_code == 204
+    assert gateway.request("GET", "/v1/recipients/user-42", admin).status_code == 404
+    assert gateway.request("DELETE", "/v1/recipients/user-42", admin).status_code == 404
+    kept = gateway.request("GET", "/v1/recipients/user-42/preferences", admin).json()
+    assert len(kept) == 2  # deleting a recipient never re-subscribes them
 
 
 def test_one_click_unsubscribe_writes_the_preference(gateway, pipeline):

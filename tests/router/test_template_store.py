@@ -37,6 +37,19 @@ def test_push_versions_only_changes_and_keeps_old_versions(conn):
     assert (row["name"], row["latest_version"], row["versions"], row["channels"]) == ("invoice", 2, 2, ["email", "sms"])
 
 
+def test_a_retired_template_has_no_latest_but_pinned_versions_render(conn):
+    store = TemplateStore(conn)
+    store.push([invoice()])
+    assert store.retire("invoice") == 1 and store.retire("invoice") == 0
+    assert store.latest_version("invoice") is None and store.show("invoice") is None and store.list() == []
+    assert store.get("invoice", 1).version == 1
+    cache = TemplateCache(store, ttl_s=0)
+    with pytest.raises(RenderError, match="no template 'invoice'"):
+        cache.get("invoice")
+    assert store.push([invoice()]) == [{"name": "invoice", "version": 2, "changed": True}]
+    assert cache.get("invoice").version == 2
+
+
 def test_an_invalid_template_stores_nothing_and_says_where(conn):
     store = TemplateStore(conn)
     good = {"name": "welcome", "sample": {"name": "Ada"}, "parts": {"sms": {"default": {"text": "Hi {{ name }}"}}}}
