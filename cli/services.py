@@ -11,7 +11,13 @@ from consumer.settings import Settings
 def run_service(args: argparse.Namespace, settings: Settings) -> int:
     runtime.configure_logging(settings.log_level)
     if args.service == "router":
+        from router.rate_limits import RateLimits
         from router.service import RouterService
+        try:
+            RateLimits.from_settings(settings)  # a malformed rule stops here, naming its variable
+        except ValueError as exc:
+            print(f"tidings: {exc}")
+            return 2
         if settings.database_url:  # dedup and rate-limit state live in Postgres
             from tracking.migrate import migrate
             migrate(settings.database_url)
