@@ -120,7 +120,8 @@ def demo_notification(index: int, receiver_url: str) -> dict:
         "tenant": "demo",
         "category": "demo",
         "channels": ["webhook"],
-        "recipient": {"id": f"user-{index % 97}", "email": None, "phone": None, "slack": None,
+        # one recipient per notification: the default rate limit (100 per recipient per hour) never bites
+        "recipient": {"id": f"user-{index}", "email": None, "phone": None, "slack": None,
                       "webhook_url": receiver_url, "locale": None},
         "content": {"webhook": {"template": None, "subject": f"Demo {index}", "text": "Hello from Tidings",
                                 "html": None}},

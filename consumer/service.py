@@ -55,7 +55,8 @@ async def serve(service: Service, settings: Settings, metrics: ServiceMetrics,
         except (NotImplementedError, RuntimeError):  # not the main thread (tests)
             pass
     stream = StreamConsumer(settings, metrics, service.group_id, service.topics, service.handle,
-                            batch_size=getattr(service, "batch_size", None))
+                            batch_size=getattr(service, "batch_size", None),
+                            max_in_flight=getattr(service, "max_in_flight", None))
     if hasattr(service, "bind"):
         service.bind(stream)  # services that defer or hold messages (retries, the dead-letter limit)
     runner, port = await health.serve(metrics, stream.health, settings.metrics_host, settings.metrics_port)

@@ -51,14 +51,15 @@ class WaitingPartition:
 
 class StreamConsumer:
     def __init__(self, settings: Settings, metrics: ServiceMetrics, group_id: str, topics: Sequence[str],
-                 handle: BatchHandler, batch_size: int | None = None, clock: Clock = utcnow):
+                 handle: BatchHandler, batch_size: int | None = None, clock: Clock = utcnow,
+                 max_in_flight: int | None = None):
         self.settings = settings
         self.metrics = metrics
         self.group_id = group_id
         self.topics = list(topics)
         self.handle = handle
         self.batch_size = batch_size or settings.batch_size
-        self.max_in_flight = settings.max_in_flight
+        self.max_in_flight = max_in_flight or settings.max_in_flight
         self.clock = clock
         self.tracker = OffsetTracker()
         self.assigned: set[Key] = set()
