@@ -26,7 +26,7 @@ class Settings:
     metrics_port: int = 9400
     group_prefix: str = "tidings"
     batch_size: int = 500
-    max_in_flight: int = 1000
+    max_in_flight: int = 5000
     session_timeout_ms: int = 10000
     shutdown_grace_s: float = 5.0
     # Webhook: total and connect timeouts of one request, the request body cap, signing secrets
