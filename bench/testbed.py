@@ -26,7 +26,7 @@ from consumer.publisher import Publisher
 from consumer.retry_tiers import all_tier_names
 from consumer.settings import Settings
 from consumer.topics import Topics, create_topics
-from tests.fixtures.postgres import LOCAL_SERVER_URL, with_dbname
+from tests.fixtures.postgres import LOCAL_SERVER_URL, answers, with_dbname
 from tracking.migrate import migrate
 
 # The bench receivers live on loopback, which the webhook channel's SSRF protection refuses unless allowed.
@@ -38,14 +38,6 @@ def notification(index: int, receiver_url: str) -> dict:
     hour by default) never suppress part of a benchmark's load."""
     event = demo_notification(index, receiver_url)
     return {**event, "recipient": {**event["recipient"], "id": f"bench-{index}"}}
-
-
-def _answers(url: str) -> bool:
-    try:
-        with psycopg.connect(url, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
 
 
 class Testbed:
@@ -94,7 +86,7 @@ class Testbed:
     def database(self) -> str:
         if self._server_url is None:
             self._server_url = os.environ.get("TIDINGS_BENCH_DATABASE_URL") or (
-                LOCAL_SERVER_URL if _answers(LOCAL_SERVER_URL) else None)
+                LOCAL_SERVER_URL if answers(LOCAL_SERVER_URL) else None)
             if self._server_url is None:
                 self._postgres = EmbeddedPostgres().start()
                 self._server_url = self._postgres.url

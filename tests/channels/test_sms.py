@@ -36,10 +36,12 @@ def twilio_settings(fake: FakeTwilio, **changes) -> Settings:
     return Settings(**{**values, **changes})
 
 
-async def send_with(provider, msg: dict):
+async def send_with(provider, *msgs: dict):
+    """The outcome of sending `msgs` in turn (one outcome for one message, else a tuple)."""
     await provider.start()
     try:
-        return await provider.send(msg)
+        outcomes = tuple([await provider.send(m) for m in msgs])
+        return outcomes[0] if len(outcomes) == 1 else outcomes
     finally:
         await provider.close()
 
@@ -172,14 +174,7 @@ def test_twilio_plain_429_and_html_502_are_transient(fake_twilio):
     fake_twilio.answer_next(502, "<html>Bad Gateway</html>")
     provider = TwilioSms(twilio_settings(fake_twilio))
 
-    async def two():
-        await provider.start()
-        try:
-            return await provider.send(message()), await provider.send(message())
-        finally:
-            await provider.close()
-
-    first, second = asyncio.run(two())
+    first, second = asyncio.run(send_with(provider, message(), message()))
     assert isinstance(first, Transient) and first.error_class == "http_429"
     assert isinstance(second, Transient) and second.error_class == "http_502"
 
@@ -191,14 +186,7 @@ def test_twilio_retry_after_is_honoured_per_request(fake_twilio):
     fake_twilio.error_next(20429, "Too Many Requests", 429)
     provider = TwilioSms(twilio_settings(fake_twilio))
 
-    async def two():
-        await provider.start()
-        try:
-            return await provider.send(message()), await provider.send(message())
-        finally:
-            await provider.close()
-
-    first, second = asyncio.run(two())
+    first, second = asyncio.run(send_with(provider, message(), message()))
     assert first.error_class == "rate_limited" and first.retry_after_s == 7
     assert second.error_class == "rate_limited" and second.retry_after_s is None
 
