@@ -62,9 +62,7 @@ class EndpointBulkhead:
         entry.probing = entry.probing or probe
         entry.users += 1
         try:
-            try:
-                await asyncio.wait_for(entry.slots.acquire(), self.wait_s)
-            except asyncio.TimeoutError:
+            if not await _take_slot(entry.slots, self.wait_s):
                 if probe:
                     entry.probing = False
                 return Deferred("endpoint_busy", self.wait_s)
@@ -102,6 +100,15 @@ class EndpointBulkhead:
                 entry.open_until = self.clock() + self.cooldown_s
         elif probe:  # a probe that ended otherwise (429, ...) leaves the circuit open a while longer
             entry.open_until = self.clock() + self.cooldown_s
+
+
+async def _take_slot(slots: asyncio.Semaphore, wait_s: float) -> bool:
+    if not slots.locked():  # a free slot is taken without suspending; wait_for costs a task per call
+        return await slots.acquire()
+    try:
+        return await asyncio.wait_for(slots.acquire(), wait_s)
+    except asyncio.TimeoutError:
+        return False
 
 
 def _endpoint_failure(outcome: Transient) -> bool:
