@@ -10,6 +10,7 @@ IPv4-mapped/embedded IPv6 addresses are refused unless the `webhook_allowed_targ
 the host name or a subnet that holds the address."""
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -38,6 +39,9 @@ class TargetPolicy:
     def __init__(self, hosts: frozenset[str] = frozenset(), networks: tuple = ()):
         self.hosts = hosts
         self.networks = networks
+        # A host name's verdict depends on this policy alone, not on DNS, so it is worked out once
+        # per host; resolved addresses are still checked on every lookup (GuardedResolver).
+        self._cached_host_refusal = functools.lru_cache(maxsize=4096)(self._host_refusal)
 
     @classmethod
     def from_setting(cls, raw: str | None) -> "TargetPolicy":
@@ -59,20 +63,28 @@ class TargetPolicy:
 
     def check_host(self, host: str) -> None:
         """Refuse what can be decided from the URL alone: odd IPv4 spellings and IP literals."""
-        if self.host_allowed(host):
-            return
-        literal = _literal(host)
-        if literal is not None:
-            self.check_address(host, literal)
-        elif _non_canonical_ipv4(host):
-            raise TargetRefused(host, "non-canonical IPv4 address")
+        reason = self._cached_host_refusal(host)
+        if reason is not None:
+            raise TargetRefused(host, reason)
 
     def check_address(self, host: str, address: Address) -> None:
-        if any(address in network for network in self.networks if network.version == address.version):
-            return
-        reason = refusal(address)
+        reason = self._address_refusal(address)
         if reason is not None:
-            raise TargetRefused(host, f"{reason} address {address}")
+            raise TargetRefused(host, reason)
+
+    def _host_refusal(self, host: str) -> str | None:
+        if self.host_allowed(host):
+            return None
+        literal = _literal(host)
+        if literal is not None:
+            return self._address_refusal(literal)
+        return "non-canonical IPv4 address" if _non_canonical_ipv4(host) else None
+
+    def _address_refusal(self, address: Address) -> str | None:
+        if any(address in network for network in self.networks if network.version == address.version):
+            return None
+        reason = refusal(address)
+        return None if reason is None else f"{reason} address {address}"
 
 
 def refusal(address: Address) -> str | None:
