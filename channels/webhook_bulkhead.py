@@ -8,6 +8,7 @@ one probe goes through, and its outcome closes or re-opens the circuit."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the URL, asked on every send
 def endpoint_of(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
