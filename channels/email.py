@@ -55,15 +55,14 @@ class EmailProvider:
             envelope = compose(message, self.composition)
         except InvalidEmail as exc:
             return Permanent(exc.error_class, str(exc))
-        message_id = envelope.email["Message-ID"]
         for last_try in (False, True):
             reused = False
             try:
                 async with self.pool.connection() as conn:
                     reused = conn.messages > 1
-                    refused, reply = await conn.smtp.send_message(
-                        envelope.email, sender=envelope.sender, recipients=envelope.recipients)
-                return _delivered(envelope.recipients, refused, reply, message_id)
+                    refused, reply = await conn.smtp.sendmail(envelope.sender, envelope.recipients, envelope.content,
+                                                              mail_options=envelope.mail_options)
+                return _delivered(envelope.recipients, refused, reply, envelope.message_id)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 # A pooled session the server dropped while idle: try once on a fresh one.
                 if reused and not last_try:

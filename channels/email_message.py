@@ -1,4 +1,4 @@
-"""Email channel, step one: turn a channel message into an EmailMessage and its SMTP envelope,
+"""Email channel, step one: turn a channel message into the bytes SMTP sends and their envelope,
 refusing (as data, before any connection) anything that could inject headers or is malformed."""
 from __future__ import annotations
 
@@ -9,18 +9,25 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email import headerregistry, policy
-from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses
+from email.utils import encode_rfc2231, format_datetime, getaddresses, quote
+from functools import lru_cache
 
-FORBIDDEN = ("\r", "\n", "\x00")
+# CR, LF and NUL, and what else str.splitlines breaks at (which the stdlib refuses in a header).
+FORBIDDEN = frozenset("\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 # Deliberately narrower than RFC 5321 (no quoted local parts, no address literals): what the
 # envelope gets must be unambiguous, and nothing a notification needs falls outside it.
 BARE_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"\\@]+@[^\s<>()\[\],;:\"\\@]+")
+TOKEN = r"[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+"  # RFC 2045
+CONTENT_TYPE = re.compile(f"{TOKEN}/{TOKEN}")
+FOLD_AT, MAX_LINE = 78, 998  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters, MUST within 998
+# A body sent as it is must be 7-bit text without "=_", which starts every boundary below (and
+# which quoted-printable and base64 never produce), so no boundary can occur inside a part.
+NOT_7BIT_SAFE = re.compile(rb"[^\t\n\x20-\x7e]|=_")
 
 
 class _HeaderClasses(headerregistry.HeaderRegistry):
-    """The stdlib makes a new header class every time a header is set (a quarter of compose's
-    time); make each one once."""
+    """The stdlib makes a new header class for every header it parses (a quarter of its time);
+    make each one once."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -34,6 +41,7 @@ class _HeaderClasses(headerregistry.HeaderRegistry):
 
 
 SMTP_POLICY = policy.SMTP.clone(header_factory=_HeaderClasses())
+SMTPUTF8_POLICY = policy.SMTPUTF8.clone(header_factory=_HeaderClasses())
 
 
 class InvalidEmail(Exception):
@@ -54,9 +62,16 @@ class Composition:
 
 @dataclass(frozen=True)
 class Envelope:
-    email: EmailMessage
+    content: bytes  # the message as DATA carries it: CRLF lines, 7-bit unless utf8
     sender: str
     recipients: list[str]  # To, Cc and Bcc: what RCPT TO gets
+    message_id: str
+    utf8: bool = False  # an address is not ASCII: the server must take SMTPUTF8
+
+    @property
+    def mail_options(self) -> list[str]:
+        # A server offering SMTPUTF8 also offers 8BITMIME (RFC 6531 3.1), which UTF-8 headers need.
+        return ["SMTPUTF8", "BODY=8BITMIME"] if self.utf8 else []
 
 
 def message_id(delivery_id: str, domain: str) -> str:
@@ -74,31 +89,55 @@ def compose(message: dict, config: Composition) -> Envelope:
     to = _mailbox(_text(message["address"], "address"), "address")
     cc = [_mailbox(a, "cc") for a in _addresses(options.get("cc"), "cc")]
     bcc = [_mailbox(a, "bcc") for a in _addresses(options.get("bcc"), "bcc")]
+    recipients = _unique([to, *cc, *bcc])
+    # Non-ASCII addresses go with SMTPUTF8, and then the headers are UTF-8 too (RFC 6532).
+    utf8 = not (sender + "".join(recipients)).isascii()
 
-    email = EmailMessage(policy=SMTP_POLICY)
-    email["From"] = sender_header
-    email["To"] = to
+    # The stdlib renders From (it repairs what a person typed; cached, it is the same on every
+    # message); the other values are checked above or made here, so short ASCII ones go as they are.
+    head = [_folded("From", sender_header, utf8), _header("To", to, utf8)]
     if cc:
-        email["Cc"] = ", ".join(cc)
+        head.append(_header("Cc", ", ".join(cc), utf8))
     # Bcc recipients go only into the envelope; a Bcc header would reveal them to everyone.
     reply_to = _text(options.get("reply_to"), "reply_to")
     if reply_to:
-        email["Reply-To"] = ", ".join(_mailbox(a, "reply_to") for a in _addresses(reply_to, "reply_to"))
+        head.append(_header("Reply-To", ", ".join(_mailbox(a, "reply_to") for a in _addresses(reply_to, "reply_to")),
+                            utf8))
     subject = _text(message.get("subject"), "subject")
     if subject is not None:
-        email["Subject"] = subject
+        head.append(_header("Subject", subject, utf8))
     if isinstance(message.get("created_at"), datetime):
-        email["Date"] = format_datetime(message["created_at"])
-    email["Message-ID"] = message_id(str(message["delivery_id"]), config.message_id_domain)
+        head.append(_header("Date", format_datetime(message["created_at"]), utf8))
+    msg_id = message_id(str(message["delivery_id"]), config.message_id_domain)
+    head.append(_header("Message-ID", msg_id, utf8))
     unsubscribe = _text(options.get("unsubscribe_url"), "unsubscribe_url")
     if unsubscribe:
         if not unsubscribe.startswith("https://") or any(c in unsubscribe for c in " <>"):
             raise InvalidEmail("invalid_options", "unsubscribe_url must be an https URL")
-        email["List-Unsubscribe"] = f"<{unsubscribe}>"
-        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058 one-click
-    _body(email, message.get("text"), message.get("html"))
-    _attach(email, options.get("attachments") or [], config.max_attachment_bytes)
-    return Envelope(email, sender, _unique([to, *cc, *bcc]))
+        # A URL has nowhere to fold: one line up to the hard limit, rather than encoded-words.
+        head.append(_header("List-Unsubscribe", f"<{unsubscribe}>", utf8, limit=MAX_LINE))
+        head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")  # RFC 8058 one-click
+    head.append("MIME-Version: 1.0\r\n")
+    body = _body(message.get("text"), message.get("html"))
+    attachments = _attachments(options.get("attachments") or [], config.max_attachment_bytes, utf8)
+    if attachments:
+        body = _multipart("mixed", [body, *attachments])
+    return Envelope("".join(head).encode() + body, sender, recipients, msg_id, utf8)
+
+
+def _header(name: str, value: str, utf8: bool, limit: int = FOLD_AT) -> str:
+    """One header line. For the values composed here, the stdlib writes a short printable ASCII
+    one unchanged, so it goes as it is; anything longer or not ASCII the stdlib folds and encodes."""
+    line = f"{name}: {value}\r\n"
+    if len(line) <= limit + 2 and value.isascii() and value.isprintable():
+        return line
+    return _folded(name, value, utf8)
+
+
+@lru_cache(maxsize=1024)  # From repeats on every message, a non-ASCII Subject often across a batch
+def _folded(name: str, value: str, utf8: bool) -> str:
+    fold = SMTPUTF8_POLICY if utf8 else SMTP_POLICY
+    return fold.header_factory(name, value).fold(policy=fold)
 
 
 def _options(raw: str) -> dict:
@@ -116,8 +155,8 @@ def _text(value, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidEmail("invalid_options", f"{field} must be a string")
-    if any(c in value for c in FORBIDDEN):
-        raise InvalidEmail("header_injection", f"{field} contains CR, LF or NUL")
+    if not FORBIDDEN.isdisjoint(value):
+        raise InvalidEmail("header_injection", f"{field} contains a line break or NUL")
     return value
 
 
@@ -131,10 +170,18 @@ def _addresses(value, field: str) -> list[str]:
 def _mailbox(value: str, field: str) -> str:
     """The bare address of one mailbox ("Ada <ada@example.com>" -> "ada@example.com"); a value
     that parses as none or several addresses is refused rather than guessed at."""
-    parsed = getaddresses([value])
-    if len(parsed) != 1 or not BARE_ADDRESS.fullmatch(parsed[0][1]):
+    if BARE_ADDRESS.fullmatch(value):  # already bare: getaddresses would give it back unchanged
+        return value
+    address = _one_address(value)
+    if address is None:
         raise InvalidEmail("invalid_address", f"{field}: not one email address: {value[:200]!r}")
-    return parsed[0][1]
+    return address
+
+
+@lru_cache(maxsize=1024)  # a From with a display name is the same on every message
+def _one_address(value: str) -> str | None:
+    parsed = getaddresses([value])
+    return parsed[0][1] if len(parsed) == 1 and BARE_ADDRESS.fullmatch(parsed[0][1]) else None
 
 
 def _unique(addresses: list[str]) -> list[str]:
@@ -144,29 +191,50 @@ def _unique(addresses: list[str]) -> list[str]:
     return list(seen.values())
 
 
-def _body(email: EmailMessage, text: str | None, html: str | None) -> None:
+def _body(text: str | None, html: str | None) -> bytes:
     if text is None and html is None:
         raise InvalidEmail("no_content", "the message has neither text nor html")
-    if text is not None:
-        email.set_content(text)
-        if html is not None:
-            email.add_alternative(html, subtype="html")
+    if text is None:
+        return _text_part(html, "html")
+    if html is None:
+        return _text_part(text, "plain")
+    return _multipart("alternative", [_text_part(text, "plain"), _text_part(html, "html")])
+
+
+def _text_part(text: str, subtype: str) -> bytes:
+    """A text entity: the text as it is when that is 7-bit safe with lines within the limit, else
+    quoted-printable, or base64 where that is shorter (text mostly outside Latin script)."""
+    lines = text.encode().splitlines()
+    data = b"\n".join(lines) + b"\n"
+    if max(map(len, lines), default=0) <= MAX_LINE and not NOT_7BIT_SAFE.search(data):
+        encoding, body = "7bit", data
     else:
-        email.set_content(html, subtype="html")
+        qp, b64 = binascii.b2a_qp(data), base64.encodebytes(data)
+        encoding, body = ("quoted-printable", qp) if len(qp) <= len(b64) else ("base64", b64)
+    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode() + body.replace(b"\n", b"\r\n")
 
 
-def _attach(email: EmailMessage, attachments, limit: int) -> None:
+def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+    # No part contains a line starting with "--=_" (see NOT_7BIT_SAFE), so a fixed boundary is safe
+    # and a retry sends the same bytes; the two subtypes' boundaries differ, neither a prefix of the other.
+    boundary = f"=_tidings_{subtype}"
+    delimiter = f"\r\n--{boundary}\r\n".encode()
+    return (f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()
+            + b"".join(delimiter + part for part in parts) + f"\r\n--{boundary}--\r\n".encode())
+
+
+def _attachments(attachments, limit: int, utf8: bool) -> list[bytes]:
     if not isinstance(attachments, list):
         raise InvalidEmail("invalid_options", "attachments must be a list")
-    total = 0
+    parts, total = [], 0
     for item in attachments:
         if not isinstance(item, dict):
             raise InvalidEmail("invalid_options", "each attachment must be an object")
         filename = _text(item.get("filename"), "attachment filename") or "attachment"
         content_type = _text(item.get("content_type"), "attachment content_type") or "application/octet-stream"
-        maintype, _, subtype = content_type.partition("/")
-        if (not maintype or not subtype or maintype in ("multipart", "message")
-                or any(c in content_type for c in " ;\"\\")):
+        if (not CONTENT_TYPE.fullmatch(content_type)
+                or content_type.partition("/")[0].lower() in ("multipart", "message")):
             raise InvalidEmail("invalid_options", f"attachment content_type {content_type[:100]!r}")
         try:
             data = base64.b64decode(_text(item.get("content_base64"), "content_base64") or "", validate=True)
@@ -175,4 +243,10 @@ def _attach(email: EmailMessage, attachments, limit: int) -> None:
         total += len(data)
         if total > limit:
             raise InvalidEmail("attachment_too_large", f"attachments exceed {limit} bytes")
-        email.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        # A name that is not ASCII is RFC 2231-encoded, as the stdlib does.
+        name = (f'filename="{quote(filename)}"' if filename.isascii()
+                else f"filename*={encode_rfc2231(filename, 'utf-8')}")
+        head = (_header("Content-Type", content_type, utf8) + "Content-Transfer-Encoding: base64\r\n"
+                + _header("Content-Disposition", f"attachment; {name}", utf8) + "\r\n")
+        parts.append(head.encode() + base64.encodebytes(data).replace(b"\n", b"\r\n"))
+    return parts
