@@ -89,6 +89,6 @@ class ServiceMetrics:
         if event["status"] == "suppressed":
             self.suppressed.labels(self.service, event["channel"], event.get("reason") or "unknown").inc()
 
-    def count_produced(self, topic: str) -> None:
+    def count_produced(self, topic: str, count: int = 1) -> None:
         """The Publisher's acknowledgement hook (runs on its poll thread; counters are thread-safe)."""
-        self.produced.labels(self.service, topic).inc()
+        self.produced.labels(self.service, topic).inc(count)
