@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from typing import Awaitable, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -257,7 +258,7 @@ class StreamConsumer:
         for m in messages:
             key = (m.topic(), m.partition())
             entries.append((key, self.tracker.add(key[0], key[1], m.offset()), m.offset()))
-            self.metrics.consumed.labels(self.metrics.service, key[0]).inc()
+        self._count(self.metrics.consumed, entries)
         self._in_flight.set(self.tracker.in_flight())
         started = time.monotonic()
         task = asyncio.create_task(self.handle(messages))
@@ -278,13 +279,18 @@ class StreamConsumer:
             moved = self.tracker.finish(key, progress, offset)
             if moved is not None:
                 to_store[key] = moved
-            self.metrics.completed.labels(self.metrics.service, key[0]).inc()
+        self._count(self.metrics.completed, entries)
         self._in_flight.set(self.tracker.in_flight())
         if to_store and self._consumer is not None:
             try:
                 self._consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in to_store.items()])
             except KafkaException as exc:  # partition revoked in the meantime: the new owner redoes it
                 log.debug("store_offsets: %s", exc)
+
+    def _count(self, counter, entries) -> None:
+        """Add a batch to a per-topic counter: one labels() lookup per topic, not per message."""
+        for topic, count in Counter(key[0] for key, _, _ in entries).items():
+            counter.labels(self.metrics.service, topic).inc(count)
 
     async def _drain(self) -> None:
         if not self._tasks:
