@@ -66,7 +66,9 @@ class Settings:
     # idle for priority_resume_after_s; one paused for priority_max_pause_s (0 = no limit) then runs
     # for a sixth of that. Channel workers give out priority_send_slots concurrent sends, highest
     # priority first (0 = no gate).
-    priority_resume_after_s: float = 0.5
+    # 0.1: a lane switch costs this plus the resumed partitions' first fetches (0.02-0.3 s each in
+    # bench.router); at 0.5 the router spent a third of a four-lane backlog waiting between lanes.
+    priority_resume_after_s: float = 0.1
     priority_max_pause_s: float = 30.0
     priority_lag_messages: int = 100  # a lane with this many fetched since its end (or in flight) is behind
     priority_send_slots: int = 100
