@@ -209,7 +209,8 @@ def _text_part(text: str, subtype: str) -> bytes:
     if max(map(len, lines), default=0) <= MAX_LINE and not NOT_7BIT_SAFE.search(data):
         encoding, body = "7bit", data
     else:
-        qp, b64 = binascii.b2a_qp(data), base64.encodebytes(data)
+        # base64 carries text in canonical form, CRLF line breaks (RFC 2046 4.1.1), as the stdlib did.
+        qp, b64 = binascii.b2a_qp(data), base64.encodebytes(data.replace(b"\n", b"\r\n"))
         encoding, body = ("quoted-printable", qp) if len(qp) <= len(b64) else ("base64", b64)
     return (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
             f"Content-Transfer-Encoding: {encoding}\r\n\r\n").encode() + body.replace(b"\n", b"\r\n")
