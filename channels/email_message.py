@@ -114,8 +114,13 @@ def compose(message: dict, config: Composition) -> Envelope:
     if unsubscribe:
         if not unsubscribe.startswith("https://") or any(c in unsubscribe for c in " <>"):
             raise InvalidEmail("invalid_options", "unsubscribe_url must be an https URL")
-        # A URL has nowhere to fold: one line up to the hard limit, rather than encoded-words.
-        head.append(_header("List-Unsubscribe", f"<{unsubscribe}>", utf8, limit=MAX_LINE))
+        # A URL has nowhere to fold and no client reads one from encoded-words: it goes on one
+        # line as it is (printable ASCII, within the hard limit), or not at all.
+        line = f"List-Unsubscribe: <{unsubscribe}>"
+        if len(line) > MAX_LINE or not (unsubscribe.isascii() and unsubscribe.isprintable()):
+            raise InvalidEmail("invalid_options", f"unsubscribe_url must be printable ASCII, at most "
+                                                  f"{MAX_LINE - len('List-Unsubscribe: <>')} characters")
+        head.append(line + "\r\n")
         head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")  # RFC 8058 one-click
     head.append("MIME-Version: 1.0\r\n")
     body = _body(message.get("text"), message.get("html"))
@@ -125,11 +130,11 @@ def compose(message: dict, config: Composition) -> Envelope:
     return Envelope("".join(head).encode() + body, sender, recipients, msg_id, utf8)
 
 
-def _header(name: str, value: str, utf8: bool, limit: int = FOLD_AT) -> str:
+def _header(name: str, value: str, utf8: bool) -> str:
     """One header line. For the values composed here, the stdlib writes a short printable ASCII
     one unchanged, so it goes as it is; anything longer or not ASCII the stdlib folds and encodes."""
     line = f"{name}: {value}\r\n"
-    if len(line) <= limit + 2 and value.isascii() and value.isprintable():
+    if len(line) <= FOLD_AT + 2 and value.isascii() and value.isprintable():
         return line
     return _folded(name, value, utf8)
 
