@@ -142,7 +142,11 @@ def _header(name: str, value: str, utf8: bool) -> str:
 @lru_cache(maxsize=1024)  # From repeats on every message, a non-ASCII Subject often across a batch
 def _folded(name: str, value: str, utf8: bool) -> str:
     fold = SMTPUTF8_POLICY if utf8 else SMTP_POLICY
-    return fold.header_factory(name, value).fold(policy=fold)
+    try:
+        return fold.header_factory(name, value).fold(policy=fold)
+    except Exception:  # the stdlib's parser fails (IndexError) on some values that pass the checks here
+        error_class = "invalid_address" if name in ("From", "To", "Cc", "Reply-To") else "invalid_options"
+        raise InvalidEmail(error_class, f"{name}: the value cannot be written as a header: {value[:200]!r}") from None
 
 
 def _options(raw: str) -> dict:
