@@ -89,9 +89,12 @@ def compose(message: dict, config: Composition) -> Envelope:
     to = _mailbox(_text(message["address"], "address"), "address")
     cc = [_mailbox(a, "cc") for a in _addresses(options.get("cc"), "cc")]
     bcc = [_mailbox(a, "bcc") for a in _addresses(options.get("bcc"), "bcc")]
+    reply_to = _text(options.get("reply_to"), "reply_to")
+    reply_to = [_mailbox(a, "reply_to") for a in _addresses(reply_to, "reply_to")] if reply_to else []
     recipients = _unique([to, *cc, *bcc])
-    # Non-ASCII addresses go with SMTPUTF8, and then the headers are UTF-8 too (RFC 6532).
-    utf8 = not (sender + "".join(recipients)).isascii()
+    # Non-ASCII addresses go with SMTPUTF8, and then the headers are UTF-8 too (RFC 6532); an address
+    # has no encoded form in a 7-bit header (encoded-words are not allowed in one, RFC 2047 5).
+    utf8 = not (sender + "".join(recipients) + "".join(reply_to)).isascii()
 
     # The stdlib renders From (it repairs what a person typed; cached, it is the same on every
     # message); the other values are checked above or made here, so short ASCII ones go as they are.
@@ -99,10 +102,8 @@ def compose(message: dict, config: Composition) -> Envelope:
     if cc:
         head.append(_header("Cc", ", ".join(cc), utf8))
     # Bcc recipients go only into the envelope; a Bcc header would reveal them to everyone.
-    reply_to = _text(options.get("reply_to"), "reply_to")
     if reply_to:
-        head.append(_header("Reply-To", ", ".join(_mailbox(a, "reply_to") for a in _addresses(reply_to, "reply_to")),
-                            utf8))
+        head.append(_header("Reply-To", ", ".join(reply_to), utf8))
     subject = _text(message.get("subject"), "subject")
     if subject is not None:
         head.append(_header("Subject", subject, utf8))
