@@ -63,7 +63,7 @@ def templates_command(args: argparse.Namespace, settings: Settings) -> int:
     if conn is None:
         return 2
     with conn:
-        store = TemplateStore(conn, Renderer(settings.template_max_output_bytes))
+        store = TemplateStore(conn, Renderer(settings.template_max_output_bytes, settings.template_max_render_s))
         if args.templates_verb == "push":
             return _push(store, templates, files, Path(args.dir))
         if args.templates_verb == "list":

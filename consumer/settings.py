@@ -157,10 +157,11 @@ class Settings:
     gateway_alertmanager_priorities: str = "critical=urgent,error=high,warning=high,info=normal"
     # Templates, recipients, preferences (the router, with database_url): categories that bypass
     # opt-outs ("security,fraud"), how often the router re-checks a template's latest version, and
-    # the cap on one rendered part.
+    # the caps on one rendered part: its size and its rendering time.
     critical_categories: str = ""
     template_cache_ttl_s: float = 5.0
     template_max_output_bytes: int = 256 * 1024
+    template_max_render_s: float = 1.0
     # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
     kafka: Mapping[str, Any] = field(default_factory=dict)
 

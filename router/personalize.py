@@ -34,7 +34,7 @@ class Plan:
 class Personalizer:
     def __init__(self, conn: psycopg.Connection | None, settings: Settings):
         self.settings = settings
-        self.renderer = Renderer(settings.template_max_output_bytes)
+        self.renderer = Renderer(settings.template_max_output_bytes, settings.template_max_render_s)
         self.critical = frozenset(c.strip() for c in settings.critical_categories.split(",") if c.strip())
         self._attach(conn)
         # Batches are handled concurrently; the cache and compiled templates are not thread-safe.

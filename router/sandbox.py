@@ -1,10 +1,15 @@
 """The Jinja2 environment templates run in: immutable sandbox, StrictUndefined, and guards that
-keep one template from allocating more than the output cap (`'x' * 10**9`, `|center(10**9)`)."""
+keep one template from allocating more than the output cap (`'x' * 10**9`, `|center(10**9)`) or
+running past its time budget (nested loops that output nothing: checked at every call, attribute
+or item lookup and output chunk; a loop that does none of these is bounded only by its data)."""
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
@@ -20,6 +25,10 @@ class OutputTooLarge(Exception):
     """A rendered part, or an intermediate value, would exceed the output cap."""
 
 
+class RenderTooSlow(Exception):
+    """A render ran past its time budget."""
+
+
 class TemplateSandbox(ImmutableSandboxedEnvironment):
     """An immutable sandbox in which every size-like argument is bounded by `max_bytes`.
 
@@ -33,8 +42,32 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         self.max_bytes = max_bytes
         self.globals = {"range": self._range, "dict": dict, "namespace": self.globals["namespace"]}
         self.filters = {name: self._guarded(f) for name, f in self.filters.items()}
+        self._deadline = threading.local()  # renders run in the router's worker threads
+
+    @contextmanager
+    def time_budget(self, seconds: float) -> Iterator[None]:
+        """Renders in this thread raise RenderTooSlow once `seconds` have passed."""
+        self._deadline.at, self._deadline.budget = time.monotonic() + seconds, seconds
+        try:
+            yield
+        finally:
+            self._deadline.at = None
+
+    def check_time(self) -> None:
+        at = getattr(self._deadline, "at", None)
+        if at is not None and time.monotonic() > at:
+            raise RenderTooSlow(f"rendering took longer than {self._deadline.budget:g} s")
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self.check_time()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        self.check_time()
+        return super().getitem(obj, argument)
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        self.check_time()
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
@@ -47,6 +80,7 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
     def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's signature)
+        __self.check_time()
         __self._check_arguments(args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 

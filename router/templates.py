@@ -11,7 +11,7 @@ from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2 import Template as Compiled
 from jinja2.sandbox import SecurityError
 
-from router.sandbox import OutputTooLarge, TemplateSandbox
+from router.sandbox import OutputTooLarge, RenderTooSlow, TemplateSandbox
 
 # The parts each channel's template may have, and how each is treated after rendering.
 PARTS = {"email": ("subject", "text", "html"), "slack": ("text", "blocks"), "sms": ("text",),
@@ -21,12 +21,13 @@ ONE_LINE_PARTS = {("email", "subject"), ("sms", "text")}
 HTML_PARTS = {("email", "html")}
 DEFAULT_LOCALE = "default"
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
+DEFAULT_MAX_RENDER_S = 1.0
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
 class RenderError(Exception):
-    """kind: syntax_error | missing_variable | sandbox_violation | output_too_large | invalid_json
-    | template_not_found | no_parts; `where` names the part (channel.part[.locale]), `line` its line."""
+    """kind: syntax_error | missing_variable | sandbox_violation | output_too_large | render_too_slow
+    | invalid_json | template_not_found | no_parts; `where` names the part (channel.part[.locale]), `line` its line."""
 
     def __init__(self, kind: str, detail: str, where: str = "", line: int | None = None):
         self.kind, self.detail, self.where, self.line = kind, detail, where, line
@@ -65,8 +66,9 @@ def part_name(channel: str, part: str, locale: str) -> str:
 
 
 class Renderer:
-    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES):
+    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES, max_render_s: float = DEFAULT_MAX_RENDER_S):
         self.max_output_bytes = max_output_bytes
+        self.max_render_s = max_render_s  # per part
         self._text = TemplateSandbox(max_output_bytes, autoescape=False)
         self._html = TemplateSandbox(max_output_bytes, autoescape=True)
 
@@ -111,14 +113,18 @@ class Renderer:
 
     def _run(self, compiled: Compiled, context: dict, where: str) -> str:
         """Stream the output and stop at the cap, so a runaway loop never builds the whole string
-        (counted in characters while streaming, a lower bound of the bytes, then in bytes)."""
+        (counted in characters while streaming, a lower bound of the bytes, then in bytes), and
+        stop when the time budget is spent."""
         chunks, size = [], 0
+        env = compiled.environment
         try:
-            for chunk in compiled.generate(context):
-                size += len(chunk)
-                if size > self.max_output_bytes:
-                    raise OutputTooLarge(f"output exceeds {self.max_output_bytes} bytes")
-                chunks.append(chunk)
+            with env.time_budget(self.max_render_s):
+                for chunk in compiled.generate(context):
+                    env.check_time()
+                    size += len(chunk)
+                    if size > self.max_output_bytes:
+                        raise OutputTooLarge(f"output exceeds {self.max_output_bytes} bytes")
+                    chunks.append(chunk)
             text = "".join(chunks)
             if size * 4 > self.max_output_bytes and len(text.encode()) > self.max_output_bytes:
                 raise OutputTooLarge(f"output exceeds {self.max_output_bytes} bytes")
@@ -128,6 +134,8 @@ class Renderer:
             raise RenderError("sandbox_violation", str(exc), where, _template_line(exc)) from None
         except OutputTooLarge as exc:
             raise RenderError("output_too_large", str(exc), where, _template_line(exc)) from None
+        except RenderTooSlow as exc:
+            raise RenderError("render_too_slow", str(exc), where, _template_line(exc)) from None
         except Exception as exc:  # a template can raise anything a filter raises (TypeError, ...)
             raise RenderError("render_error", f"{type(exc).__name__}: {exc}", where, _template_line(exc)) from None
         return text

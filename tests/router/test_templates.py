@@ -1,6 +1,9 @@
 """Rendering rules: sandbox, StrictUndefined, HTML autoescape only in email html, one-line
-subjects and SMS text, JSON parts, locale fallback, the output cap, and known escape payloads."""
+subjects and SMS text, JSON parts, locale fallback, the output cap, the time budget, and known
+escape payloads."""
 from __future__ import annotations
+
+import time
 
 import pytest
 
@@ -125,3 +128,27 @@ def test_the_cap_counts_bytes_not_characters():
     with pytest.raises(RenderError) as caught:
         render("{{ name }}", "email", "text", {"name": "é" * 2049}, cap=4096)
     assert caught.value.kind == "output_too_large"
+
+
+@pytest.mark.parametrize("payload", [
+    # Nested loops that output nothing: the output cap never trips, the time budget does.
+    "{% for i in range(10000) %}{% for j in range(10000) %}{% if i == j %}{% endif %}{% endfor %}{% endfor %}",
+    "{% for i in range(10000) %}{% for j in range(10000) %}{% set k = name.upper %}{% endfor %}{% endfor %}",
+    "{% for i in range(10000) %}{% for j in range(10000) %}{% set k = items[0] * 2 %}{% endfor %}{% endfor %}",
+])
+def test_a_render_past_its_time_budget_is_stopped(payload):
+    started = time.monotonic()
+    template = Template("slow", 1, {"email": {"default": {"text": payload}}})
+    with pytest.raises(RenderError) as caught:
+        Renderer(max_render_s=0.2).render_part(template, "email", "text", "default", {"name": "Ada", "items": [1, 2]})
+    assert caught.value.kind == "render_too_slow"
+    assert time.monotonic() - started < 5  # unbounded, each of these runs for minutes
+
+
+def test_the_time_budget_is_per_render_not_per_renderer():
+    template = Template("quick", 1, {"email": {"default": {"text": "{% for i in range(1000) %}{{ i }}{% endfor %}"}}})
+    renderer = Renderer(max_render_s=0.2)
+    for _ in range(3):
+        renderer.render_part(template, "email", "text", "default", {})
+        time.sleep(0.25)  # a budget left over from the last render would have run out by now
+    assert renderer.render_part(template, "email", "text", "default", {}).startswith("0123")
