@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # How often the sink refreshes tidings_dead_lettered_deliveries (one indexed count in Postgres).
 DEPTH_REFRESH_S = 15.0
 
+# Messages decoded between yields to the event loop (~1.5 ms of fastavro).
+DECODE_SLICE = 100
+
 
 class SinkService:
     name = "sink"
@@ -49,6 +52,9 @@ class SinkService:
         self.dead_letters: DeadLetters | None = None
         # One connection: batches fetched while one is being written wait, then go in together.
         self._writing = asyncio.Lock()
+        # One batch decodes at a time, in slices: the write's round trips are then answered within
+        # a slice, not after every fetched batch's decode (each ~15 ms of the loop per 1,000).
+        self._decoding = asyncio.Lock()
         self._pending: list[tuple[list[dict], asyncio.Future]] = []
         self._depth_watch: asyncio.Task | None = None
 
@@ -83,11 +89,15 @@ class SinkService:
 
     async def handle(self, messages: list[Message]) -> None:
         events, rejected = [], []
-        for message in messages:
-            try:
-                events.append(self.codec.decode(DELIVERY, message.value()))
-            except DecodeError as exc:
-                rejected.append(self.dead_letters.poison(message, "undecodable", str(exc)))
+        async with self._decoding:
+            for start in range(0, len(messages), DECODE_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                for message in messages[start:start + DECODE_SLICE]:
+                    try:
+                        events.append(self.codec.decode(DELIVERY, message.value()))
+                    except DecodeError as exc:
+                        rejected.append(self.dead_letters.poison(message, "undecodable", str(exc)))
         if events:
             written = asyncio.get_running_loop().create_future()
             self._pending.append((events, written))
