@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 # How often the sink refreshes tidings_dead_lettered_deliveries (one indexed count in Postgres).
 DEPTH_REFRESH_S = 15.0
 
-# Messages decoded between yields to the event loop (~1.5 ms of fastavro).
-DECODE_SLICE = 100
+# Messages decoded between yields to the event loop (~0.7 ms of fastavro): the writer waits at
+# most one slice per round trip (100 measured slower in bench.sink, 250 slower still).
+DECODE_SLICE = 50
 
 
 class SinkService:
