@@ -21,7 +21,7 @@ from consumer.settings import Settings
 from consumer.topics import Topics
 from tracking.migrate import migrate
 from tracking.stats import dead_lettered_count
-from tracking.store import DeliveryLog
+from tracking.store import DeliveryLog, event_row
 
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class SinkService:
         # One batch decodes at a time, in slices: the write's round trips are then answered within
         # a slice, not after every fetched batch's decode (each ~15 ms of the loop per 1,000).
         self._decoding = asyncio.Lock()
-        self._pending: list[tuple[list[dict], asyncio.Future]] = []
+        self._pending: list[tuple[list[tuple], asyncio.Future]] = []
         self._depth_watch: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -89,31 +89,31 @@ class SinkService:
             self.publisher.close()
 
     async def handle(self, messages: list[Message]) -> None:
-        events, rejected = [], []
+        rows, rejected = [], []
         async with self._decoding:
             for start in range(0, len(messages), DECODE_SLICE):
                 if start:
                     await asyncio.sleep(0)
                 for message in messages[start:start + DECODE_SLICE]:
                     try:
-                        events.append(self.codec.decode(DELIVERY, message.value()))
+                        rows.append(event_row(self.codec.decode(DELIVERY, message.value())))
                     except DecodeError as exc:
                         rejected.append(self.dead_letters.poison(message, "undecodable", str(exc)))
-        if events:
+        if rows:
             written = asyncio.get_running_loop().create_future()
-            self._pending.append((events, written))
+            self._pending.append((rows, written))
             async with self._writing:
                 if not written.done():  # no earlier writer took ours along: write everything waiting
                     await self._write_pending()
-            await written  # raises if the transaction that carried these events failed
+            await written  # raises if the transaction that carried these rows failed
         await asyncio.gather(*rejected)
 
     async def _write_pending(self) -> None:
         taken, self._pending = self._pending, []
-        events = [event for batch, _ in taken for event in batch]
+        rows = [row for batch, _ in taken for row in batch]
         try:
             started = time.monotonic()
-            new = await self.log.record(events)
+            new = await self.log.record_rows(rows)
         except asyncio.CancelledError:
             for _, written in taken:
                 written.cancel()
@@ -124,6 +124,6 @@ class SinkService:
             return
         self.metrics.sink_write_seconds.labels(self.name).observe(time.monotonic() - started)
         self.metrics.sink_events.labels(self.name, "new").inc(new)
-        self.metrics.sink_events.labels(self.name, "duplicate").inc(len(events) - new)
+        self.metrics.sink_events.labels(self.name, "duplicate").inc(len(rows) - new)
         for _, written in taken:
             written.set_result(None)
