@@ -17,7 +17,8 @@ T0 = dt.datetime(2025, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def event(delivery_id, status, *, seconds=0, notification_id=None, **fields) -> dict:
-    """A DeliveryEvent as fastavro decodes it (uuids as str, aware datetime, Decimal cost)."""
+    """A DeliveryEvent with str ids (fastavro decodes uuid.UUID; the store takes both), an aware
+    datetime and a Decimal cost."""
     return {
         "event_id": str(uuid.uuid4()),
         "notification_id": notification_id or str(uuid.uuid5(uuid.NAMESPACE_URL, str(delivery_id))),
