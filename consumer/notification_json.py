@@ -9,19 +9,30 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from consumer.events import Clock, utcnow
+from consumer.text_rules import ControlCharacter, notification_flaw
 from consumer.topics import CHANNELS, PRIORITIES
 
 _RECIPIENT_FIELDS = ("email", "phone", "slack", "webhook_url", "locale", "timezone")
 _CONTENT_FIELDS = ("subject", "text", "html")
+# Far more than there are channels: a longer list is a mistake or an attack (200 x "webhook" once
+# made 200 requests for one delivery), refused before anything is said about its names.
+MAX_CHANNELS = 16
 
 
 class InvalidNotification(ValueError):
     """The JSON does not describe a valid notification; the message says which field and why."""
 
 
+class ForbiddenCharacter(InvalidNotification, ControlCharacter):
+    """A field holds a character its rule refuses (consumer/text_rules.py): NUL, a control
+    character, an unpaired surrogate. The gateway answers 400 for it rather than 422."""
+
+
 def notification_from_json(obj: Any, clock: Clock = utcnow) -> dict:
     if not isinstance(obj, dict):
         raise InvalidNotification("expected a JSON object")
+    if (problem := notification_flaw(obj)) is not None:
+        raise ForbiddenCharacter(problem)
     unknown = set(obj) - {"id", "created_at", "priority", "source", "tenant", "category", "channels",
                           "recipient", "content", "data", "expires_at", "idempotency_key"}
     if unknown:
@@ -32,6 +43,8 @@ def notification_from_json(obj: Any, clock: Clock = utcnow) -> dict:
     channels = obj.get("channels")
     if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
         raise InvalidNotification("channels: expected a non-empty list of channel names")
+    if len(channels) > MAX_CHANNELS:
+        raise InvalidNotification(f"channels: {len(channels)} names listed; at most {MAX_CHANNELS}, each channel once")
     bad = [c for c in channels if c not in CHANNELS]
     if bad:
         raise InvalidNotification(f"channels: unknown channel(s) {', '.join(bad)} (known: {', '.join(CHANNELS)})")

@@ -8,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from consumer.text_rules import ControlCharacter
+
 
 class ApiError(Exception):
     """An answer other than success: status, message, the field at fault, extra headers."""
@@ -26,6 +28,12 @@ def field_of(message: str) -> str | None:
     """The field a validation message starts with ("recipient.id: required" -> "recipient.id")."""
     head, sep, _ = message.partition(": ")
     return head if sep and " " not in head else None
+
+
+def input_status(exc: Exception) -> int:
+    """400 for a control character (or NUL) where none belongs: the body is malformed, like bad
+    JSON; 422 for every other validation error."""
+    return 400 if isinstance(exc, ControlCharacter) else 422
 
 
 def install(app: FastAPI) -> None:

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from gateway.errors import ApiError, field_of
+from consumer.text_rules import SINGLE_LINE, field_flaw
+from gateway.errors import ApiError, field_of, input_status
 from gateway.openapi_schemas import PREFERENCES_BODY, RECIPIENT_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_PREFERENCES, requires
 from router.preferences import PreferenceInvalid, Preferences
 from router.recipients import RecipientDirectory, RecipientInvalid
 
-router = APIRouter(tags=["recipients"], dependencies=[Depends(requires(ADMIN_PREFERENCES))])
+# The directory and preferences are keyed by recipient id alone, shared by every tenant (the router
+# resolves any tenant's events against them): only a token acting for all tenants touches them.
+router = APIRouter(tags=["recipients"], dependencies=[Depends(requires(ADMIN_PREFERENCES, every_tenant=True))])
 
-RecipientId = Path(min_length=1, max_length=256)
+
+def recipient_path(recipient_id: str = Path(min_length=1, max_length=256)) -> str:
+    """The {recipient_id} of the path; a control character in it (%00, say) is refused with 400."""
+    if problem := field_flaw("recipient_id", recipient_id, SINGLE_LINE):
+        raise ApiError(400, problem, "recipient_id")
+    return recipient_id
+
+
+RecipientId = Depends(recipient_path)
 
 
 @router.get("/v1/recipients/{recipient_id}", name="recipients.read", responses={404: {"description": "unknown"}})
@@ -31,7 +42,7 @@ async def put_recipient(request: Request, recipient_id: str = RecipientId) -> di
     try:
         await request.app.state.gateway.blocking(lambda conn: RecipientDirectory(conn).upsert([record]))
     except RecipientInvalid as exc:
-        raise ApiError(422, str(exc), field_of(str(exc))) from None
+        raise ApiError(input_status(exc), str(exc), field_of(str(exc))) from None
     return await request.app.state.gateway.blocking(lambda conn: RecipientDirectory(conn).show(recipient_id))
 
 
@@ -66,7 +77,7 @@ async def put_preferences(request: Request, recipient_id: str = RecipientId) -> 
     try:
         return await request.app.state.gateway.blocking(write)
     except PreferenceInvalid as exc:
-        raise ApiError(422, str(exc), field_of(str(exc))) from None
+        raise ApiError(input_status(exc), str(exc), field_of(str(exc))) from None
 
 
 def _preference(entry, index: int | None) -> dict:

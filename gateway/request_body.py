@@ -1,5 +1,5 @@
-"""Reading a JSON request body: malformed JSON, non-UTF-8 bytes, NaN/Infinity and absurd nesting
-are the client's error (400), never the server's."""
+"""Reading a JSON request body: malformed JSON, non-UTF-8 bytes, NaN/Infinity, absurd nesting and
+NUL in any key or string (Postgres cannot store it) are the client's error (400), never the server's."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ from typing import Any
 
 from fastapi import Request
 
-from gateway.errors import ApiError
+from consumer.text_rules import json_flaw
+from gateway.errors import ApiError, field_of
 
 
 def _no_constants(name: str) -> Any:
@@ -15,8 +16,13 @@ def _no_constants(name: str) -> Any:
 
 
 async def json_body(request: Request) -> Any:
-    body = await request.body()
-    return parse_json(body)
+    """The body of the directory, template, DLQ and Alertmanager endpoints; the notification
+    endpoint checks each field by its own rule instead (consumer/notification_json.py)."""
+    value = parse_json(await request.body())
+    if (problem := json_flaw(value, "")) is not None:
+        field = field_of(problem)
+        raise ApiError(400, problem if field else f"request body: {problem}", field)
+    return value
 
 
 def parse_json(body: bytes) -> Any:

@@ -6,6 +6,7 @@ from typing import Iterable
 
 import psycopg
 
+from consumer.text_rules import SINGLE_LINE, ControlCharacter, field_flaw
 from consumer.topics import CHANNELS
 
 ANY = "*"
@@ -13,6 +14,10 @@ ANY = "*"
 
 class PreferenceInvalid(ValueError):
     """A preference names an unknown channel or an empty category."""
+
+
+class PreferenceCharacter(PreferenceInvalid, ControlCharacter):
+    """The recipient id or the category holds NUL or another control character."""
 
 
 def opted_out(rows: Iterable[dict], channel: str, category: str) -> bool:
@@ -41,6 +46,9 @@ class Preferences:
             category: str | None = None, source: str = "user") -> dict:
         if not recipient_id or not recipient_id.strip():
             raise PreferenceInvalid("recipient: required")
+        for field, value in (("recipient", recipient_id), ("category", category)):
+            if problem := field_flaw(field, value, SINGLE_LINE):
+                raise PreferenceCharacter(problem)
         if channel is not None and channel not in CHANNELS:
             raise PreferenceInvalid(f"channel: {channel!r} is not one of {', '.join(CHANNELS)}")
         if category is not None and (not category.strip() or category == ANY):
