@@ -5,6 +5,7 @@ The offset is stored only after that is acknowledged by the broker."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from confluent_kafka import Message
@@ -18,7 +19,9 @@ from consumer.dead_letters import DeadLetters, identity
 from consumer.expiry import expired_event, is_expired
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, Clock, delivery_event, utcnow
 from consumer.metrics import ServiceMetrics
-from consumer.outcomes import Deferred, Delivered, Outcome, Suppressed
+from consumer.isolation import describe
+from consumer.outages import dependency_of
+from consumer.outcomes import INTERNAL_ERROR, Deferred, Delivered, Outcome, Suppressed, Transient
 from consumer.priority_slots import PrioritySlots
 from consumer.publisher import Publisher
 from consumer.retry_policy import DeadLetter, Retry, RetryPolicy
@@ -26,6 +29,8 @@ from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
 from consumer.stream import StreamConsumer
 from consumer.topics import Topics
+
+log = logging.getLogger(__name__)
 
 
 class ChannelWorker:
@@ -41,7 +46,8 @@ class ChannelWorker:
         self.names = Topics(settings.topic_prefix)
         self.group_id = f"{settings.group_prefix}.channel.{channel}"
         self.policy = RetryPolicy(tiers_for(settings, channel))
-        self.topics = self.names.all_channel(channel) + [self.names.retry(channel, t.name) for t in self.policy.tiers]
+        self.timed_topics = [self.names.retry(channel, t.name) for t in self.policy.tiers]
+        self.topics = self.names.all_channel(channel) + self.timed_topics
         self.limit = DeadLetterLimit.from_settings(settings)
         # At least as many send slots as the provider's own concurrency, so the gate orders sends
         # without capping them below what the provider is configured for.
@@ -59,14 +65,32 @@ class ChannelWorker:
         self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics, self.clock)
         await self.provider.start()
         watch_circuits(self.metrics, self.name, self.channel, self.provider)
+        self.metrics.start_series(channels=[self.channel], retry_tiers=[t.name for t in self.policy.tiers],
+                                  statuses=("sent", "retry_scheduled", "dead_lettered", "suppressed", "expired"),
+                                  dead_letter_reasons=("undecodable", "permanent", "retries_exhausted"))
 
     async def close(self) -> None:
         await self.provider.close()
         if self.publisher is not None:
             self.publisher.close()
 
-    async def handle(self, messages: list[Message]) -> None:
-        await asyncio.gather(*(self._deliver(m) for m in messages))
+    async def handle(self, messages: list[Message]) -> list[tuple[Message, BaseException]]:
+        """Every message to its outcome; the ones whose handling raised go back to the runtime
+        (consumer.isolation) on their own, so the others are not redone."""
+        results = await asyncio.gather(*(self._deliver(m) for m in messages), return_exceptions=True)
+        failed = [(m, r) for m, r in zip(messages, results) if isinstance(r, BaseException)]
+        for _, error in failed:
+            if isinstance(error, asyncio.CancelledError):
+                raise error
+        return failed
+
+    async def quarantine(self, raw: Message, exc: BaseException) -> None:
+        """Dead-letter a message whose handling kept raising, recording `dead_lettered` (internal_error)."""
+        try:
+            message = self.codec.decode(CHANNEL_MESSAGE, raw.value())
+        except DecodeError:
+            message = None
+        await self._dead_letter(raw, message, DeadLetter("internal_error"), type(exc).__name__, describe(exc))
 
     async def _deliver(self, raw: Message) -> None:
         try:
@@ -84,13 +108,26 @@ class ChannelWorker:
                     await self._record(expired_event(message, self.name, self.clock))
                     return
                 started = time.monotonic()
-                outcome = await self.provider.send(message)
+                outcome = await self._send(message)
                 took = time.monotonic() - started
             answered = getattr(outcome, "provider", None) or provider  # after failover, the one that answered
             self.metrics.send_seconds.labels(self.channel, answered, type(outcome).__name__.lower()).observe(took)
             if await self._next_step(raw, message, outcome, provider, round(took * 1000)):
                 return
             await self._hold()
+
+    async def _send(self, message: dict) -> Outcome:
+        """The provider's outcome; whatever it raises is an internal error of this message, retried
+        through the tiers like a transient failure and dead-lettered as internal_error after them."""
+        try:
+            return await self.provider.send(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if dependency_of(exc) is not None:
+                raise  # the worker's own Postgres or broker: the runtime holds the stage
+            log.warning("%s: provider raised on delivery %s", self.name, message["delivery_id"], exc_info=exc)
+            return Transient(INTERNAL_ERROR, describe(exc))
 
     async def _next_step(self, raw: Message, message: dict, outcome: Outcome, provider: str, latency_ms: int) -> bool:
         """Record what follows this outcome; False when the dead-letter limit holds it instead."""
@@ -120,7 +157,7 @@ class ChannelWorker:
         if isinstance(step, Retry):
             await self._retry(raw, message, step, outcome, failure)
         elif self.limit.admit_dead_letter(now.timestamp()):
-            await self._dead_letter(raw, message, step, outcome, failure)
+            await self._dead_letter(raw, message, step, outcome.error_class, outcome.message, failure)
         else:
             return False
         return True
@@ -157,10 +194,15 @@ class ChannelWorker:
         await self.publisher.publish(self.names.retry(self.channel, step.tier.name),
                                      self.codec.encode(CHANNEL_MESSAGE, message), key=raw.key(), headers=headers)
 
-    async def _dead_letter(self, raw: Message, message: dict, step: DeadLetter, outcome, failure: dict) -> None:
+    async def _dead_letter(self, raw: Message, message: dict | None, step: DeadLetter, error_class: str,
+                           error_message: str, failure: dict | None = None) -> None:
+        if message is None:  # not even decodable: the bare message
+            await self.dead_letters.send(raw, reason=step.reason, error_class=error_class, error_message=error_message)
+            return
+        failure = failure or dict(error_class=error_class, error_message=error_message[:h.MAX_ERROR_MESSAGE])
         await asyncio.gather(
-            self.dead_letters.send(raw, reason=step.reason, error_class=outcome.error_class,
-                                   error_message=outcome.message, attempt=message["attempt"], identity=identity(message)),
+            self.dead_letters.send(raw, reason=step.reason, error_class=error_class, error_message=error_message,
+                                   attempt=message["attempt"], identity=identity(message)),
             self._record(delivery_event(message, "dead_lettered", clock=self.clock, stage=self.name,
                                         reason=step.reason, **failure)))
 

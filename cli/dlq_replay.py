@@ -1,8 +1,9 @@
 """Replaying dead letters to the main-lane topic they first failed from, with a Postgres ledger
 (dlq_replays) so reruns skip what was replayed; deliveries already `sent` are never replayed.
 
-The ledger row is written after the broker acknowledges the republish, so a crash between that
-acknowledgement and the ledger write replays that one message again on the next run."""
+Messages go back one at a time: each ledger row is written as soon as the broker acknowledges its
+republish, so a crash between that acknowledgement and the ledger write replays that one message
+again on the next run, and nothing more."""
 from __future__ import annotations
 
 import threading
@@ -151,47 +152,45 @@ class ReplayResult:
 def execute_replay(plan: ReplayPlan, publisher: Publisher, ledger: ReplayLedger, codec: Codec,
                    deliveries_topic: str, pacer: RatePacer, advance: Callable[[], None] = lambda: None,
                    flush_timeout_s: float = 60.0) -> ReplayResult:
-    """Publish each message (paced); once acknowledged, its `replayed` event and its ledger row."""
+    """Publish each message (paced) and wait for its acknowledgement; then its ledger row and its
+    `replayed` event. One message at a time, so a replay killed at any moment and run again
+    re-sends at most the one message that was acknowledged but not yet in the ledger."""
     result = ReplayResult()
-    acked: list[Republish] = []
-    lock = threading.Lock()
+    failures: list[str] = []
 
-    def on_republished(republish: Republish):
-        def report(error, _message) -> None:  # runs on the publisher's poll thread
-            with lock:
-                if error is None:
-                    acked.append(republish)
-                else:
-                    result.failures.append(f"{republish.letter.position} -> {republish.topic}: {error.str()}")
+    def on_republished(republish: Republish, settled: threading.Event, acked: list[Republish]):
+        def report(error, _message) -> None:  # runs in flush() or on the publisher's poll thread
+            if error is not None:
+                failures.append(f"{republish.letter.position} -> {republish.topic}: {error.str()}")
+            else:
+                acked.append(republish)
+            settled.set()
         return report
 
     def on_event(error, _message) -> None:
         if error is not None:
-            with lock:
-                result.failures.append(f"replayed event to {deliveries_topic}: {error.str()}")
-
-    def record_acknowledged() -> None:
-        with lock:
-            done, acked[:] = list(acked), []
-        for republish in done:  # the event only once the message is back on its topic
-            if republish.event is not None:
-                publisher.publish_sync(deliveries_topic, codec.encode(DELIVERY, republish.event),
-                                       key=republish.event["delivery_id"], on_delivery=on_event)
-        ledger.record(done)
-        result.replayed += len(done)
-        for _ in done:
-            advance()
+            failures.append(f"replayed event to {deliveries_topic}: {error.str()}")
 
     for republish in plan.replay:
         pacer.wait()
+        settled, acked = threading.Event(), []
         publisher.publish_sync(republish.topic, republish.value, key=republish.letter.key,
-                               headers=republish.headers, on_delivery=on_republished(republish))
-        record_acknowledged()
-    remaining = publisher.flush(flush_timeout_s)
-    record_acknowledged()
-    remaining = publisher.flush(flush_timeout_s)  # the events of the last acknowledgements
-    if remaining:
-        result.failures.append(f"{remaining} messages not acknowledged within {flush_timeout_s:.0f}s")
+                               headers=republish.headers, on_delivery=on_republished(republish, settled, acked))
+        if publisher.flush(flush_timeout_s) or not settled.wait(flush_timeout_s):
+            failures.append(f"{republish.letter.position} -> {republish.topic}: not acknowledged within "
+                            f"{flush_timeout_s:.0f}s")
+            break
+        if not acked:
+            continue
+        ledger.record(acked)
+        if republish.event is not None:  # the event only once the message is back on its topic
+            publisher.publish_sync(deliveries_topic, codec.encode(DELIVERY, republish.event),
+                                   key=republish.event["delivery_id"], on_delivery=on_event)
+        result.replayed += 1
+        advance()
+    if publisher.flush(flush_timeout_s):  # the last `replayed` event
+        failures.append(f"replayed events to {deliveries_topic}: not acknowledged within {flush_timeout_s:.0f}s")
+    result.failures = failures
     return result
 
 

@@ -10,7 +10,8 @@ from confluent_kafka import Message
 from consumer import failure_headers as h
 from consumer.events import Clock, utcnow
 from consumer.metrics import ServiceMetrics
-from consumer.publisher import Publisher
+from consumer.outages import too_large
+from consumer.publisher import Publisher, PublishError
 from consumer.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -39,13 +40,24 @@ class DeadLetters:
         log.warning("dead-lettering %s[%d]@%d (%s): %s: %s", raw.topic(), raw.partition(), raw.offset(),
                     reason, error_class, error_message[:200])
         self.metrics.dead_lettered.labels(self.metrics.service, reason).inc()
-        return self.publisher.publish(self.topic, raw.value() if value is None else value, key=raw.key(),
-                                      headers=headers)
+        return asyncio.ensure_future(self._publish(raw.value() if value is None else value, raw.key(), headers))
+
+    async def _publish(self, value: bytes | None, key, headers: list[tuple[str, bytes]]) -> None:
+        try:
+            await self.publisher.publish(self.topic, value, key=key, headers=headers)
+        except PublishError as exc:
+            if not too_large(exc):
+                raise
+            # The broker takes no message this big: the dead letter says so and keeps its headers;
+            # the original stays readable at its origin (topic/partition/offset) until retention.
+            log.error("dead letter too large for the broker (%d bytes): sent without its value", len(value or b""))
+            dropped = (h.VALUE_DROPPED, f"{len(value or b'')} bytes: {exc}".encode())
+            await self.publisher.publish(self.topic, None, key=key, headers=[*headers, dropped])
 
     def poison(self, raw: Message, reason: str, detail: str) -> asyncio.Future:
         """Input that cannot be decoded or validated: counted, logged with its position, dead-lettered."""
         self.metrics.poison.labels(self.metrics.service, raw.topic(), reason).inc()
-        attempt = int(h.read(raw).get(h.ATTEMPT, "0") or 0)
+        attempt = h.attempt_of(raw)
         return self.send(raw, reason=reason, error_class=reason, error_message=detail, attempt=attempt)
 
 

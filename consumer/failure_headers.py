@@ -28,6 +28,7 @@ NOTIFICATION_ID = "tidings-notification-id"
 DELIVERY_ID = "tidings-delivery-id"
 CHANNEL = "tidings-channel"
 REPLAYED_FROM = "tidings-replayed-from"      # set by `tidings dlq replay`: "<dlq topic>/<partition>/<offset>"
+VALUE_DROPPED = "tidings-value-dropped"      # DLQ: the value was too large for the broker ("N bytes: why")
 
 MAX_ERROR_MESSAGE = 500
 
@@ -38,6 +39,32 @@ def iso(moment: datetime) -> str:
 
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def time_or_none(value: bytes | str | None) -> datetime | None:
+    """A header time as written by any producer: None when absent, empty or not a time (headers
+    come from outside too, so nothing here may raise); naive times are read as UTC."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not value:
+        return None
+    try:
+        moment = parse_time(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def int_or(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default
+
+
+def attempt_of(message: Message) -> int:
+    """tidings-attempt, 0 when absent or not a number."""
+    return max(0, int_or(read(message).get(ATTEMPT), 0))
 
 
 def read(message: Message) -> dict[str, str]:
@@ -61,9 +88,9 @@ class FailureContext:
         """From a message that failed: its own position, or the one its headers carry when it is
         already a retry."""
         headers = read(message)
-        if ORIGINAL_TOPIC in headers:
-            return cls(headers[ORIGINAL_TOPIC], int(headers[ORIGINAL_PARTITION]), int(headers[ORIGINAL_OFFSET]),
-                       parse_time(headers[FIRST_FAILURE_AT]))
+        if headers.get(ORIGINAL_TOPIC):
+            return cls(headers[ORIGINAL_TOPIC], int_or(headers.get(ORIGINAL_PARTITION), -1),
+                       int_or(headers.get(ORIGINAL_OFFSET), -1), time_or_none(headers.get(FIRST_FAILURE_AT)) or now)
         return cls(message.topic(), message.partition(), message.offset(), now)
 
     def headers(self, *, attempt: int, error_class: str, error_message: str, group: str,
@@ -84,9 +111,10 @@ class FailureContext:
 
 
 def due_at(message: Message) -> datetime | None:
+    """tidings-due-at; None when absent or unreadable (then the message is due now)."""
     for key, value in message.headers() or ():
         if key == DUE_AT:
-            return parse_time(value.decode())
+            return time_or_none(value)
     return None
 
 

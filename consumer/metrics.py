@@ -2,6 +2,8 @@
 services in one interpreter), served with /healthz by consumer.health."""
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -78,10 +80,43 @@ class ServiceMetrics:
         self.dlq_depth = Gauge("tidings_dead_lettered_deliveries",
                                "Deliveries whose current status is dead_lettered (the DLQ awaiting replay).",
                                ["service"], registry=r)
+        self.dependency_up = Gauge("tidings_dependency_up",
+                                   "0 while a dependency (postgres, kafka) fails and holds the stage, else 1.",
+                                   ["service", "dependency"], registry=r)
+        self.handler_failures = Counter("tidings_handler_failures_total",
+                                        "Handler failures: internal_error (the message's) or outage (a dependency's).",
+                                        ["service", "kind"], registry=r)
+        self.offset_gaps = Counter("tidings_offset_gaps_total",
+                                   "Fetched offsets that skipped ahead; the partition was fetched again from the gap.",
+                                   ["service", "topic"], registry=r)
         self.healthy = Gauge("tidings_healthy", "1 while the service is consuming normally.",
                              ["service"], registry=r)
         self.in_flight.labels(service).set(0)
         self.healthy.labels(service).set(0)
+
+    def follow_health(self, health: Callable[[], tuple[bool, dict]]) -> None:
+        """tidings_healthy asks the check /healthz answers with, at every scrape, so the gauge is 0
+        whenever /healthz says 503 (a hold by the dead-letter limit included)."""
+        self.healthy.labels(self.service).set_function(lambda: 1 if health()[0] else 0)
+
+    def start_series(self, *, topics: Iterable[str] = (), channels: Iterable[str] = (),
+                     statuses: Iterable[str] = (), dead_letter_reasons: Iterable[str] = (),
+                     retry_tiers: Iterable[str] = ()) -> None:
+        """Create at 0 the labelled series a service knows at start that it may count. A labelled
+        counter is exported only from its first increment, and increase() or rate() over a series
+        that appears with a burst already counted see no increase: the first burst of dead letters
+        would never reach an alert."""
+        service, channels = self.service, list(channels)
+        for topic in topics:
+            self.consumed.labels(service, topic)
+            self.completed.labels(service, topic)
+        for status in statuses:
+            for channel in channels:
+                self.delivery_events.labels(service, channel, status)
+        for reason in dead_letter_reasons:
+            self.dead_lettered.labels(service, reason)
+        for tier in retry_tiers:
+            self.retries.labels(service, tier)
 
     def count_delivery_event(self, event: dict) -> None:
         """tidings_delivery_events_total, and tidings_suppressed_total by reason for suppressions."""

@@ -63,6 +63,10 @@ Outcome = Delivered | Transient | Permanent | Suppressed | Deferred
 
 TRANSIENT_HTTP = frozenset({408, 425, 429})
 
+# The error class of a Transient made from an exception a provider raised (a defect, not an answer):
+# retried through the tiers, then dead-lettered with this reason instead of retries_exhausted.
+INTERNAL_ERROR = "internal_error"
+
 
 def classify_http(status: int, body: str = "", retry_after_s: float | None = None) -> Outcome:
     """2xx delivered; 408/425/429/5xx transient; other statuses permanent."""

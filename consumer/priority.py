@@ -2,9 +2,13 @@
 partitions the consume loop pauses so that a lower lane waits while a higher one is behind.
 
 A lane is behind while one of its partitions has returned `lag_messages` or more since its last
-end-of-partition (or has not reported one since it was assigned), or while that many of its
-messages are in flight. A consumer that keeps up sees a few messages and then the end, so steady
-mixed traffic pauses nothing; a real backlog in a higher lane does. High watermarks are not used:
+end-of-partition (or has not reported one since it was assigned): a backlog in Kafka. A consumer
+that keeps up sees a few messages and then the end, so steady mixed traffic pauses nothing; a real
+backlog in a higher lane does. A lane is also behind while it holds `in_flight_messages` (half the
+in-flight bound, in the consume loop) in flight: a backlog already fetched. Fewer in flight is not
+a backlog: at a steady rate a lane always has rate x time-in-stage messages in flight, and pausing
+the lanes below for that starved them at half load (LOW waited 25-30 s); the channel workers'
+send slots serve the higher lanes' in-flight messages first anyway. High watermarks are not used:
 Tansu reports wrong ones after batched produce; end-of-partition events are right.
 
 Pausing discards prefetched messages and a resume takes 0.02 s to about a second before the first
@@ -40,10 +44,11 @@ def split_by_lane(messages: list) -> list[list]:
 
 class PriorityLanes:
     def __init__(self, resume_after_s: float = 0.1, max_pause_s: float = 30.0, lag_messages: int = 100,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, in_flight_messages: int | None = None):
         self.resume_after_s = resume_after_s
         self.max_pause_s = max_pause_s
         self.lag_messages = max(1, lag_messages)
+        self.in_flight_messages = max(1, in_flight_messages or lag_messages)
         self.clock = clock
         self.ranks: dict[Key, int] = {}           # assigned lane partitions
         self.since_end: dict[Key, int] = {}       # messages returned since the last end-of-partition
@@ -84,7 +89,7 @@ class PriorityLanes:
         for key, count in in_flight.items():
             if key in self.ranks:
                 working[self.ranks[key]] = working.get(self.ranks[key], 0) + count
-        return busy | {rank for rank, count in working.items() if count >= self.lag_messages}
+        return busy | {rank for rank, count in working.items() if count >= self.in_flight_messages}
 
     def to_pause(self, in_flight: dict[Key, int]) -> set[Key]:
         """The lane partitions to keep paused now; call once per loop turn."""

@@ -17,7 +17,13 @@ Headers = Sequence[tuple[str, bytes | str]]
 
 
 class PublishError(RuntimeError):
-    """The broker did not acknowledge a message (after librdkafka's own retries)."""
+    """The broker did not acknowledge a message (after librdkafka's own retries). `code` is the
+    KafkaError code, so callers can tell a message the broker will never take (too large) from
+    an outage."""
+
+    def __init__(self, text: str, code: int | None = None):
+        super().__init__(text)
+        self.code = code
 
 
 class Publisher:
@@ -74,7 +80,7 @@ class Publisher:
 
         def on_delivery(err, msg) -> None:  # runs inside poll() or flush(); _hand_over settles it
             if err is not None:
-                self._settled.append((loop, future, PublishError(f"{topic}: {err.str()}"), None))
+                self._settled.append((loop, future, PublishError(f"{topic}: {err.str()}", err.code()), None))
             else:
                 self._settled.append((loop, future, (msg.partition(), msg.offset()), topic))
 
@@ -97,7 +103,7 @@ class Publisher:
                 # Local queue full: let the poll thread drain delivery reports, then try again.
                 time.sleep(0.01)
             except KafkaException as exc:
-                raise PublishError(f"{topic}: {exc}") from exc
+                raise PublishError(f"{topic}: {exc}", exc.args[0].code()) from exc
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait for outstanding messages; returns how many are still undelivered."""

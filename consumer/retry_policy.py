@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from consumer.outcomes import Permanent, Transient
+from consumer.outcomes import INTERNAL_ERROR, Permanent, Transient
 from consumer.retry_tiers import RetryTier
 
 
@@ -18,7 +18,7 @@ class Retry:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    reason: str  # permanent | retries_exhausted
+    reason: str  # permanent | retries_exhausted | internal_error
 
 
 class RetryPolicy:
@@ -36,7 +36,7 @@ class RetryPolicy:
         if isinstance(outcome, Permanent):
             return DeadLetter("permanent")
         if attempt > len(self.tiers):
-            return DeadLetter("retries_exhausted")
+            return DeadLetter(INTERNAL_ERROR if outcome.error_class == INTERNAL_ERROR else "retries_exhausted")
         tier = self.tiers[attempt - 1]
         delay = max(tier.delay_s, outcome.retry_after_s or 0.0)
         return Retry(tier, now + timedelta(seconds=delay))

@@ -28,7 +28,15 @@ class Settings:
     batch_size: int = 500
     max_in_flight: int = 5000
     session_timeout_ms: int = 10000
+    # How long a stop or a rebalance waits for in-flight work before leaving it to be redone.
     shutdown_grace_s: float = 5.0
+    # Stored offsets are committed this often: after a crash a consumer redoes at most what was
+    # in flight plus what finished in the last interval (README, "Delivery semantics").
+    commit_interval_ms: int = 200
+    # cooperative-sticky: a rebalance moves only the partitions that change hands.
+    assignment_strategy: str = "cooperative-sticky"
+    # A message whose handling raises is tried this many times, then dead-lettered (internal_error).
+    internal_error_attempts: int = 3
     # Webhook: total and connect timeouts of one request, the request body cap, signing secrets
     # ("whsec_..." comma-separated, several during rotation) and named credentials (a JSON object
     # name -> {"type": "bearer", "token": ...} | {"type": "basic", "username": ..., "password": ...});
@@ -49,6 +57,12 @@ class Settings:
     webhook_allowed_targets: str | None = None
     webhook_endpoints_refresh_s: float = 5.0
     sink_batch_size: int = 1000
+    # A sink write Postgres has not answered in this long is given up and retried on a new
+    # connection (a frozen server never closes the old one).
+    sink_write_timeout_s: float = 30.0
+    # The largest ChannelMessage the router fans out (librdkafka refuses over 1,000,000 bytes by
+    # default); an event that would need a bigger one is dead-lettered once as too_large.
+    max_message_bytes: int = 900_000
     log_level: str = "INFO"
     # Retry tiers ("10s,1m,10m,1h"); TIDINGS_RETRY_TIERS_<CHANNEL> overrides them for one channel.
     retry_tiers: str = "10s,1m,10m,1h"
@@ -100,6 +114,14 @@ class Settings:
     slack_timeout_s: float = 10.0
     slack_per_channel_per_s: float = 1.0
     slack_max_pacing_wait_s: float = 5.0
+    # Outbound HTTP guards (channels/outbound.py): Slack incoming webhooks only on these hosts
+    # (comma-separated; "*" = any host, still through the SSRF guard), the internal hosts/subnets the
+    # Slack channel may reach (as webhook_allowed_targets), and per-endpoint webhook signing secrets
+    # (JSON: URL or scheme://host[:port] -> ["whsec_...", ...]); unlisted endpoints are signed with a
+    # secret derived from webhook_signing_secrets and the URL (`tidings endpoints secret URL`).
+    slack_webhook_hosts: str = "hooks.slack.com"
+    slack_allowed_targets: str | None = None
+    webhook_endpoint_secrets: str | None = field(default=None, repr=False)
     # SMS: numbers normalised to E.164 (national numbers read in sms_default_region); providers tried
     # in order (twilio, sns, http), each behind a circuit breaker; USD price per segment per provider.
     sms_default_region: str = "US"
@@ -108,6 +130,9 @@ class Settings:
     sms_timeout_s: float = 10.0
     sms_circuit_failures: int = 5
     sms_circuit_cooldown_s: float = 30.0
+    # SMS number kinds that are sent to (phonenumbers' number types in lower case, plus
+    # non_geographic: satellite and international networks); any other is refused, never sent.
+    sms_allowed_number_types: str = "mobile,fixed_line,fixed_line_or_mobile"
     sms_twilio_account_sid: str | None = None
     sms_twilio_auth_token: str | None = field(default=None, repr=False)
     sms_twilio_from: str | None = None
@@ -146,6 +171,9 @@ class Settings:
     gateway_max_body_bytes: int = 1024 * 1024
     gateway_max_batch: int = 500
     gateway_idempotency_ttl_s: float = 86400.0
+    # Gateway tenants: what a token without a `tenants` claim acts for. "*" (the default): every
+    # tenant, as before the claim existed; "a,b": those; empty: nothing (such tokens get 403).
+    gateway_default_tenants: str = "*"
     # One-click unsubscribe (RFC 8058): tokens signed with this secret, valid this long; links
     # are built on gateway_public_url.
     gateway_unsubscribe_secret: str | None = field(default=None, repr=False)
@@ -162,6 +190,10 @@ class Settings:
     template_cache_ttl_s: float = 5.0
     template_max_output_bytes: int = 256 * 1024
     template_max_render_s: float = 1.0
+    # Template render workers (router/render_pool.py): how many processes render at once (per
+    # router, gateway or CLI; started when first needed), and how much memory each may add.
+    template_render_workers: int = 2
+    template_render_memory_mb: int = 256
     # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
     kafka: Mapping[str, Any] = field(default_factory=dict)
 

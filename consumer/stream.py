@@ -1,18 +1,20 @@
 """The consume -> process -> commit loop every service runs.
 
-Fetches batches, hands each to the service's `handle(messages)` as its own task (bounded by
-max_in_flight messages), and stores an offset only when every message before it is finished:
-at-least-once. A message whose tidings-due-at is in the future is kept in memory with everything
-after it from its partition, and only that partition is paused until it is due (resume restarts
-after the last message fetched, so nothing is skipped and no seek is needed); backpressure and the
-dead-letter limit pause partitions while the loop keeps polling, so the consumer never leaves its
-group. Revoked partitions commit what is done
-and abandon the rest; stop drains for a grace period, commits and leaves.
+Fetches batches on a thread of its own, hands each to the service's `handle(messages)` as its own
+task (bounded by max_in_flight messages), and stores an offset only when every message before it
+is finished: at-least-once. The fetched offsets of each partition must be contiguous: a gap is
+fetched again, never stepped over (consumer.fetch_positions). A handler that raises is the
+message's problem, not the stage's (consumer.isolation); an outage of the broker or Postgres holds
+the stage until it is over. On a retry tier, a message whose tidings-due-at is in the future is
+kept in memory with everything after it from its partition, and only that partition is paused
+until it is due (resume restarts after the last message fetched, so nothing is skipped); main
+lanes ignore due times. Backpressure, holds and strict priority (consumer.priority) pause
+partitions while the loop keeps polling, so the consumer never leaves its group.
 
-Strict priority (consumer.priority): lower lanes' partitions are paused while a higher lane has
-work. Backpressure pauses the lower lanes a little before the in-flight bound, so the top lane
-keeps a reserve of slots and is not paused (a resume costs up to a second) unless it fills the
-bound itself. Paused state is re-derived every loop turn, so it is re-applied after a rebalance."""
+Rebalances are cooperative where the assignor allows: only partitions that move are revoked, and
+a revoked partition's in-flight work is finished (for up to shutdown_grace_s) and committed before
+it is handed over, so a clean scale-out, scale-in or stop redoes nothing. The rebalance callbacks
+run on the fetch thread and wait for the event loop to finish that work."""
 from __future__ import annotations
 
 import asyncio
@@ -20,22 +22,35 @@ import json
 import logging
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from consumer import failure_headers
 from consumer.events import Clock, utcnow
+from consumer.fetch_positions import FetchPositions, Gap
+from consumer.isolation import Isolation, Quarantine, Quarantined, RetryLater, Split, describe
 from consumer.metrics import ServiceMetrics
-from consumer.offsets import OffsetTracker
+from consumer.offsets import OffsetTracker, PartitionProgress
+from consumer.outages import dependency_of
 from consumer.priority import PriorityLanes, split_by_lane
+from consumer.rebalance import Rebalancing
 from consumer.settings import Settings
 from consumer.topics import PRIORITIES
 
 log = logging.getLogger(__name__)
 
-BatchHandler = Callable[[list[Message]], Awaitable[None]]
+# A handler either raises (the whole batch failed: it is split and each message tried on its own)
+# or returns the messages it could not handle with their errors (None or [] when all went well).
+Failures = list[tuple[Message, BaseException]]
+BatchHandler = Callable[[list[Message]], Awaitable[Failures | None]]
 Key = tuple[str, int]
+Entry = tuple[Key, PartitionProgress, int]
+
+# While work is in flight the fetch returns after this long even with fewer messages than asked
+# for, so completions are turned into stored offsets and pause changes promptly.
+BUSY_FETCH_WAIT_S = 0.005
 
 
 class WaitingPartition:
@@ -46,23 +61,27 @@ class WaitingPartition:
         self.messages = messages
 
     def add(self, message: Message) -> None:
-        if message.offset() > self.messages[-1].offset():  # a re-fetch after resume is not doubled
-            self.messages.append(message)
+        self.messages.append(message)
 
 
-class StreamConsumer:
+class StreamConsumer(Rebalancing):
     def __init__(self, settings: Settings, metrics: ServiceMetrics, group_id: str, topics: Sequence[str],
                  handle: BatchHandler, batch_size: int | None = None, clock: Clock = utcnow,
-                 max_in_flight: int | None = None):
+                 max_in_flight: int | None = None, timed_topics: Sequence[str] = (),
+                 quarantine: Quarantine | None = None):
         self.settings = settings
         self.metrics = metrics
         self.group_id = group_id
         self.topics = list(topics)
+        self.timed_topics = frozenset(timed_topics)  # retry tiers: the only topics whose due times count
         self.handle = handle
+        self.quarantine = quarantine
         self.batch_size = batch_size or settings.batch_size
         self.max_in_flight = max_in_flight or settings.max_in_flight
         self.clock = clock
         self.tracker = OffsetTracker()
+        self.positions = FetchPositions()
+        self.isolation = Isolation(metrics, settings.internal_error_attempts)
         self.assigned: set[Key] = set()
         self.waiting: dict[Key, WaitingPartition] = {}  # partitions holding a not-yet-due message
         self.held_until: float | None = None
@@ -70,12 +89,18 @@ class StreamConsumer:
         self.backpressure = False  # lower lanes paused: in flight reached the bound minus the reserve
         self.top_backpressure = False  # everything paused: in flight reached the bound
         self.lanes = PriorityLanes(settings.priority_resume_after_s, settings.priority_max_pause_s,
-                                   settings.priority_lag_messages, clock=time.monotonic)
+                                   settings.priority_lag_messages, clock=time.monotonic,
+                                   in_flight_messages=max(settings.priority_lag_messages, self.max_in_flight // 2))
         self.running = False
         self.failure: BaseException | None = None
+        self.broker_error: str | None = None
         self._paused: set[Key] = set()
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: dict[asyncio.Task, list[Message]] = {}
+        self._backing_off: set[asyncio.Task] = set()  # retries still waiting out their backoff
         self._consumer: Consumer | None = None
+        self._cooperative = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"{metrics.service}-fetch")
         self._in_flight = metrics.in_flight.labels(metrics.service)
 
     def health(self) -> tuple[bool, dict]:
@@ -86,21 +111,29 @@ class StreamConsumer:
         if self.held_until is not None:
             detail["held"] = self.held_reason
             detail["held_for_s"] = round(max(0.0, self.held_until - self._now()), 1)
+        if self.isolation.outages:
+            detail["held"] = "waiting for " + ", ".join(sorted(self.isolation.outages))
+            detail["unavailable"] = dict(self.isolation.outages)
+        if self.broker_error is not None:
+            detail["broker"] = self.broker_error
         if self.failure is not None:
             detail["error"] = repr(self.failure)
-        return self.running and self.failure is None and self.held_until is None, detail
+        ok = (self.running and self.failure is None and self.held_until is None and not self.isolation.holding
+              and self.broker_error is None)
+        return ok, detail
 
     def _now(self) -> float:
         return self.clock().timestamp()
 
     def _make_consumer(self) -> Consumer:
-        return Consumer({
+        config = {
             **self.settings.kafka_common(),
             "group.id": self.group_id,
             "enable.auto.commit": True,
-            "auto.commit.interval.ms": 1000,
+            "auto.commit.interval.ms": self.settings.commit_interval_ms,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": self.settings.assignment_strategy,
             "session.timeout.ms": self.settings.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.settings.session_timeout_ms // 5),
             "fetch.wait.max.ms": 100,
@@ -108,16 +141,23 @@ class StreamConsumer:
             "enable.partition.eof": True,
             "statistics.interval.ms": 5000,
             "stats_cb": self._on_statistics,
-        })
+            "error_cb": self._on_error,
+        }
+        config.update({k: v for k, v in self.settings.kafka_common().items() if k == "partition.assignment.strategy"})
+        # Incremental (cooperative) assignment calls differ from eager ones; the client cannot say which it runs.
+        self._cooperative = "cooperative" in config["partition.assignment.strategy"]
+        return Consumer(config)
+
+    async def _fetch_thread(self, call, *args, **kwargs):
+        return await self._loop.run_in_executor(self._fetcher, lambda: call(*args, **kwargs))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; raises if a handler failed unexpectedly (offsets of its
-        unfinished messages are not stored, so a restart redoes them)."""
+        """Consume until `stop` is set. Raises only on a fatal Kafka client error."""
+        self._loop = asyncio.get_running_loop()
         consumer = self._consumer = self._make_consumer()
         consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_lost)
         self.running = True
-        self.metrics.healthy.labels(self.metrics.service).set(1)
         try:
             while not stop.is_set() and self.failure is None:
                 if released := self._release_due():
@@ -126,21 +166,18 @@ class StreamConsumer:
                 # Never fetch past the in-flight bound; at the bound every partition is paused and
                 # consume() only keeps the group membership alive.
                 room = max(1, min(self.batch_size, self.max_in_flight - self.tracker.in_flight()))
-                messages = consumer.consume(room, 0 if self._tasks else self._idle_wait())
+                wait = BUSY_FETCH_WAIT_S if self._tasks else self._idle_wait()
+                messages = await self._fetch_thread(consumer.consume, room, wait)
                 messages = self._admit(self._accept(messages))
                 for lane_batch in split_by_lane(messages):
                     self._start(lane_batch)
-                if self._tasks:
-                    await asyncio.wait(self._tasks, timeout=0 if messages else 0.005,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                else:
-                    await asyncio.sleep(0)
+                await asyncio.sleep(0)
             await self._drain()
         finally:
             self.running = False
-            self.metrics.healthy.labels(self.metrics.service).set(0)
             self._commit(self.assigned)
-            consumer.close()
+            await self._fetch_thread(consumer.close)  # a last revoke: nothing is in flight any more
+            self._fetcher.shutdown(wait=False)
         if self.failure is not None:
             raise self.failure
 
@@ -154,25 +191,58 @@ class StreamConsumer:
         return min(0.1, max(0.0, min(wakeups) - self._now()))
 
     def _accept(self, messages: list[Message]) -> list[Message]:
-        good = []
+        good: list[Message] = []
+        gaps: set[Key] = set()
         for message in messages:
             err = message.error()
-            if err is None:
+            if err is not None:
+                self._client_error(message, err)
+                continue
+            self.broker_error = None
+            key = (message.topic(), message.partition())
+            if key not in self.assigned or key in gaps:
+                continue  # revoked while it was fetched, or behind a gap that is fetched again
+            seen = self.positions.check(key, message.offset())
+            if seen is True:
                 good.append(message)
-                self.lanes.fetched((message.topic(), message.partition()))
-                continue
-            if err.code() == KafkaError._PARTITION_EOF:
-                self.lanes.reached_end((message.topic(), message.partition()))
-                continue
-            self.metrics.consumer_errors.labels(self.metrics.service, err.name()).inc()
-            if err.fatal():
-                raise KafkaException(err)
-            log.warning("consumer error: %s", err)
+                self.lanes.fetched(key)
+            elif isinstance(seen, Gap):
+                gaps.add(key)
+                self._refetch(seen)
         return good
 
+    def _client_error(self, message: Message, err: KafkaError) -> None:
+        if err.code() == KafkaError._PARTITION_EOF:
+            self.lanes.reached_end((message.topic(), message.partition()))
+            return
+        self.metrics.consumer_errors.labels(self.metrics.service, err.name()).inc()
+        if err.fatal():
+            self.failure = KafkaException(err)
+            return
+        log.warning("consumer error: %s", err)
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback (fetch thread): broker-wide trouble is reported in health."""
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            self.broker_error = f"{err.name()}: {err.str()}"
+        log.warning("kafka: %s", err)
+
+    def _refetch(self, gap: Gap) -> None:
+        """Offsets went missing between the broker and us: fetch again from the first missing one."""
+        topic, partition = gap.key
+        self.metrics.offset_gaps.labels(self.metrics.service, topic).inc()
+        log.warning("%s[%d]: fetched offset %d but expected %d; fetching again from %d",
+                    topic, partition, gap.fetched, gap.expected, gap.expected)
+        try:
+            self._consumer.seek(TopicPartition(topic, partition, gap.expected))
+        except KafkaException as exc:  # not fetching yet (e.g. paused right now): try on the next turn
+            log.warning("seek %s[%d] to %d: %s", topic, partition, gap.expected, exc)
+            self.positions.expect(gap.key, gap.expected)
+
     def _admit(self, messages: list[Message]) -> list[Message]:
-        """Messages that may run now. The first not-yet-due message of a partition, and every
-        later one fetched from it, wait in memory (not tracked, so no offset passes them)."""
+        """Messages that may run now. On a retry tier, the first not-yet-due message of a
+        partition, and every later one fetched from it, wait in memory (not tracked, so no offset
+        passes them)."""
         now = self._now()
         admitted = []
         for message in messages:
@@ -180,10 +250,11 @@ class StreamConsumer:
             if key in self.waiting:
                 self.waiting[key].add(message)
                 continue
-            due = failure_headers.due_at(message)
-            if due is not None and due.timestamp() > now:
-                self.waiting[key] = WaitingPartition(due.timestamp(), [message])
-                continue
+            if key[0] in self.timed_topics:
+                due = failure_headers.due_at(message)
+                if due is not None and due.timestamp() > now:
+                    self.waiting[key] = WaitingPartition(due.timestamp(), [message])
+                    continue
             admitted.append(message)
         self._update_pauses()
         return admitted
@@ -219,7 +290,7 @@ class StreamConsumer:
         elif in_flight < self.max_in_flight - reserve:
             self.top_backpressure = False
         by_priority = self.lanes.to_pause(self.tracker.in_flight_by_partition())
-        if self.held_until is not None or self.top_backpressure:
+        if self.held_until is not None or self.top_backpressure or self.isolation.holding:
             wanted = set(self.assigned)
         elif self.backpressure:
             wanted = self.assigned - (self.lanes.partitions_of(top) - set(self.waiting))
@@ -227,10 +298,15 @@ class StreamConsumer:
             wanted = (set(self.waiting) | by_priority) & self.assigned
         if self._consumer is None or wanted == self._paused:
             return
-        if pause := wanted - self._paused:
-            self._consumer.pause([TopicPartition(t, p) for t, p in pause])
-        if resume := self._paused - wanted:
-            self._consumer.resume([TopicPartition(t, p) for t, p in resume])
+        pause, resume = wanted - self._paused, self._paused - wanted
+        try:
+            if pause:
+                self._consumer.pause([TopicPartition(t, p) for t, p in pause])
+            if resume:
+                self._consumer.resume([TopicPartition(t, p) for t, p in resume])
+        except KafkaException as exc:  # a partition is being revoked right now: the next turn redoes it
+            log.debug("pause/resume: %s", exc)
+            return
         self._paused = wanted
         self._report_paused(pause | resume)
 
@@ -247,11 +323,14 @@ class StreamConsumer:
             stats = json.loads(stats_json)
         except ValueError:
             return
+        assigned = set(self.assigned)
         for topic, detail in stats.get("topics", {}).items():
             for partition, p in detail.get("partitions", {}).items():
                 lag = p.get("consumer_lag_stored", p.get("consumer_lag", -1))
-                if (topic, int(partition)) in self.assigned and lag >= 0:
+                if (topic, int(partition)) in assigned and lag >= 0:
                     self.metrics.consumer_lag.labels(self.metrics.service, topic, partition).set(lag)
+
+    # --- running the service's handler -------------------------------------------------------
 
     def _start(self, messages: list[Message]) -> None:
         entries = []
@@ -260,20 +339,50 @@ class StreamConsumer:
             entries.append((key, self.tracker.add(key[0], key[1], m.offset()), m.offset()))
         self._count(self.metrics.consumed, entries)
         self._in_flight.set(self.tracker.in_flight())
-        started = time.monotonic()
-        task = asyncio.create_task(self.handle(messages))
-        self._tasks.add(task)
-        task.add_done_callback(lambda t: self._finish(t, entries, started))
+        self._run(messages, entries)
 
-    def _finish(self, task: asyncio.Task, entries, started: float) -> None:
-        self._tasks.discard(task)
+    def _run(self, messages: list[Message], entries: list[Entry], delay_s: float = 0.0,
+             outage: str | None = None, quarantine: BaseException | None = None) -> None:
+        """Handle (or quarantine) tracked messages as one task, after `delay_s` when retrying."""
+        started = time.monotonic()
+
+        async def work() -> Failures | None:
+            if delay_s:
+                try:
+                    await asyncio.sleep(delay_s)
+                finally:
+                    self._backing_off.discard(task)
+                    self.isolation.retried(outage)
+            if quarantine is not None:
+                await self.quarantine(messages[0], quarantine)
+                return None
+            return await self.handle(messages)
+
+        task = asyncio.create_task(work())
+        self._tasks[task] = messages
+        if delay_s:
+            self._backing_off.add(task)
+        task.add_done_callback(lambda t: self._finish(t, messages, entries, started, quarantine))
+
+    def _finish(self, task: asyncio.Task, messages: list[Message], entries: list[Entry], started: float,
+                quarantining: BaseException | None) -> None:
+        self._tasks.pop(task, None)
         self.metrics.batch_seconds.labels(self.metrics.service).observe(time.monotonic() - started)
         if task.cancelled():
             return
-        if task.exception() is not None:
-            log.error("batch handler failed; stopping without storing its offsets", exc_info=task.exception())
-            self.failure = task.exception()
+        exc = task.exception()
+        if exc is not None:
+            self._failed(messages, entries, exc, quarantining)
             return
+        if quarantining is not None:
+            self.isolation.quarantined(messages[0])
+        if failed := task.result():  # the handler isolated these failures itself; the rest are done
+            entry_of = {id(m): e for m, e in zip(messages, entries)}
+            for message, error in failed:
+                self._failed([message], [entry_of.pop(id(message))], error, None)
+            messages = [m for m in messages if id(m) in entry_of]
+            entries = [entry_of[id(m)] for m in messages]
+        self.isolation.succeeded(messages)
         to_store: dict[Key, int] = {}
         for key, progress, offset in entries:
             moved = self.tracker.finish(key, progress, offset)
@@ -287,15 +396,43 @@ class StreamConsumer:
             except KafkaException as exc:  # partition revoked in the meantime: the new owner redoes it
                 log.debug("store_offsets: %s", exc)
 
+    def _failed(self, messages: list[Message], entries: list[Entry], exc: BaseException,
+                quarantining: BaseException | None) -> None:
+        if quarantining is not None:
+            # The dead-letter topic did not take it: try again (an outage holds the stage), never drop it.
+            step = self.isolation.after_failure(messages, exc) if dependency_of(exc) else None
+            if step is None:
+                log.error("%s: cannot dead-letter %s[%d]@%d (%s); trying again", self.metrics.service,
+                          messages[0].topic(), messages[0].partition(), messages[0].offset(), describe(exc))
+                step = RetryLater(self.isolation.outage_backoff.delay(3))
+            self._run(messages, entries, delay_s=step.delay_s, outage=step.outage, quarantine=quarantining)
+            self._update_pauses()
+            return
+        step = self.isolation.after_failure(messages, exc)
+        if isinstance(step, Split):
+            for message, entry in zip(messages, entries):
+                self._run([message], [entry])
+        elif isinstance(step, RetryLater):
+            self._run(messages, entries, delay_s=step.delay_s, outage=step.outage)
+        elif isinstance(step, Quarantined):
+            if self.quarantine is None:
+                log.critical("%s: no way to dead-letter; stopping", self.metrics.service)
+                self.failure = exc
+                return
+            self._run(messages, entries, quarantine=exc)
+        self._update_pauses()
+
     def _count(self, counter, entries) -> None:
         """Add a batch to a per-topic counter: one labels() lookup per topic, not per message."""
         for topic, count in Counter(key[0] for key, _, _ in entries).items():
             counter.labels(self.metrics.service, topic).inc(count)
 
     async def _drain(self) -> None:
+        for task in list(self._backing_off):  # retries that have not started: redone after restart
+            task.cancel()
         if not self._tasks:
             return
-        done, pending = await asyncio.wait(self._tasks, timeout=self.settings.shutdown_grace_s)
+        done, pending = await asyncio.wait(list(self._tasks), timeout=self.settings.shutdown_grace_s)
         for task in pending:
             task.cancel()
         if pending:
@@ -304,6 +441,10 @@ class StreamConsumer:
 
     def _commit(self, keys) -> None:
         positions = self.tracker.positions(keys)
+        if positions:
+            self._commit_positions(positions)
+
+    def _commit_positions(self, positions: dict[Key, int]) -> None:
         if not positions or self._consumer is None:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
@@ -311,39 +452,3 @@ class StreamConsumer:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning("commit failed: %s", exc)
-
-    # Rebalance callbacks run inside consume(), on the event loop's thread.
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assigned |= {(tp.topic, tp.partition) for tp in partitions}
-        self.lanes.assigned((tp.topic, tp.partition) for tp in partitions)
-        # librdkafka keeps a partition's pause flag across a revoke and re-assign; a new assignment
-        # starts unpaused here and the next loop turn re-applies our own pause decisions.
-        consumer.assign(partitions)
-        consumer.resume(partitions)
-        self._paused -= {(tp.topic, tp.partition) for tp in partitions}
-        log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        keys = {(tp.topic, tp.partition) for tp in partitions}
-        self._commit(keys)
-        self._drop(keys)
-        log.info("revoked %s", sorted(f"{t}[{p}]" for t, p in keys))
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Lost, not revoked: committing now could overwrite the new owner's progress.
-        self._drop({(tp.topic, tp.partition) for tp in partitions})
-
-    def _drop(self, keys: set[Key]) -> None:
-        self.tracker.forget(keys)
-        self.assigned -= keys
-        self._paused -= keys
-        self.lanes.revoked(keys)
-        self._report_paused(keys)
-        for topic, partition in keys:  # another member reports their lag now
-            try:
-                self.metrics.consumer_lag.remove(self.metrics.service, topic, str(partition))
-            except KeyError:
-                pass
-        for key in keys:
-            self.waiting.pop(key, None)
-        self._in_flight.set(self.tracker.in_flight())

@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime
 from typing import Callable
 
-import psycopg
 from confluent_kafka import Message
 
 from consumer import failure_headers as h
@@ -19,6 +18,7 @@ from consumer.dead_letters import identity
 from consumer.events import CHANNEL_MESSAGE, Clock, delivery_event, lane
 from consumer.expiry import expired_event, is_expired
 from consumer.metrics import ServiceMetrics
+from consumer.postgres import connect
 from consumer.priority_slots import PrioritySlots, rank_of
 from consumer.retry_policy import RetryPolicy
 from consumer.retry_tiers import tiers_for
@@ -39,7 +39,7 @@ class Admission:
         self.settings, self.metrics, self.publisher, self.codec, self.names = settings, metrics, publisher, codec, names
         self.record, self.clock, self.stage = record, clock, stage
         limits = RateLimits.from_settings(settings)
-        self.conn = psycopg.connect(settings.database_url, autocommit=True) if settings.database_url else None
+        self.conn = connect(settings.database_url) if settings.database_url else None
         if self.conn is None:
             log.warning("no TIDINGS_DATABASE_URL: deduplication and rate limits are kept in memory and reset "
                         "when the router restarts")
@@ -122,7 +122,15 @@ class Admission:
 
     async def _in_turn(self, priority: str, step, *args):
         async with self._database.hold(priority):
-            return await asyncio.to_thread(step, *args)
+            return await asyncio.to_thread(self._connected, step, *args)
+
+    def _connected(self, step, *args):
+        """Run a step, on a new connection when the last one was lost (Postgres restarted or was
+        unreachable); a failure here is an outage the runtime waits out and retries."""
+        if self.conn is not None and (self.conn.closed or self.conn.broken):
+            log.warning("router admission: Postgres connection lost; reconnecting")
+            self.conn = self.ledger.conn = self.counters.conn = connect(self.settings.database_url)
+        return step(*args)
 
 
 def most_urgent(priorities) -> str:

@@ -11,15 +11,20 @@ from confluent_kafka import Message
 
 from consumer import failure_headers as h
 from consumer.codec import Codec, DecodeError
-from consumer.dead_letters import DeadLetters, identity
+from consumer.dead_letters import DeadLetters
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, Clock, delivery_event, lane, utcnow
 from consumer.metrics import ServiceMetrics
 from consumer.publisher import Publisher
 from consumer.settings import Settings
-from consumer.topics import Topics
+from consumer.topics import CHANNELS, Topics
 from router.admission import Admission
-from router.fanout import Delivery
-from router.personalize import Personalizer, Plan
+from consumer.isolation import describe
+from router.fanout import Delivery, fan_out
+from router.personalize import Personalizer
+from router.validation import distinct_channels, invalid_field
+
+# An event naming more channels than this is refused whole (one dead letter), not fanned out.
+MAX_CHANNELS = 16
 
 
 class RouterService:
@@ -39,11 +44,17 @@ class RouterService:
         self.admission: Admission | None = None
 
     async def start(self) -> None:
-        self.personalizer = Personalizer.from_settings(self.settings)
-        self.publisher = Publisher.from_settings(self.settings)
-        self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics, self.clock)
-        self.admission = Admission(self.settings, self.metrics, self.publisher, self.codec, self.names, self._record,
-                                   self.clock, self.name)
+        """Called again after a Postgres outage at start: what was made already is kept."""
+        if self.publisher is None:
+            self.publisher = Publisher.from_settings(self.settings)
+            self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics,
+                                            self.clock)
+        self.personalizer = self.personalizer or Personalizer.from_settings(self.settings)
+        self.admission = self.admission or Admission(self.settings, self.metrics, self.publisher, self.codec,
+                                                     self.names, self._record, self.clock, self.name)
+        self.metrics.start_series(channels=CHANNELS, statuses=("queued", "suppressed", "retry_scheduled", "dead_lettered"),
+                                  dead_letter_reasons=("undecodable", "invalid_event", "unknown_channel", "render_failed",
+                                                       "too_large", "internal_error"))
 
     async def close(self) -> None:
         if self.admission is not None:
@@ -54,6 +65,8 @@ class RouterService:
             self.personalizer.close()
 
     async def handle(self, messages: list[Message]) -> None:
+        """Decode, screen, plan, then publish. Everything that can fail on a message's content is
+        worked out before the first publish, so a batch that raises has published nothing."""
         acks, decoded = [], []
         for raw in messages:
             try:
@@ -61,62 +74,125 @@ class RouterService:
             except DecodeError as exc:
                 acks.append(self.dead_letters.poison(raw, "undecodable", str(exc)))
                 continue
-            if not event["channels"]:
-                acks.append(self.dead_letters.poison(raw, "invalid_event", "the event requests no channel"))
+            if (problem := self._invalid(event)) is not None:
+                acks += self._refuse_invalid(raw, event, problem)
                 continue
-            decoded.append((raw, event))
+            decoded.append((raw, {**event, "channels": distinct_channels(event)}))
         decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
         plans = await asyncio.to_thread(self.personalizer.plan, [event for _, event in decoded]) if decoded else []
         verdicts = await self.admission.limit([d for p in plans if p.failure is None for d in p.deliveries
                                                if d.suppressed is None and d.refusal is None])
+        outputs = []  # (topic, value, key), published together once everything is worked out
         for (raw, event), plan in zip(decoded, plans):
             if plan.failure is not None:
-                acks += self._refuse_rendering(raw, plan)
+                acks += self._refuse_event(raw, event, plan.deliveries, "render_failed", plan.failure.kind, str(plan.failure))
                 continue
-            for delivery in plan.deliveries:
+            fanned = self._fan_out(event, plan.deliveries)
+            if isinstance(fanned, int):
+                acks += self._refuse_event(raw, event, plan.deliveries, "too_large", "too_large",
+                                           f"a channel message of {fanned:,} bytes is over TIDINGS_MAX_MESSAGE_BYTES "
+                                           f"({self.settings.max_message_bytes:,})")
+                continue
+            if unknown := [d for d in plan.deliveries if d.refusal is not None]:
+                acks += self._refuse_channels(raw, unknown)
+            for delivery, value in fanned:
                 if delivery.suppressed is not None:
                     acks.append(self._record(delivery_event(delivery.message, "suppressed", clock=self.clock, attempt=0,
                                                             stage=self.name, reason=delivery.suppressed,
                                                             error_message=delivery.detail)))
-                    continue
-                if delivery.refusal is not None:
-                    acks += self._refuse(raw, event, delivery)
-                    continue
-                if (held_back := self.admission.held_back(delivery, verdicts)) is not None:
+                elif (held_back := self.admission.held_back(delivery, verdicts)) is not None:
                     acks += held_back  # over a rate limit: suppressed or deferred
-                    continue
-                topic = self.names.channel(delivery.channel, lane(event["priority"]))
-                acks.append(self.publisher.publish(topic, self.codec.encode(CHANNEL_MESSAGE, delivery.message),
-                                                   key=delivery.message["recipient_id"]))
-                acks.append(self._record(delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)))
+                else:
+                    outputs.append((self.names.channel(delivery.channel, lane(event["priority"])), value,
+                                    delivery.message["recipient_id"]))
+                    outputs.append((self.names.deliveries, self._encode_record(
+                        delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)),
+                        delivery.message["delivery_id"]))
+        acks += [self.publisher.publish(topic, value, key=key) for topic, value, key in outputs]
         await asyncio.gather(*acks)
 
-    def _refuse(self, raw: Message, event: dict, delivery: Delivery) -> list[asyncio.Future]:
-        """Dead-letter one channel of an event (an unknown channel), keeping the event itself."""
-        self.metrics.poison.labels(self.name, raw.topic(), delivery.refusal).inc()
-        return [
-            self.dead_letters.send(raw, reason=delivery.refusal, error_class=delivery.refusal,
-                                   error_message=delivery.detail, identity=identity(delivery.message)),
-            self._record(delivery_event(delivery.message, "dead_lettered", clock=self.clock, attempt=0,
-                                        stage=self.name, reason=delivery.refusal, error_class=delivery.refusal,
-                                        error_message=delivery.detail)),
-        ]
+    def _invalid(self, event: dict) -> str | None:
+        """Why an event from any producer cannot be routed (the field at fault), or None."""
+        if not event["channels"]:
+            return "channels: the event requests no channel"
+        if (problem := invalid_field(event)) is not None:
+            return problem
+        if len(channels := distinct_channels(event)) > MAX_CHANNELS:
+            return f"channels: {len(channels)} distinct channels, at most {MAX_CHANNELS}"
+        return None
 
-    def _refuse_rendering(self, raw: Message, plan: Plan) -> list[asyncio.Future]:
-        """A template failed: the event goes to the DLQ once (a replay after a fixed push renders
-        it again) and every channel it would have reached records `dead_lettered`."""
-        failure, sendable = plan.failure, [d for d in plan.deliveries if d.refusal is None and d.suppressed is None]
-        notification = {h.NOTIFICATION_ID: sendable[0].message["notification_id"]}  # the event, not one delivery
-        acks = [self.dead_letters.send(raw, reason="render_failed", error_class=failure.kind, error_message=str(failure),
-                                       identity=notification)]
-        for delivery in sendable:
+    def _refuse_invalid(self, raw: Message, event: dict, problem: str) -> list[asyncio.Future]:
+        """An event no stage can route: dead-lettered once, and each channel it names that a worker
+        serves records `dead_lettered` (invalid_event), so `tidings status` tells why."""
+        self.metrics.poison.labels(self.name, raw.topic(), "invalid_event").inc()
+        known = [c for c in distinct_channels(event)[:MAX_CHANNELS] if c in CHANNELS]
+        return self._refuse_event(raw, event, fan_out({**event, "channels": known}), "invalid_event", "invalid_event",
+                                  problem)
+
+    def _fan_out(self, event: dict, deliveries: list[Delivery]) -> list[tuple[Delivery, bytes | None]] | int:
+        """Each delivery with its encoded ChannelMessage (None when it will not be sent), or the
+        size of one that is over the broker's limit: the event then goes nowhere but the DLQ."""
+        fanned = []
+        for delivery in deliveries:
+            if delivery.refusal is not None:
+                continue
+            value = None
+            if delivery.suppressed is None:
+                value = self.codec.encode(CHANNEL_MESSAGE, delivery.message)
+                if len(value) > self.settings.max_message_bytes:
+                    return len(value)
+            fanned.append((delivery, value))
+        return fanned
+
+    def _refuse_channels(self, raw: Message, unknown: list[Delivery]) -> list[asyncio.Future]:
+        """Channels no worker serves: one dead letter for the event (naming them all), and each of
+        those deliveries records `dead_lettered`; the event's other channels go on."""
+        detail = f"unknown channel(s) {', '.join(repr(d.channel) for d in unknown)}"
+        self.metrics.poison.labels(self.name, raw.topic(), "unknown_channel").inc()
+        acks = [self.dead_letters.send(raw, reason="unknown_channel", error_class="unknown_channel",
+                                       error_message=detail, identity=_notification(unknown[0].message))]
+        for delivery in unknown:
             acks.append(self._record(delivery_event(delivery.message, "dead_lettered", clock=self.clock, attempt=0,
-                                                    stage=self.name, reason="render_failed", error_class=failure.kind,
-                                                    error_message=str(failure)[:1000])))
+                                                    stage=self.name, reason="unknown_channel",
+                                                    error_class="unknown_channel", error_message=delivery.detail)))
         return acks
 
+    def _refuse_event(self, raw: Message, event: dict | None, deliveries: list[Delivery], reason: str,
+                      error_class: str, error_message: str) -> list[asyncio.Future]:
+        """The event goes to the DLQ once (a replay after the cause is fixed routes it again) and
+        every channel it would have reached records `dead_lettered`."""
+        sendable = [d for d in deliveries if d.refusal is None and d.suppressed is None]
+        acks = [self.dead_letters.send(raw, reason=reason, error_class=error_class, error_message=error_message,
+                                       identity=_notification(event))]
+        for delivery in sendable:
+            acks.append(self._record(delivery_event(delivery.message, "dead_lettered", clock=self.clock, attempt=0,
+                                                    stage=self.name, reason=reason, error_class=error_class,
+                                                    error_message=error_message[:1000])))
+        return acks
+
+    async def quarantine(self, raw: Message, exc: BaseException) -> None:
+        """An event whose routing kept raising: dead-lettered once as internal_error, and each of its
+        channels records `dead_lettered` (when the event can still be read)."""
+        try:
+            event = self.codec.decode(NOTIFICATION, raw.value())
+            known = [c for c in distinct_channels(event)[:MAX_CHANNELS] if c in CHANNELS]
+            deliveries = fan_out({**event, "channels": known})
+        except Exception:  # noqa: BLE001 - it is being dead-lettered because it breaks things
+            event, deliveries = None, []
+        await asyncio.gather(*self._refuse_event(raw, event, deliveries, "internal_error", type(exc).__name__,
+                                                 describe(exc)))
+
     def _record(self, event: dict) -> asyncio.Future:
+        return self.publisher.publish(self.names.deliveries, self._encode_record(event), key=event["delivery_id"])
+
+    def _encode_record(self, event: dict) -> bytes:
         self.metrics.count_delivery_event(event)
-        return self.publisher.publish(self.names.deliveries, self.codec.encode(DELIVERY, event),
-                                      key=event["delivery_id"])
+        return self.codec.encode(DELIVERY, event)
+
+
+def _notification(record: dict | None) -> dict[str, str]:
+    """The DLQ header naming the notification (an event's id, or a ChannelMessage's notification_id)."""
+    if record is None:
+        return {}
+    return {h.NOTIFICATION_ID: str(record.get("notification_id") or record.get("id"))}

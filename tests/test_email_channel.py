@@ -52,6 +52,8 @@ def test_emails_reach_the_server_over_starttls_with_auth_and_are_tracked(pipelin
         injection = conn.execute("SELECT error_class FROM deliveries WHERE notification_id = %s",
                                  [injected["id"]]).fetchone()[0]
     assert len(rows) == 20 and all(p == "smtp" and q.startswith("Q") for p, q in rows)  # the server's queue ids
-    assert injection == "header_injection"
+    # The router refuses a subject with line breaks before any worker sees it (the email worker's own
+    # header_injection check, for messages from elsewhere, is in tests/channels/test_email.py).
+    assert injection == "invalid_event"
     assert len(latencies) == 20 and all(ms is not None and ms >= 0 for ms in latencies)
     assert PASSWORD not in channel.log()

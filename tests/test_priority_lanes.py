@@ -2,6 +2,7 @@
 the same channel reaches the receiver before the backlog has drained."""
 from __future__ import annotations
 
+import json
 import time
 
 from tests.pipeline import make_notifications, publish, wait_for_statuses
@@ -45,8 +46,11 @@ def test_lower_lanes_are_paused_while_a_higher_lane_is_busy_and_resumed_after(pi
     """A slow URGENT stream keeps the URGENT lane busy: the channel worker reports the LOW lane's
     partitions paused; once URGENT is drained they are resumed and the LOW ones are delivered."""
     webhook_receiver.delay_s = 0.5
+    # 40 URGENT behind 2 connections is a backlog: more than the worker may fetch (10 in flight), so
+    # the URGENT lane does not reach its end for a while.
     _, channel, _ = services.start_pipeline(TIDINGS_WEBHOOK_CONCURRENCY="2", TIDINGS_PRIORITY_SEND_SLOTS="2",
-                                            TIDINGS_PRIORITY_LAG_MESSAGES="10")  # 40 URGENT: a backlog
+                                            TIDINGS_PRIORITY_LAG_MESSAGES="5", TIDINGS_MAX_IN_FLIGHT="10",
+                                            TIDINGS_BATCH_SIZE="10")
     urgent = make_notifications(40, webhook_receiver.url)
     for n in urgent:
         n["priority"] = "URGENT"
@@ -63,3 +67,41 @@ def test_lower_lanes_are_paused_while_a_higher_lane_is_busy_and_resumed_after(pi
     received = webhook_receiver.wait_for(60, timeout=300)
     assert set(received) >= {n["id"] for n in low}
     assert channel.metric("tidings_paused_partitions", topic=low_topic) == 0
+
+
+def test_steady_mixed_traffic_below_capacity_pauses_no_lane_for_long(pipeline, services, webhook_receiver):
+    """Four priorities mixed at a steady rate well below what the worker can do, with every
+    delivery taking 0.3 s at the receiver (so each lane always has work in flight): no lane is
+    behind, so none is paused for more than a moment, and all of them are delivered."""
+    webhook_receiver.delay_s = 0.3
+    wide = {"TIDINGS_WEBHOOK_CONCURRENCY": "400", "TIDINGS_WEBHOOK_PER_ENDPOINT_CONCURRENCY": "400",
+            "TIDINGS_PRIORITY_SEND_SLOTS": "400", "TIDINGS_PRIORITY_LAG_MESSAGES": "10", "TIDINGS_RATE_LIMITS": ""}
+    router = services.start("run", "router", wait=False, TIDINGS_RATE_LIMITS="", TIDINGS_PRIORITY_LAG_MESSAGES="10")
+    channel = services.start("run", "channel", "webhook", wait=False, **wide)
+    sink = services.start("run", "sink", wait=False)
+    for process in (router, channel, sink):
+        process.wait_assigned()
+    notifications = make_notifications(2400, webhook_receiver.url)  # URGENT, HIGH, NORMAL, LOW in turn
+    paused_since: dict[str, float] = {}
+    longest: dict[str, float] = {}
+
+    def watch() -> None:
+        _, body = channel.get("/healthz")
+        now = time.monotonic()
+        paused = set(json.loads(body).get("lanes_paused_for_priority", []))
+        for lane in paused:
+            paused_since.setdefault(lane, now)
+            longest[lane] = max(longest.get(lane, 0.0), now - paused_since[lane])
+        for lane in set(paused_since) - paused:
+            del paused_since[lane]
+
+    for start in range(0, len(notifications), 40):  # about 200 a second for 12 s
+        began = time.monotonic()
+        publish(pipeline, notifications[start:start + 40])
+        while time.monotonic() - began < 0.2:
+            watch()
+            time.sleep(0.05)
+    received = webhook_receiver.wait_for(len(notifications), timeout=180)
+    assert set(received) == {n["id"] for n in notifications}
+    print(f"longest pause per lane under steady mixed traffic: {longest}")
+    assert all(seconds < 3.0 for seconds in longest.values()), longest

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
+from consumer.postgres import connect
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -33,7 +33,7 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     so two processes starting at once apply every migration exactly once between them.
     """
     applied: list[str] = []
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo) as conn:
         for path in pending_files(directory):
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])

@@ -16,11 +16,14 @@ from consumer.codec import Codec, DecodeError
 from consumer.events import DELIVERY
 from consumer.metrics import ServiceMetrics
 from consumer.dead_letters import DeadLetters
+from consumer.isolation import describe
+from consumer.outages import dependency_of
 from consumer.publisher import Publisher
 from consumer.settings import Settings
 from consumer.topics import Topics
 from tracking.migrate import migrate
 from tracking.stats import dead_lettered_count
+from tracking.row_rules import row_problem, safe_text
 from tracking.store import DeliveryLog, event_row
 
 
@@ -67,16 +70,19 @@ class SinkService:
         self.dead_letters = DeadLetters(self.publisher, Topics(self.settings.topic_prefix), self.group_id,
                                         self.name, self.metrics)
         self._depth_watch = asyncio.create_task(self._watch_depth())
+        self.metrics.start_series(dead_letter_reasons=("undecodable", "invalid_event"))
 
     async def _watch_depth(self) -> None:
         """tidings_dead_lettered_deliveries every DEPTH_REFRESH_S, whether batches arrive or not."""
         while True:
             try:
                 async with self._writing:
-                    depth = await dead_lettered_count(self.log.conn)
+                    connected = await self._connected()
+                    depth = await asyncio.wait_for(dead_lettered_count(connected.conn),
+                                                   self.settings.sink_write_timeout_s)
                 self.metrics.dlq_depth.labels(self.name).set(depth)
-            except psycopg.Error as exc:  # the next batch's write reports a lost connection loudly
-                log.warning("cannot count dead-lettered deliveries: %s", exc)
+            except (psycopg.Error, asyncio.TimeoutError) as exc:  # the next batch's write reconnects
+                log.warning("cannot count dead-lettered deliveries: %s", describe(exc))
             await asyncio.sleep(DEPTH_REFRESH_S)
 
     async def close(self) -> None:
@@ -97,9 +103,17 @@ class SinkService:
                     await asyncio.sleep(0)
                 for message in messages[start:start + DECODE_SLICE]:
                     try:
-                        rows.append(event_row(self.codec.decode(DELIVERY, message.value())))
+                        row = event_row(self.codec.decode(DELIVERY, message.value()))
                     except DecodeError as exc:
                         rejected.append(self.dead_letters.poison(message, "undecodable", str(exc)))
+                        continue
+                    except (ValueError, TypeError, ArithmeticError) as exc:  # ids or times that are not
+                        rejected.append(self.dead_letters.poison(message, "invalid_event", describe(exc)))
+                        continue
+                    if (problem := row_problem(row)) is not None:
+                        rejected.append(self.dead_letters.poison(message, "invalid_event", problem))
+                        continue
+                    rows.append(safe_text(row))
         if rows:
             written = asyncio.get_running_loop().create_future()
             self._pending.append((rows, written))
@@ -111,20 +125,53 @@ class SinkService:
 
     async def _write_pending(self) -> None:
         taken, self._pending = self._pending, []
-        rows = [row for batch, _ in taken for row in batch]
         try:
-            started = time.monotonic()
-            new = await self.log.record_rows(rows)
+            failure = await self._write(taken)
+            if failure is not None and len(taken) > 1 and dependency_of(failure) is None:
+                # Something in the rows, not Postgres: write each batch alone, so only the one
+                # that holds it fails (and the runtime isolates the message within it).
+                for one in taken:
+                    if (alone := await self._write([one])) is not None and not one[1].done():
+                        one[1].set_exception(alone)
+            elif failure is not None:
+                for _, written in taken:
+                    if not written.done():
+                        written.set_exception(failure)
         except asyncio.CancelledError:
             for _, written in taken:
-                written.cancel()
+                if not written.done():
+                    written.cancel()
             raise
-        except Exception as exc:  # every handler whose events were in it fails (nothing is stored)
-            for _, written in taken:
-                written.set_exception(exc)
-            return
+
+    async def _write(self, taken: list[tuple[list[tuple], asyncio.Future]]) -> BaseException | None:
+        """One transaction for these batches; resolves their futures on success. Returns the error
+        otherwise (futures left open), after dropping a connection that may be broken or frozen."""
+        rows = [row for batch, _ in taken for row in batch]
+        started = time.monotonic()
+        try:
+            log_ = await self._connected()
+            new = await log_.record_rows_within(rows, self.settings.sink_write_timeout_s)
+        except Exception as exc:
+            if dependency_of(exc) is not None:
+                await self._disconnect(exc)
+            return exc
         self.metrics.sink_write_seconds.labels(self.name).observe(time.monotonic() - started)
         self.metrics.sink_events.labels(self.name, "new").inc(new)
         self.metrics.sink_events.labels(self.name, "duplicate").inc(len(rows) - new)
         for _, written in taken:
-            written.set_result(None)
+            if not written.done():  # a handler cancelled at shutdown no longer waits
+                written.set_result(None)
+        return None
+
+    async def _connected(self) -> DeliveryLog:
+        if self.log is None or self.log.conn.closed:
+            self.log = await DeliveryLog.connect(self.settings.database_url)
+            log.info("sink: connected to Postgres")
+        return self.log
+
+    async def _disconnect(self, exc: BaseException) -> None:
+        """Postgres is gone or not answering: forget the connection (a frozen server may never
+        answer on it); the runtime retries the batch with backoff on a new one."""
+        log.warning("sink: Postgres write failed (%s); reconnecting", describe(exc))
+        if self.log is not None:
+            self.log.abandon()

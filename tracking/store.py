@@ -4,6 +4,7 @@ Fed by the tracking sink's consumer; read by tracking.stats, the CLI and the tes
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import operator
 import uuid
@@ -13,6 +14,7 @@ from decimal import Decimal
 import psycopg
 from psycopg.types.uuid import UUIDBinaryDumper
 
+from consumer.postgres import connect_async
 from tracking.opt_outs import RECORD_PROVIDER_OPT_OUTS
 from tracking.statuses import FINAL_STATUSES
 
@@ -30,7 +32,7 @@ _COLUMNS = (
     ("replay", "int4"), ("latency_ms", "int4"),
 )
 EVENT_COLUMNS = tuple(name for name, _ in _COLUMNS)
-_COLUMN_TYPES = [type_ for _, type_ in _COLUMNS]
+COLUMN_TYPES = tuple(type_ for _, type_ in _COLUMNS)
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 
 # Session-scoped and emptied at every commit, so batches never see each other's rows. Created
@@ -44,10 +46,11 @@ CREATE TEMP TABLE IF NOT EXISTS delivery_events_staging ON COMMIT DELETE ROWS
 # records provider opt-outs too (tracking.opt_outs), one round trip fewer.
 #
 # Current-state rule: the status columns come from the event with the greatest
-# (occurred_at, status is final, event_id). A later event wins; at the same instant a final
-# status beats a non-final one, so 'queued' never overwrites 'sent' that is as late or later;
-# event_id only makes exact ties deterministic. Because it is a maximum, the result does not
-# depend on arrival order, and a 'replayed' later than a 'dead_lettered' reopens the delivery.
+# (replay, status is final, occurred_at, event_id). Within one replay a final status wins
+# whatever its time: work redone after a crash or rebalance re-emits earlier non-final events
+# (same ids, later times), and they must not reopen a delivery that was `sent`. A `replayed`
+# event starts the next replay, so it reopens a dead-lettered delivery; event_id only makes
+# exact ties deterministic. Because it is a maximum, the result does not depend on arrival order.
 #
 # Replays: `replay` is the highest seen, and `attempts` the highest attempt within that latest
 # replay, so a replayed delivery counts its attempts afresh. The 'replayed' marker itself is left
@@ -69,7 +72,7 @@ WITH fresh AS (
 ), latest AS (
     SELECT DISTINCT ON (delivery_id) *
     FROM inserted
-    ORDER BY delivery_id, occurred_at DESC, status = ANY(%(final)s) DESC, event_id DESC
+    ORDER BY delivery_id, replay DESC, status = ANY(%(final)s) DESC, occurred_at DESC, event_id DESC
 ), totals AS (
     SELECT delivery_id, count(*) AS event_count, max(replay) AS replay,
            coalesce(max(attempt) FILTER (WHERE replay = latest_replay AND status <> 'replayed'),
@@ -94,17 +97,21 @@ WITH fresh AS (
     ON CONFLICT (delivery_id) DO UPDATE SET
         (status, status_at, status_event_id, status_code, error_class, error_message,
          provider, provider_message_id, retry_tier, due_at, stage, reason) = (
-            SELECT c.* FROM (VALUES
-                (excluded.status, excluded.status_at, excluded.status_event_id,
+            SELECT c.status, c.status_at, c.status_event_id, c.status_code, c.error_class,
+                   c.error_message, c.provider, c.provider_message_id, c.retry_tier, c.due_at,
+                   c.stage, c.reason
+            FROM (VALUES
+                (excluded.replay, excluded.status, excluded.status_at, excluded.status_event_id,
                  excluded.status_code, excluded.error_class, excluded.error_message,
                  excluded.provider, excluded.provider_message_id, excluded.retry_tier,
                  excluded.due_at, excluded.stage, excluded.reason),
-                (d.status, d.status_at, d.status_event_id, d.status_code, d.error_class,
+                (d.replay, d.status, d.status_at, d.status_event_id, d.status_code, d.error_class,
                  d.error_message, d.provider, d.provider_message_id, d.retry_tier, d.due_at,
                  d.stage, d.reason)
-            ) AS c (status, status_at, status_event_id, status_code, error_class, error_message,
-                    provider, provider_message_id, retry_tier, due_at, stage, reason)
-            ORDER BY c.status_at DESC, c.status = ANY(%(final)s) DESC, c.status_event_id DESC
+            ) AS c (replay, status, status_at, status_event_id, status_code, error_class,
+                    error_message, provider, provider_message_id, retry_tier, due_at, stage, reason)
+            ORDER BY c.replay DESC, c.status = ANY(%(final)s) DESC, c.status_at DESC,
+                     c.status_event_id DESC
             LIMIT 1),
         recipient_id = coalesce(d.recipient_id, excluded.recipient_id),
         source = coalesce(d.source, excluded.source),
@@ -197,7 +204,7 @@ class DeliveryLog:
 
     @classmethod
     async def connect(cls, conninfo: str) -> DeliveryLog:
-        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        conn = await connect_async(conninfo)
         # The staging table has no statistics, so the planner's cost for a large batch passes
         # jit_above_cost and every batch would pay ~25 ms of JIT compilation for a plain plan.
         await conn.execute("SET jit = off")
@@ -205,6 +212,20 @@ class DeliveryLog:
 
     async def close(self) -> None:
         await self.conn.close()
+
+    def abandon(self) -> None:
+        """Give up a connection that failed or stopped answering; the next write connects anew."""
+        if not self.conn.closed:
+            self.conn.pgconn.finish()  # no round trip: a frozen server would never answer one
+
+    async def record_rows_within(self, rows: Iterable[tuple], timeout_s: float) -> int:
+        """record_rows, given up after `timeout_s` (a frozen server keeps the socket open and never
+        answers): cancelled, and OperationalError raised so the caller reconnects and retries. The
+        rows are recorded once either way: event ids make a retried batch a no-op."""
+        try:
+            return await asyncio.wait_for(self.record_rows(rows), timeout_s)
+        except asyncio.TimeoutError:
+            raise psycopg.OperationalError(f"Postgres did not answer a write within {timeout_s:g}s") from None
 
     async def __aenter__(self) -> DeliveryLog:
         return self
@@ -255,7 +276,7 @@ class DeliveryLog:
                 async with cur.copy(
                     f"COPY delivery_events_staging ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
                 ) as copy:
-                    copy.set_types(_COLUMN_TYPES)
+                    copy.set_types(list(COLUMN_TYPES))
                     for row in rows:
                         await copy.write_row(row)
                 await cur.execute(_RECORD, {"final": sorted(FINAL_STATUSES)})

@@ -18,7 +18,8 @@ from consumer.topics import Topics
 def other_member(settings, group: str, topic: str, stop: threading.Event, assigned: list) -> None:
     """A second group member that subscribes to the LOW lane only, forcing a rebalance."""
     consumer = Consumer({**settings.kafka_common(), "group.id": group, "session.timeout.ms": settings.session_timeout_ms,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "partition.assignment.strategy": settings.assignment_strategy})
     consumer.subscribe([topic], on_assign=lambda c, parts: assigned.extend(parts))
     while not stop.is_set():
         consumer.poll(0.1)
@@ -27,7 +28,10 @@ def other_member(settings, group: str, topic: str, stop: threading.Event, assign
 
 def test_lower_lanes_stay_paused_across_a_rebalance_while_urgent_is_busy(settings):
     # Strict (no starvation guard), and one URGENT message in flight is enough to hold LOW back.
-    settings = settings.replace(priority_max_pause_s=0.0, priority_lag_messages=1)
+    # Eager assignment: every partition is revoked and assigned again, so every pause is re-applied
+    # (cooperative-sticky would move both LOW partitions to the member subscribed to LOW alone).
+    settings = settings.replace(priority_max_pause_s=0.0, priority_lag_messages=1, assignment_strategy="range",
+                                shutdown_grace_s=0.5)
     names = Topics(settings.topic_prefix)
     lanes = names.all_channel("webhook")
     urgent_topic, low_topic = names.channel("webhook", "urgent"), names.channel("webhook", "low")
@@ -48,7 +52,8 @@ def test_lower_lanes_stay_paused_across_a_rebalance_while_urgent_is_busy(setting
             while not release.is_set():
                 await asyncio.sleep(0.05)
 
-    stream = StreamConsumer(settings, ServiceMetrics("test"), group, lanes, handle)
+    # In flight 2: one URGENT message in flight is half the bound, so the URGENT lane counts as behind.
+    stream = StreamConsumer(settings, ServiceMetrics("test"), group, lanes, handle, max_in_flight=2)
     member_stop, member_assigned = threading.Event(), []
     member = threading.Thread(target=other_member, args=(settings, group, low_topic, member_stop, member_assigned))
 

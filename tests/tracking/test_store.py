@@ -197,7 +197,7 @@ def test_replay_reopens_a_dead_letter_and_order_does_not_matter(database_url):
         history = [
             event(delivery, "queued", seconds=0),
             event(delivery, "dead_lettered", seconds=1, error_class="Permanent"),
-            event(delivery, "replayed", seconds=10),
+            event(delivery, "replayed", seconds=10, replay=1),  # as `tidings dlq replay` writes it
         ]
         events_of[arrival] = delivery
         for item in history if arrival == "in order" else reversed(history):
@@ -205,6 +205,28 @@ def test_replay_reopens_a_dead_letter_and_order_does_not_matter(database_url):
     for delivery in events_of.values():
         state = query(database_url, stats.delivery_state, delivery)
         assert (state["status"], state["error_class"], state["event_count"]) == ("replayed", None, 3)
+
+
+def test_a_final_status_is_never_overridden_by_redone_earlier_work(database_url):
+    """Work redone after a crash or rebalance re-emits earlier events with their deterministic ids
+    and later times: `queued` or `retry_scheduled` after `sent`. Whatever the arrival order, the
+    delivery stays sent; and a `sent` redone in the same run is a no-op, not a lost state."""
+    migrate(database_url)
+    for arrival in ("in order", "reversed", "redo in another batch"):
+        delivery = uuid.uuid4()
+        queued, sent = event(delivery, "queued", seconds=0), event(delivery, "sent", seconds=1, attempt=1)
+        redone_queued = {**queued, "occurred_at": T0 + dt.timedelta(seconds=30)}  # same id, later time
+        redone_retry = event(delivery, "retry_scheduled", seconds=40, attempt=1)
+        if arrival == "in order":
+            record(database_url, [queued, sent, redone_retry])
+        elif arrival == "reversed":
+            record(database_url, [redone_retry, sent, queued])
+        else:
+            record(database_url, [queued, sent])
+            record(database_url, [redone_queued])
+            record(database_url, [redone_retry, {**sent, "occurred_at": T0 + dt.timedelta(seconds=50)}])
+        state = query(database_url, stats.delivery_state, delivery)
+        assert state["status"] == "sent", arrival
 
 
 def test_stats_report_current_state(database_url):
