@@ -19,7 +19,7 @@ import uuid
 from channels.slack import SlackProvider
 from consumer.outcomes import Delivered
 from consumer.settings import Settings
-from tests.fixtures.slack import TOKEN, FakeSlack
+from tests.fixtures.slack import LOOPBACK_WEBHOOKS, TOKEN, FakeSlack
 
 
 def messages(addresses: list[str]) -> list[dict]:
@@ -51,7 +51,7 @@ def main() -> None:
     own = [f"C{i:07d}" for i in range(n)]
     shared = [f"C{i % args.channels:07d}" for i in range(n)]
     slack = FakeSlack(channels=own)
-    base = Settings(slack_bot_token=TOKEN, slack_api_url=slack.api_url)
+    base = Settings(slack_bot_token=TOKEN, slack_api_url=slack.api_url, **LOOPBACK_WEBHOOKS)
     runs = [
         ("chat.postMessage, unpaced", base.replace(slack_per_channel_per_s=0.0), own),
         (f"chat.postMessage, paced {args.per_channel_per_s}/s, {n} channels",

@@ -1,22 +1,29 @@
 """Slack provider: posts a channel message to an incoming-webhook URL or with the Web API's
 chat.postMessage, paced per Slack channel, in a thread when its options carry a thread_key.
 
-The address picks the way: an http(s) URL is an incoming webhook (any host is accepted, so a proxy
-or a Slack-compatible service works too; Slack's own are https://hooks.slack.com/...), anything else
-is a channel or user id for chat.postMessage, which options["channel"] overrides. Webhooks cannot
-thread (Slack returns no ts for them), so thread_key applies to the Web API only."""
+The address picks the way: an http(s) URL is an incoming webhook, anything else is a channel or
+user id for chat.postMessage, which options["channel"] overrides. Webhooks cannot thread (Slack
+returns no ts for them), so thread_key applies to the Web API only.
+
+A webhook URL comes from the event, so it is accepted only on the slack_webhook_hosts (Slack's
+hooks.slack.com by default; anything else is `invalid_address`, nothing sent) and connected to
+through the same SSRF guard as webhooks (channels/outbound.py): an answer's body becomes the
+delivery's error message, readable by whoever published it."""
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import re
 import time
 
 import aiohttp
 import psycopg
+from aiohttp.abc import AbstractResolver
+from yarl import URL
 
-from channels.slack_errors import http_failure, outcome_for, rate_limited
+from channels.answer_excerpt import AnswerExcerpt
+from channels.outbound import TargetPolicy, TargetRefused, guarded_connector, parse_url
+from channels.slack_errors import ERROR_CODE, http_failure, outcome_for, rate_limited
 from channels.slack_pacer import ChannelPacer, MonotonicClock, Sleep
 from channels.slack_threads import ThreadStarts, ThreadStore, thread_store
 from consumer.outcomes import (
@@ -33,7 +40,6 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PROVIDER, API_PROVIDER = "slack-webhook", "slack-api"
 MAX_BODY = 4096
-ERROR_CODE = re.compile(r"[a-z_]{2,100}")
 # Options given to Slack as they are: chat.postMessage arguments, which webhooks accept too.
 PASS_THROUGH = ("blocks", "attachments", "username", "icon_emoji", "icon_url", "unfurl_links",
                 "unfurl_media", "thread_ts")
@@ -57,15 +63,21 @@ class SlackProvider:
     name = "slack"
 
     def __init__(self, settings: Settings, *, clock: MonotonicClock = time.monotonic,
-                 sleep: Sleep = asyncio.sleep, threads: ThreadStore | None = None):
+                 sleep: Sleep = asyncio.sleep, threads: ThreadStore | None = None,
+                 resolver: AbstractResolver | None = None):
         self.api_url = settings.slack_api_url.rstrip("/")
         self._token = settings.slack_bot_token
+        self.webhook_hosts = webhook_hosts(settings.slack_webhook_hosts)
+        self.targets = TargetPolicy.from_setting(settings.slack_allowed_targets, "slack_allowed_targets")
+        self.resolver = resolver  # the system resolver unless a test injects one
+        self.excerpt = AnswerExcerpt.from_settings(settings)
         self.timeout = aiohttp.ClientTimeout(total=settings.slack_timeout_s)
         self.pacer = ChannelPacer(settings.slack_per_channel_per_s, clock, sleep)
         self.max_pacing_wait_s = settings.slack_max_pacing_wait_s
         self.threads = threads if threads is not None else thread_store(settings.database_url)
         self.starts = ThreadStarts()
-        self.session: aiohttp.ClientSession | None = None
+        self.session: aiohttp.ClientSession | None = None  # incoming webhooks, named by events
+        self.api_session: aiohttp.ClientSession | None = None  # the Web API, named by the operator
 
     def name_for(self, message: dict) -> str:
         """The provider that delivers this message: slack-webhook or slack-api."""
@@ -74,14 +86,19 @@ class SlackProvider:
     async def start(self) -> None:
         if not self._token:
             log.warning("TIDINGS_SLACK_BOT_TOKEN is not set: chat.postMessage sends will fail (not_authed)")
-        connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=60)
-        self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
-                                             headers={"User-Agent": "tidings/0.1"})
+        # The API URL is the operator's setting, not an event's: its host may be internal (a proxy,
+        # a fake Slack) without being an allowed target for the webhooks that events name.
+        api_targets = self.targets.trusting(URL(self.api_url).raw_host or "")
+        self.session, self.api_session = (
+            aiohttp.ClientSession(connector=guarded_connector(policy, self.resolver, limit=100),
+                                  timeout=self.timeout, headers={"User-Agent": "tidings/0.1"})
+            for policy in (self.targets, api_targets))
         await self.threads.start()
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        for session in (self.session, self.api_session):
+            if session is not None:
+                await session.close()
         await self.threads.close()
 
     async def send(self, message: dict) -> Outcome:
@@ -93,7 +110,10 @@ class SlackProvider:
             return Permanent("slack_invalid_options", "options are not a JSON object")
         address = message["address"]
         if is_webhook(address):
-            outcome = await self._post_webhook(address, slack_body(message, options))
+            target = self._webhook_target(address)
+            if isinstance(target, Permanent):
+                return target
+            outcome = await self._post_webhook(target, slack_body(message, options))
         else:
             channel = str(options.get("channel") or address)
             body = {"channel": channel, **slack_body(message, options)}
@@ -127,6 +147,16 @@ class SlackProvider:
             # The message is posted; failing it now would post it twice. Later ones start a new thread.
             log.warning("could not record Slack thread %r in %s: %s", key, channel, exc)
 
+    def _webhook_target(self, address: str) -> URL | Permanent:
+        target = parse_url(address)
+        if isinstance(target, Permanent):
+            return target
+        host = (target.raw_host or "").lower().rstrip(".")
+        if "*" not in self.webhook_hosts and host not in self.webhook_hosts:
+            return Permanent("invalid_address", f"Slack incoming webhooks are accepted on "
+                             f"{sorted(self.webhook_hosts)} only, not {host[:100]!r} (slack_webhook_hosts)")
+        return self.targets.screen(target) or target
+
     def _park_if_backlogged(self, target: str) -> Deferred | None:
         """A long queue for one Slack channel would hold the worker's in-flight slots and slow
         every other channel: past max_pacing_wait_s the message waits on a retry tier instead."""
@@ -141,8 +171,8 @@ class SlackProvider:
             return parked
         await self.pacer.wait(body["channel"])
         try:
-            async with self.session.post(f"{self.api_url}/chat.postMessage", data=_json(body),
-                                         headers=headers, allow_redirects=False) as response:
+            async with self.api_session.post(f"{self.api_url}/chat.postMessage", data=_json(body),
+                                             headers=headers, allow_redirects=False) as response:
                 raw = await response.content.read(MAX_BODY)
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 if response.status == 429:
@@ -152,26 +182,28 @@ class SlackProvider:
                 except ValueError:
                     answer = None
                 if not isinstance(answer, dict):
-                    text = raw.decode("utf-8", "replace")
                     if response.status == 200:
-                        return Transient("slack_bad_response", f"not a JSON object: {text[:200]!r}", 200)
-                    return http_failure(response.status, text)
+                        return Transient("slack_bad_response", f"not a JSON object: {self.excerpt(raw)}", 200)
+                    return http_failure(response.status, self.excerpt(raw))
                 if answer.get("ok") is True and response.status == 200:
                     return Delivered(status_code=200, provider_message_id=answer.get("ts"))
                 if answer.get("error"):
                     return outcome_for(str(answer["error"]), response.status, retry_after)
-                return http_failure(response.status, raw.decode("utf-8", "replace"))
+                return http_failure(response.status, self.excerpt(raw))
+        except TargetRefused as exc:
+            return Permanent("target_refused", str(exc))
         except asyncio.TimeoutError:
             return Transient("timeout", f"no response within {self.timeout.total}s")
         except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, str(exc)[:500])
+            return Transient(type(exc).__name__, self.excerpt(str(exc)))
 
-    async def _post_webhook(self, url: str, body: dict) -> Outcome:
+    async def _post_webhook(self, target: URL, body: dict) -> Outcome:
+        url = str(target)
         if parked := self._park_if_backlogged(url):  # one webhook URL posts to one channel
             return parked
         await self.pacer.wait(url)
         try:
-            async with self.session.post(url, data=_json(body), allow_redirects=False,
+            async with self.session.post(target, data=_json(body), allow_redirects=False,
                                          headers={"Content-Type": "application/json"}) as response:
                 text = (await response.content.read(MAX_BODY)).decode("utf-8", "replace").strip()
                 if 200 <= response.status < 300:
@@ -180,13 +212,20 @@ class SlackProvider:
                     return rate_limited(429, retry_after_seconds(response.headers.get("Retry-After")))
                 if ERROR_CODE.fullmatch(text):
                     return outcome_for(text, response.status)
-                return http_failure(response.status, text)
+                return http_failure(response.status, self.excerpt(text))
+        except TargetRefused as exc:
+            return Permanent("target_refused", str(exc))
         except asyncio.TimeoutError:
             return Transient("timeout", f"no response within {self.timeout.total}s")
         except aiohttp.InvalidURL as exc:
-            return Permanent("invalid_url", str(exc)[:500])
+            return Permanent("invalid_url", self.excerpt(str(exc)))
         except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, str(exc)[:500])
+            return Transient(type(exc).__name__, self.excerpt(str(exc)))
+
+
+def webhook_hosts(setting: str) -> frozenset[str]:
+    """slack_webhook_hosts: comma-separated host names; "*" accepts any (still SSRF-guarded)."""
+    return frozenset(h.strip().lower().rstrip(".") for h in setting.split(",") if h.strip())
 
 
 def _json(body: dict) -> bytes:

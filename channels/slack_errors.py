@@ -2,9 +2,13 @@
 table, used by channels/slack.py to turn every Slack response into Delivered, Transient or Permanent."""
 from __future__ import annotations
 
+import re
+
 from consumer.outcomes import Outcome, Permanent, Transient
 
 PERMANENT, TRANSIENT = "permanent", "transient"
+# What a Slack error code looks like; anything else in its place is not trusted as one.
+ERROR_CODE = re.compile(r"[a-z0-9_]{2,100}")
 
 # Error code -> what it means for a retry. Codes from Slack's docs for incoming webhooks (plain-text
 # 4xx bodies) and chat.postMessage ({"ok": false, "error": ...}); a code both use means the same.
@@ -53,7 +57,8 @@ def outcome_for(error: str, status: int | None, retry_after_s: float | None = No
 
     Unknown codes are permanent under 5xx-free answers (Slack rejected this request on purpose)
     and transient with a 5xx status."""
-    code = (error or "unknown_error").strip()[:100] or "unknown_error"
+    code = (error or "").strip()
+    code = code if ERROR_CODE.fullmatch(code) else "unknown_error"  # it becomes an error class
     kind = ERRORS.get(code)
     if kind is None:
         kind = TRANSIENT if status is not None and status >= 500 else PERMANENT
@@ -68,7 +73,8 @@ def rate_limited(status: int, retry_after_s: float | None) -> Transient:
 
 
 def http_failure(status: int, body: str) -> Outcome:
-    """A non-2xx answer without a Slack error code: 5xx (and 408) transient, other 4xx permanent."""
+    """A non-2xx answer without a Slack error code: 5xx (and 408) transient, other 4xx permanent.
+    `body` is already an excerpt (channels/answer_excerpt.py)."""
     if status >= 500 or status == 408:
         return Transient(f"http_{status}", body[:500], status)
     return Permanent(f"http_{status}", body[:500], status)

@@ -7,6 +7,7 @@ import json
 
 import aiohttp
 
+from channels.answer_excerpt import AnswerExcerpt
 from consumer.outcomes import (
     Delivered,
     Outcome,
@@ -64,6 +65,7 @@ class HttpSms:
         self.settings = settings
         self.is_success = success_matcher(settings.sms_http_success_status)
         self.timeout = aiohttp.ClientTimeout(total=settings.sms_timeout_s)
+        self.excerpt = AnswerExcerpt.from_settings(settings)
         self.session: aiohttp.ClientSession | None = None
 
     def name_for(self, message: dict) -> str:
@@ -87,14 +89,15 @@ class HttpSms:
                 text = (await response.content.read(MAX_BODY)).decode("utf-8", "replace")
                 if self.is_success(response.status):
                     return Delivered(status_code=response.status, provider_message_id=self._message_id(text))
-                outcome = classify_http(response.status, text[:2048], retry_after_seconds(response.headers.get("Retry-After")))
+                excerpt = self.excerpt(text)
+                outcome = classify_http(response.status, excerpt, retry_after_seconds(response.headers.get("Retry-After")))
                 # A status outside the success list but still 2xx/3xx: the gateway did not accept it.
                 return outcome if not isinstance(outcome, Delivered) else Permanent(
-                    f"http_{response.status}", text[:2048], response.status)
+                    f"http_{response.status}", excerpt, response.status)
         except asyncio.TimeoutError:
             return Transient("timeout", f"no response within {s.sms_timeout_s}s")
         except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, str(exc))
+            return Transient(type(exc).__name__, self.excerpt(str(exc)))
 
     def _message_id(self, text: str) -> str | None:
         field = self.settings.sms_http_message_id_field

@@ -11,6 +11,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
+from channels.answer_excerpt import AnswerExcerpt
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient, retry_after_seconds
 from consumer.settings import Settings, SettingsError
 
@@ -45,6 +46,7 @@ class TwilioSms:
         if not settings.sms_twilio_from and not settings.sms_twilio_messaging_service_sid:
             raise SettingsError("the twilio SMS provider needs sms_twilio_from or sms_twilio_messaging_service_sid")
         self.settings = settings
+        self.excerpt = AnswerExcerpt.from_settings(settings)
         self.http: RetryAfterKeepingClient | None = None
         self.client: Client | None = None
 
@@ -76,16 +78,17 @@ class TwilioSms:
         try:
             sent = await self.client.messages.create_async(**fields)
         except TwilioRestException as exc:
-            return outcome_for_error(exc, retry_after_seconds(_retry_after.get(), time.time()))
+            return outcome_for_error(exc, retry_after_seconds(_retry_after.get(), time.time()), self.excerpt)
         except asyncio.TimeoutError:
             return Transient("timeout", f"no answer from Twilio within {s.sms_timeout_s}s")
         except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, str(exc))
+            return Transient(type(exc).__name__, self.excerpt(str(exc)))
         return Delivered(status_code=201, provider_message_id=sent.sid)
 
 
-def outcome_for_error(exc: TwilioRestException, retry_after_s: float | None = None) -> Outcome:
-    text = f"twilio {exc.code}: {exc.msg}" if exc.code else f"twilio: {exc.msg}"
+def outcome_for_error(exc: TwilioRestException, retry_after_s: float | None = None,
+                      excerpt: AnswerExcerpt = AnswerExcerpt()) -> Outcome:
+    text = excerpt(f"twilio {exc.code}: {exc.msg}" if exc.code else f"twilio: {exc.msg}")
     if exc.code in PERMANENT_CODES:
         return Permanent(PERMANENT_CODES[exc.code], text, exc.status)
     if exc.code in TRANSIENT_CODES:

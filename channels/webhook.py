@@ -2,18 +2,19 @@
 one shared aiohttp session, behind a per-endpoint bulkhead and circuit breaker.
 
 Timeouts (connect and total), no redirects, a capped request body and a capped response read;
-SSRF checks on the URL and on every resolved address (channels/webhook_targets.py)."""
+URL and SSRF checks on the URL and on every resolved address (channels/outbound.py); what a
+receiver answers is kept as a short excerpt with configured secrets redacted (answer_excerpt.py)."""
 from __future__ import annotations
 
 import asyncio
 import time
 from typing import Callable
 
+import aiohttp
 from aiohttp.abc import AbstractResolver
 
-import aiohttp
-from yarl import URL
-
+from channels.answer_excerpt import AnswerExcerpt
+from channels.outbound import TargetPolicy, TargetRefused, guarded_connector, read_capped
 from channels.webhook_bulkhead import EndpointBulkhead
 from channels.webhook_endpoints import DisabledEndpoints
 from channels.webhook_request import (
@@ -23,7 +24,6 @@ from channels.webhook_request import (
     payload,
 )
 from channels.webhook_signing import WebhookSigner
-from channels.webhook_targets import GuardedResolver, TargetPolicy, TargetRefused
 from consumer.outcomes import (
     Outcome,
     Permanent,
@@ -38,7 +38,6 @@ __all__ = ["WebhookProvider", "payload", "retry_after_seconds"]
 
 # Enough of an answer to explain a failure; never the whole body of a misbehaving receiver.
 MAX_RESPONSE_BYTES = 20 * 1024
-MAX_ERROR_TEXT = 2048
 
 
 class WebhookProvider:
@@ -51,7 +50,8 @@ class WebhookProvider:
         self.concurrency = settings.webhook_concurrency
         self.per_endpoint = settings.webhook_per_endpoint_concurrency
         self.max_body_bytes = settings.webhook_max_body_bytes
-        self.signer = WebhookSigner.from_setting(settings.webhook_signing_secrets)
+        self.signer = WebhookSigner.from_settings(settings.webhook_signing_secrets,
+                                                  settings.webhook_endpoint_secrets)
         self.credentials = parse_credentials(settings.webhook_credentials)
         self.bulkhead = EndpointBulkhead(
             concurrency=settings.webhook_per_endpoint_concurrency, wait_s=settings.webhook_endpoint_wait_s,
@@ -60,6 +60,7 @@ class WebhookProvider:
         self.disabled = DisabledEndpoints(settings.database_url, settings.webhook_endpoints_refresh_s)
         self.targets = TargetPolicy.from_setting(settings.webhook_allowed_targets)
         self.resolver = resolver  # the system resolver unless a test injects one
+        self.excerpt = AnswerExcerpt.from_settings(settings)
         self.wall_clock = wall_clock
         self.session: aiohttp.ClientSession | None = None
 
@@ -70,8 +71,8 @@ class WebhookProvider:
         return {self.name: self.bulkhead.open_count()}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.per_endpoint,
-                                         ttl_dns_cache=60, resolver=GuardedResolver(self.targets, self.resolver))
+        connector = guarded_connector(self.targets, self.resolver, limit=self.concurrency,
+                                      limit_per_host=self.per_endpoint)
         self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
                                              headers={"User-Agent": "tidings/0.1"})
         await self.disabled.start()
@@ -89,10 +90,8 @@ class WebhookProvider:
         if self.disabled.is_disabled(request.url):
             return Suppressed("endpoint_disabled", f"{request.url[:200]} answered 410 Gone earlier; "
                               "`tidings endpoints enable URL` re-enables it")
-        try:
-            self.targets.check_host(URL(request.url).raw_host or "")
-        except TargetRefused as exc:
-            return Permanent("target_refused", str(exc))
+        if refused := self.targets.screen(request.target):
+            return refused
         return await self.bulkhead.run(request.url, lambda: self._attempt(request))
 
     async def _attempt(self, request: WebhookRequest) -> Outcome:
@@ -101,32 +100,22 @@ class WebhookProvider:
                                             headers=request.headers, allow_redirects=False) as response:
                 status = response.status
                 if 300 <= status < 400:
-                    location = response.headers.get("Location", "")[:200]
+                    location = self.excerpt(response.headers.get("Location", ""))
                     return Permanent("redirect_refused", f"redirect to {location!r} not followed", status)
-                # Read at most the cap; leaving the rest unread makes aiohttp close the connection.
-                text = (await _read_capped(response, MAX_RESPONSE_BYTES)).decode("utf-8", "replace")
+                # Read even a 2xx answer (up to the cap) so that the connection can be reused.
+                answer = await read_capped(response, MAX_RESPONSE_BYTES)
+                # The receiver may echo the request: its own signing secrets are redacted too.
+                text = self.excerpt(answer, *self.signer.secrets_for(request.target)) if status >= 300 else ""
                 if status == 410:
-                    await self.disabled.disable(request.url, status, text[:MAX_ERROR_TEXT],
-                                                request.headers["Idempotency-Key"])
-                    return Permanent("endpoint_gone", text[:MAX_ERROR_TEXT], status)
+                    await self.disabled.disable(request.url, status, text, request.headers["Idempotency-Key"])
+                    return Permanent("endpoint_gone", text, status)
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"), self.wall_clock())
-                return classify_http(status, "" if status < 300 else text[:MAX_ERROR_TEXT], retry_after)
+                return classify_http(status, text, retry_after)
         except TargetRefused as exc:
             return Permanent("target_refused", str(exc))
         except asyncio.TimeoutError:
             return Transient("timeout", f"no complete response within {self.timeout.total}s")
         except aiohttp.InvalidURL as exc:
-            return Permanent("invalid_url", str(exc))
+            return Permanent("invalid_url", self.excerpt(str(exc)))
         except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, str(exc))
-
-
-async def _read_capped(response: aiohttp.ClientResponse, cap: int) -> bytes:
-    chunks, size = [], 0
-    while size < cap:
-        chunk = await response.content.read(cap - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+            return Transient(type(exc).__name__, self.excerpt(str(exc)))

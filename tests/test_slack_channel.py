@@ -7,7 +7,7 @@ import time
 
 import psycopg
 
-from tests.fixtures.slack import TOKEN
+from tests.fixtures.slack import LOOPBACK_WEBHOOKS_ENV, TOKEN
 from tests.pipeline import make_notifications, publish, wait_for_statuses
 
 
@@ -21,7 +21,7 @@ def slack_notification(webhook_url: str, target: str, **options) -> dict:
 
 def test_thread_replies_and_errors_through_the_pipeline(pipeline, services, fake_slack):
     env = {"TIDINGS_SLACK_API_URL": f"{fake_slack.base}/api", "TIDINGS_SLACK_BOT_TOKEN": TOKEN,
-           "TIDINGS_SLACK_PER_CHANNEL_PER_S": "0"}
+           "TIDINGS_SLACK_PER_CHANNEL_PER_S": "0", **LOOPBACK_WEBHOOKS_ENV}
     services.start_pipeline("slack", **env)
 
     first = slack_notification("", "C0001", thread_key="incident-7", username="Deploy bot", icon_emoji=":rocket:")
@@ -53,7 +53,7 @@ def test_thread_replies_and_errors_through_the_pipeline(pipeline, services, fake
 
 def test_a_paced_slack_channel_does_not_hold_up_the_others(pipeline, services, fake_slack):
     env = {"TIDINGS_SLACK_API_URL": f"{fake_slack.base}/api", "TIDINGS_SLACK_BOT_TOKEN": TOKEN,
-           "TIDINGS_SLACK_PER_CHANNEL_PER_S": "2", "TIDINGS_SLACK_MAX_PACING_WAIT_S": "1",
+           "TIDINGS_SLACK_PER_CHANNEL_PER_S": "2", "TIDINGS_SLACK_MAX_PACING_WAIT_S": "1", **LOOPBACK_WEBHOOKS_ENV,
            "TIDINGS_MAX_IN_FLIGHT": "4", "TIDINGS_BATCH_SIZE": "4"}  # a queue could fill every slot
     _, channel, _ = services.start_pipeline("slack", **env)
     # 24 posts at 2/s take at least 11.5 s; the quiet channel's three need 1 s once they are read,
@@ -71,3 +71,26 @@ def test_a_paced_slack_channel_does_not_hold_up_the_others(pipeline, services, f
     assert max(quiet_times) < max(busy_times)  # C0002 did not wait for C0001's queue
     assert all(b - a >= 0.45 for a, b in zip(busy_times, busy_times[1:]))  # never faster than 2/s
     assert channel.metric("tidings_deferred_total", reason="slack_paced") > 0
+
+
+def test_bad_and_off_slack_webhook_urls_are_dead_lettered_and_the_next_one_is_posted(pipeline, services, fake_slack):
+    """A 70-character host label stopped the Slack worker, and any host was posted to (issues 14, 15)."""
+    env = {"TIDINGS_SLACK_API_URL": f"{fake_slack.base}/api", "TIDINGS_SLACK_BOT_TOKEN": TOKEN,
+           "TIDINGS_SLACK_PER_CHANNEL_PER_S": "0", **LOOPBACK_WEBHOOKS_ENV}
+    _, channel, _ = services.start_pipeline("slack", **env)
+    # make_notifications(1, ...) gives each the same recipient id and lane: one key, in order.
+    bad = [slack_notification("", "https://" + "a" * 70 + ".slack.com/services/T0/B0/good"),
+           slack_notification("", "http://127.0.0.1:99999/services/T0/B0/good"),
+           slack_notification("", fake_slack.webhook_url().replace("127.0.0.1", "localhost"))]
+    good = slack_notification("", fake_slack.webhook_url())
+    publish(pipeline, bad + [good])
+    wait_for_statuses(pipeline.database_url, [good["id"]])
+    wait_for_statuses(pipeline.database_url, [n["id"] for n in bad], statuses=("dead_lettered",))
+    assert channel.process.poll() is None  # the worker never stopped
+    assert [p["body"]["text"] for p in fake_slack.posts] == ["*Deploy*\nv1.2 is live"]
+    assert fake_slack.requests == 1
+    with psycopg.connect(pipeline.database_url) as conn:
+        classes = dict(conn.execute(
+            "SELECT notification_id::text, error_class FROM deliveries WHERE notification_id = ANY(%s::uuid[])",
+            [[n["id"] for n in bad]]).fetchall())
+    assert [classes[n["id"]] for n in bad] == ["invalid_url", "invalid_url", "invalid_address"]

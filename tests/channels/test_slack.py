@@ -17,7 +17,7 @@ from channels.slack_pacer import ChannelPacer
 from channels.slack_threads import MemoryThreads
 from consumer.outcomes import Deferred, Delivered, Permanent, Transient
 from consumer.settings import Settings
-from tests.fixtures.slack import TOKEN, WEBHOOK_ERROR_STATUS, FakeSlack  # noqa: F401
+from tests.fixtures.slack import LOOPBACK_WEBHOOKS, TOKEN, WEBHOOK_ERROR_STATUS, FakeSlack  # noqa: F401
 from tracking.migrate import migrate
 
 
@@ -38,7 +38,7 @@ class FakeClock:
 
 def settings_for(slack: FakeSlack, **changes) -> Settings:
     values = dict(slack_bot_token=TOKEN, slack_api_url=slack.api_url, slack_per_channel_per_s=0.0,
-                  slack_timeout_s=5.0)
+                  slack_timeout_s=5.0, **LOOPBACK_WEBHOOKS)
     return Settings(**{**values, **changes})
 
 
@@ -209,6 +209,37 @@ def test_errors_slack_itself_produces_from_bad_requests(fake_slack):
     assert (type(without), without.error_class) == (Permanent, "slack_not_authed")
     assert (type(wrong), wrong.error_class) == (Permanent, "slack_invalid_auth")
     assert fake_slack.posts == []
+
+
+BAD_URLS = {
+    "port 99999": "http://127.0.0.1:99999/services/T0/B0/good",
+    "70-character label": "https://" + "a" * 70 + ".slack.com/services/T0/B0/good",  # stopped the worker
+    "empty label": "https://hooks..slack.com/services/T0/B0/good",
+    "broken IPv6 literal": "http://[::1/services/T0/B0/good",
+    "NUL in host": "https://hooks.slack.com\x00.evil/services/T0/B0/good",
+    "space": "https://hooks.slack.com /services/T0/B0/good",
+}
+
+
+@pytest.mark.parametrize("url", BAD_URLS.values(), ids=BAD_URLS.keys())
+def test_a_webhook_url_that_cannot_be_parsed_is_a_permanent_invalid_url(fake_slack, url):
+    [outcome] = send_all(settings_for(fake_slack, slack_webhook_hosts="*"), [message(url)])
+    assert isinstance(outcome, Permanent) and outcome.error_class == "invalid_url", outcome
+    assert "\x00" not in outcome.message and fake_slack.requests == 0
+
+
+def test_webhooks_are_accepted_on_the_configured_hosts_only(fake_slack):
+    default = Settings(slack_bot_token=TOKEN, slack_api_url=fake_slack.api_url, slack_per_channel_per_s=0.0)
+    assert default.slack_webhook_hosts == "hooks.slack.com"
+    [off_host] = send_all(default, [message(fake_slack.webhook_url())])
+    assert isinstance(off_host, Permanent) and off_host.error_class == "invalid_address"
+    # Listed as a host but not as an allowed internal target: the SSRF guard still refuses loopback.
+    [unguarded] = send_all(settings_for(fake_slack, slack_allowed_targets=None), [message(fake_slack.webhook_url())])
+    assert isinstance(unguarded, Permanent) and unguarded.error_class == "target_refused"
+    assert fake_slack.requests == 0 and fake_slack.posts == []
+    # The Web API base URL is the operator's own setting: its loopback host needs no listing.
+    [api] = send_all(default, [message("C0001")])
+    assert isinstance(api, Delivered) and len(fake_slack.posts) == 1
 
 
 def test_http_5xx_timeouts_and_refused_connections_are_transient(fake_slack):

@@ -18,7 +18,7 @@ from channels.webhook import WebhookProvider, retry_after_seconds
 from channels.webhook_bulkhead import EndpointBulkhead, endpoint_of
 from consumer.health import start_app
 from consumer.outcomes import Deferred, Delivered, Permanent, Transient
-from consumer.settings import Settings
+from consumer.settings import Settings, SettingsError
 
 
 def message(address: str, *, options: dict | None = None, delivery_id: str | None = None,
@@ -121,8 +121,10 @@ def test_custom_headers_and_the_data_only_body():
     assert json.loads(request["body"]) == {"a": [1, 2]}
 
 
-CREDENTIALS = json.dumps({"ops": {"type": "bearer", "token": "t0ken"},
-                          "legacy": {"type": "basic", "username": "u", "password": "p:w"}})
+CREDENTIALS = json.dumps({"ops": {"type": "bearer", "token": "t0ken", "hosts": ["127.0.0.1"]},
+                          "legacy": {"type": "basic", "username": "u", "password": "p:w",
+                                     "hosts": ["partner.example", "127.0.0.1"]},
+                          "partner": {"type": "bearer", "token": "partner-t0ken", "hosts": ["*.partner.example"]}})
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -139,6 +141,44 @@ def test_credentials_come_from_settings_by_name(name, expected):
     assert requests[0]["headers"]["Authorization"] == expected
 
 
+def test_a_credential_goes_only_to_its_hosts_and_nothing_is_sent_elsewhere():
+    """The event chooses the URL: naming `partner` (for *.partner.example) with a URL on another
+    host must not hand the partner's token to that host."""
+    async def scenario():
+        receiver = Receiver()
+        async with serving(receiver) as base, provider(webhook_credentials=CREDENTIALS) as p:
+            outcome = await p.send(message(f"{base}/hook", options={"credential": "partner"}))
+        return outcome, receiver.requests
+
+    outcome, requests = run(scenario())
+    assert isinstance(outcome, Permanent) and outcome.error_class == "credential_not_allowed"
+    assert "partner-t0ken" not in outcome.message and requests == []
+
+
+def test_credential_hosts_match_exactly_or_by_subdomain_wildcard():
+    from channels.webhook_request import parse_credentials
+
+    credentials = parse_credentials(CREDENTIALS)
+    partner, legacy = credentials["partner"], credentials["legacy"]
+    assert partner.allows("hooks.partner.example") and partner.allows("A.B.Partner.Example.")
+    assert not partner.allows("partner.example") and not partner.allows("evilpartner.example")
+    assert not partner.allows("partner.example.evil.com")
+    assert legacy.allows("partner.example") and not legacy.allows("www.partner.example")
+    assert "t0ken" not in repr(credentials)
+
+
+@pytest.mark.parametrize("credential", [
+    {"type": "bearer", "token": "s3cret-token"},  # written before credentials were bound to hosts
+    {"type": "bearer", "token": "s3cret-token", "hosts": []},
+    {"type": "bearer", "token": "s3cret-token", "hosts": "api.example.com"},
+    {"type": "bearer", "token": "s3cret-token", "hosts": ["https://api.example.com/"]},
+])
+def test_a_credential_without_a_hosts_list_stops_the_worker_at_start(credential):
+    with pytest.raises(SettingsError, match="needs \"hosts\"") as raised:
+        WebhookProvider(Settings(webhook_credentials=json.dumps({"ops": credential})))
+    assert "s3cret" not in str(raised.value)
+
+
 def test_credentials_are_not_in_the_settings_repr():
     settings = Settings(webhook_credentials=CREDENTIALS, webhook_signing_secrets="whsec_c2VjcmV0")
     assert "t0ken" not in repr(settings) and "whsec" not in repr(settings)
@@ -148,7 +188,19 @@ def test_credentials_are_not_in_the_settings_repr():
     ({"headers": {"X-Evil": "a\r\nX-Injected: 1"}}, "header_injection"),
     ({"headers": {"X-Evil\n": "a"}}, "header_injection"),
     ({"headers": {"X-Nul": "a\x00b"}}, "header_injection"),
+    ({"headers": {"X-Vt": "a\x0bb"}}, "header_injection"),  # stopped the worker (issue 14)
+    ({"headers": {"X-Ff": "a\x0cb"}}, "header_injection"),
+    ({"headers": {"X-Tab": "a\tb"}}, "header_injection"),
+    ({"headers": {"X-Del": "a\x7fb"}}, "header_injection"),
+    ({"headers": {"X-Evil ": "a"}}, "invalid_options"),  # a space before the colon
+    ({"headers": {"X Evil": "a"}}, "invalid_options"),
+    ({"headers": {"X-Evil:": "a"}}, "invalid_options"),
+    ({"headers": {"X-(Evil)": "a"}}, "invalid_options"),
+    ({"headers": {"X-Ünïcode": "a"}}, "invalid_options"),
+    ({"headers": {"": "a"}}, "invalid_options"),
     ({"headers": {"Authorization": "Bearer stolen"}}, "header_not_allowed"),
+    ({"headers": {"Authorization ": "Bearer stolen"}}, "header_not_allowed"),  # reserved once trimmed
+    ({"headers": {" Host": "internal"}}, "header_not_allowed"),
     ({"credential": "nobody"}, "unknown_credential"),
     ({"signing_secret": "whsec_c2VjcmV0"}, "secret_in_event"),
     ({"auth": {"type": "bearer", "token": "x"}}, "secret_in_event"),
@@ -163,6 +215,45 @@ def test_refused_requests_never_reach_the_receiver(options, error_class):
 
     outcome, requests = run(scenario())
     assert isinstance(outcome, Permanent) and outcome.error_class == error_class
+    assert requests == []
+
+
+BAD_URLS = {
+    "port 99999": "http://127.0.0.1:99999/hook",
+    "port 0": "http://127.0.0.1:0/hook",
+    "70-character label": "http://" + "a" * 70 + ".example.com/hook",
+    "empty label": "http://a..example.com/hook",
+    "broken IPv6 literal": "http://[::1/hook",
+    "no host": "http:///hook",
+    "space in host": "http://exa mple.com/hook",
+    "NUL in host": "http://exa\x00mple.com/hook",
+    "percent in host": "http://%31%32%37.0.0.1/hook",
+    "not http": "ftp://example.com/hook",
+}
+
+
+@pytest.mark.parametrize("url", BAD_URLS.values(), ids=BAD_URLS.keys())
+def test_a_url_that_cannot_be_parsed_is_a_permanent_invalid_url_never_an_exception(url):
+    async def scenario():
+        receiver = Receiver()
+        async with serving(receiver), provider(webhook_allowed_targets="127.0.0.1, example.com") as p:
+            return await p.send(message(url)), receiver.requests
+
+    outcome, requests = run(scenario())
+    assert isinstance(outcome, Permanent) and outcome.error_class == "invalid_url", outcome
+    assert "\x00" not in outcome.message and requests == []
+
+
+@pytest.mark.parametrize("body", ["payload", "data"])
+@pytest.mark.parametrize("data", ["{not json", "\x00", "NaN]"])
+def test_data_that_is_not_json_is_a_permanent_invalid_data_never_an_exception(body, data):
+    async def scenario():
+        receiver = Receiver()
+        async with serving(receiver) as base, provider() as p:
+            return await p.send({**message(f"{base}/hook", options={"body": body}), "data": data}), receiver.requests
+
+    outcome, requests = run(scenario())
+    assert isinstance(outcome, Permanent) and outcome.error_class == "invalid_data", outcome
     assert requests == []
 
 

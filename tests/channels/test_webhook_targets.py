@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
 from channels.webhook import WebhookProvider
-from channels.webhook_targets import TargetPolicy, TargetRefused, refusal
+from channels.outbound import TargetPolicy, TargetRefused, refusal
 from consumer.outcomes import Delivered, Permanent
 from consumer.settings import Settings, SettingsError
 from tests.channels.test_webhook_provider import Receiver, message, serving
@@ -22,6 +22,7 @@ REFUSED = {
     "169.254.169.254": "link-local", "fe80::1": "link-local",
     "100.64.0.1": "CGNAT", "100.127.255.254": "CGNAT",
     "fc00::1": "private", "fd12:3456::1": "private",
+    "fec0::1": "site-local", "feff:ffff::1": "site-local",  # deprecated, yet routed in some networks
     "224.0.0.1": "multicast", "ff02::1": "multicast",
     "0.0.0.0": "unspecified", "::": "unspecified",
     "::ffff:127.0.0.1": "IPv4-mapped IPv6", "::ffff:8.8.8.8": "IPv4-mapped IPv6",
