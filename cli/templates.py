@@ -9,8 +9,9 @@ from pathlib import Path
 
 from cli.stores import connect
 from consumer.settings import Settings
+from router.render_pool import RenderPool
 from router.template_store import TemplateInvalid, TemplateStore
-from router.templates import RenderError, Renderer, Template, part_name, template_context
+from router.templates import RenderError, Template, part_name, template_context
 
 METADATA = "template.json"
 
@@ -53,6 +54,7 @@ def read_directory(root: Path) -> tuple[list[dict], dict[str, Path]]:
 
 
 def templates_command(args: argparse.Namespace, settings: Settings) -> int:
+    templates, files = [], {}
     if args.templates_verb == "push":
         try:
             templates, files = read_directory(Path(args.dir))
@@ -62,27 +64,34 @@ def templates_command(args: argparse.Namespace, settings: Settings) -> int:
     conn = connect(settings)
     if conn is None:
         return 2
-    with conn:
-        store = TemplateStore(conn, Renderer(settings.template_max_output_bytes, settings.template_max_render_s))
-        if args.templates_verb == "push":
-            return _push(store, templates, files, Path(args.dir))
-        if args.templates_verb == "list":
-            return _list(store, args.json)
-        if args.templates_verb == "delete":
-            if not store.retire(args.id):
-                print(f"tidings: no template {args.id!r}", file=sys.stderr)
-                return 1
-            print(f"retired {args.id}: events naming it without a version no longer render; pinned versions still do")
-            return 0
-        found = store.show(args.id, args.version)
-        if found is None:
-            print(f"tidings: no template {args.id!r}" + (f" version {args.version}" if args.version else ""),
-                  file=sys.stderr)
+    renderer = RenderPool.from_settings(settings)  # a runaway template is stopped with its worker process
+    try:
+        with conn:
+            return _run_verb(args, TemplateStore(conn, renderer), templates, files)
+    finally:
+        renderer.close()
+
+
+def _run_verb(args: argparse.Namespace, store: TemplateStore, templates: list[dict], files: dict[str, Path]) -> int:
+    if args.templates_verb == "push":
+        return _push(store, templates, files, Path(args.dir))
+    if args.templates_verb == "list":
+        return _list(store, args.json)
+    if args.templates_verb == "delete":
+        if not store.retire(args.id):
+            print(f"tidings: no template {args.id!r}", file=sys.stderr)
             return 1
-        if args.templates_verb == "show":
-            print(json.dumps(found, indent=2, ensure_ascii=False))
-            return 0
-        return _render(store, found, args)
+        print(f"retired {args.id}: events naming it without a version no longer render; pinned versions still do")
+        return 0
+    found = store.show(args.id, args.version)
+    if found is None:
+        print(f"tidings: no template {args.id!r}" + (f" version {args.version}" if args.version else ""),
+              file=sys.stderr)
+        return 1
+    if args.templates_verb == "show":
+        print(json.dumps(found, indent=2, ensure_ascii=False))
+        return 0
+    return _render(store, found, args)
 
 
 def _push(store: TemplateStore, templates: list[dict], files: dict[str, Path], root: Path) -> int:

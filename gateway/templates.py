@@ -1,6 +1,6 @@
 """/v1/templates: list, read, create or change (a push stores a new version; an unchanged push
 stores nothing), delete (retires every version), through router/template_store.py. Needs the
-admin:templates scope."""
+admin:templates scope. A push renders the sample data in render worker processes, never here."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,9 +9,11 @@ from gateway.errors import ApiError
 from gateway.openapi_schemas import TEMPLATE_BODY, TEMPLATES_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_TEMPLATES, requires
+from router.render_pool import RenderPool
 from router.template_store import TemplateInvalid, TemplateStore
 
-router = APIRouter(tags=["templates"], dependencies=[Depends(requires(ADMIN_TEMPLATES))])
+# Templates are shared by every tenant: only a token acting for all of them reads or changes them.
+router = APIRouter(tags=["templates"], dependencies=[Depends(requires(ADMIN_TEMPLATES, every_tenant=True))])
 
 
 @router.get("/v1/templates", name="templates.list")
@@ -56,9 +58,19 @@ async def delete_template(name: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _renderer(request: Request) -> RenderPool:
+    """One pool per gateway process, made at the first push (its workers exit with the gateway:
+    their input pipe closes)."""
+    state = request.app.state
+    if getattr(state, "template_renderer", None) is None:
+        state.template_renderer = RenderPool.from_settings(state.gateway.settings)
+    return state.template_renderer
+
+
 async def _push(request: Request, templates: list[dict]) -> list[dict]:
+    renderer = _renderer(request)
     try:
-        return await request.app.state.gateway.blocking(lambda conn: TemplateStore(conn).push(templates))
+        return await request.app.state.gateway.blocking(lambda conn: TemplateStore(conn, renderer).push(templates))
     except TemplateInvalid as exc:
         first = exc.errors[0]
         raise ApiError(422, str(exc), getattr(first, "where", None)) from None

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 import psycopg
 
 from consumer.events import channel_content
+from consumer.postgres import connect
 from consumer.settings import Settings
 from router.fanout import Delivery, fan_out
 from router.preferences import Preferences, opted_out
 from router.recipients import RecipientDirectory, resolve
+from router.render_pool import RenderPool
 from router.template_cache import TemplateCache
 from router.template_store import TemplateStore
-from router.templates import RenderError, Renderer, template_context
+from router.templates import RenderError, Template, template_context
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +31,18 @@ class Plan:
 
     deliveries: list[Delivery]
     failure: RenderError | None = None
+    # Renders still to do: (index into deliveries, template, channel, locale, context).
+    renders: list[tuple[int, Template, str, str | None, dict]] = dataclasses.field(default_factory=list, repr=False)
 
 
 class Personalizer:
     def __init__(self, conn: psycopg.Connection | None, settings: Settings):
         self.settings = settings
-        self.renderer = Renderer(settings.template_max_output_bytes, settings.template_max_render_s)
+        # Renders run in worker processes, outside the lock: a runaway one holds nothing else up.
+        self.renderer = RenderPool.from_settings(settings)
         self.critical = frozenset(c.strip() for c in settings.critical_categories.split(",") if c.strip())
         self._attach(conn)
-        # Batches are handled concurrently; the cache and compiled templates are not thread-safe.
+        # Batches are handled concurrently; the connection and the template cache are not thread-safe.
         self._lock = threading.Lock()
 
     def _attach(self, conn: psycopg.Connection | None) -> None:
@@ -52,26 +57,28 @@ class Personalizer:
         """Without a database the router still fans out inline content; templates cannot render."""
         if not settings.database_url:
             return cls(None, settings)
-        return cls(psycopg.connect(settings.database_url, autocommit=True), settings)
+        return cls(connect(settings.database_url), settings)
 
     def close(self) -> None:
+        self.renderer.close()
         if self.conn is not None:
             self.conn.close()
 
     def plan(self, events: list[dict]) -> list[Plan]:
         """Blocking (Postgres); the router runs it in a thread. Planning has no side effects, so
         after a dropped connection it reconnects and plans again once; a second failure raises
-        (the runtime then stops without storing the batch's offsets)."""
+        (an outage: the runtime holds the router and retries the batch with backoff)."""
         with self._lock:
             try:
-                return self._plan(events)
+                plans = self._plan(events)
             except psycopg.OperationalError as exc:
                 if not self.settings.database_url:
                     raise
                 log.warning("router database connection lost (%s); reconnecting", type(exc).__name__)
                 self.conn.close()
-                self._attach(psycopg.connect(self.settings.database_url, autocommit=True))
-                return self._plan(events)
+                self._attach(connect(self.settings.database_url))
+                plans = self._plan(events)
+        return self._render(plans)
 
     def _plan(self, events: list[dict]) -> list[Plan]:
         ids = [e["recipient"]["id"] for e in events]
@@ -90,15 +97,18 @@ class Personalizer:
                 delivery = dataclasses.replace(delivery, suppressed="opted_out",
                                                detail=f"recipient opted out of {delivery.channel} / {event['category']}")
             deliveries.append(delivery)
+        plan = Plan(deliveries)
         try:
-            return Plan([self._render(d, event, recipient) for d in deliveries])
+            for index, delivery in enumerate(deliveries):
+                ref = channel_content(event["content"], delivery.channel).get("template")
+                if ref is not None and delivery.refusal is None and delivery.suppressed is None:
+                    template, context = self._template(ref, event, recipient)
+                    plan.renders.append((index, template, delivery.channel, recipient.get("locale"), context))
         except RenderError as exc:
             return Plan(deliveries, exc)
+        return plan
 
-    def _render(self, delivery: Delivery, event: dict, recipient: dict) -> Delivery:
-        ref = channel_content(event["content"], delivery.channel).get("template")
-        if ref is None or delivery.refusal is not None or delivery.suppressed is not None:
-            return delivery
+    def _template(self, ref: dict, event: dict, recipient: dict) -> tuple[Template, dict]:
         if self.conn is None:
             raise RenderError("template_not_found", "templates need TIDINGS_DATABASE_URL in the router")
         template = self.templates.get(ref["name"], ref.get("version"))
@@ -106,9 +116,25 @@ class Personalizer:
             data = json.loads(event["data"] or "{}")
         except ValueError as exc:
             raise RenderError("invalid_data", f"data is not JSON: {exc}") from None
-        context = template_context(data if isinstance(data, dict) else {}, recipient, event)
-        parts = self.renderer.render_channel(template, delivery.channel, recipient.get("locale"), context)
-        return dataclasses.replace(delivery, message=apply(delivery.message, parts, template.ref))
+        return template, template_context(data if isinstance(data, dict) else {}, recipient, event)
+
+    def _render(self, plans: list[Plan]) -> list[Plan]:
+        """Every pending render of the batch in one round trip to a render worker; an event with a
+        part that failed delivers nothing (its first failure is the plan's)."""
+        pending = [r[1:] for plan in plans if plan.failure is None for r in plan.renders]
+        outcomes = iter(self.renderer.render_many(pending) if pending else [])
+        done = []
+        for plan in plans:
+            deliveries, failure = list(plan.deliveries), plan.failure
+            for index, template, *_ in plan.renders if failure is None else []:
+                parts = next(outcomes)
+                if isinstance(parts, RenderError):
+                    failure = failure or parts
+                elif failure is None:
+                    message = apply(deliveries[index].message, parts, template.ref)
+                    deliveries[index] = dataclasses.replace(deliveries[index], message=message)
+            done.append(Plan(plan.deliveries if failure else deliveries, failure))
+        return done
 
 
 def apply(message: dict, parts: dict, ref: str) -> dict:

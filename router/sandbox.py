@@ -1,48 +1,142 @@
-"""The Jinja2 environment templates run in: immutable sandbox, StrictUndefined, and guards that
-keep one template from allocating more than the output cap (`'x' * 10**9`, `|center(10**9)`) or
-running past its time budget (nested loops that output nothing: checked at every call, attribute
-or item lookup and output chunk; a loop that does none of these is bounded only by its data)."""
+"""The Jinja2 environment templates run in (router/templates.py): immutable sandbox, StrictUndefined,
+sizes bounded before anything is built, a time budget checked at every step, escaping per part."""
 from __future__ import annotations
 
 import functools
-import re
+import json
 import threading
 import time
+import types
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, nodes
+from jinja2.compiler import CodeGenerator
+from jinja2.runtime import markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.utils import pass_eval_context
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
-_PERCENT_SPEC = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?")
-_BRACE_SPEC = re.compile(r"\{[^{}]*?:([^{}]*)\}")
-_NUMBER = re.compile(r"\d+")
+from router.sandbox_bounds import (ESCAPE_GROWTH, MAX_INT_BITS, OutputTooLarge, bounded_str_format, int_result_bits,
+                                   printed_size, printf_size, refuse, sequence_size)
+from router.sandbox_growth import check_result, guard_filters, method_call_size
+
+__all__ = ["OutputTooLarge", "RenderTooSlow", "TemplateSandbox", "slack_escape"]
+
 _MAX_EXPONENT = 256
 _MAX_RANGE = 10_000
-
-
-class OutputTooLarge(Exception):
-    """A rendered part, or an intermediate value, would exceed the output cap."""
+ESCAPINGS = ("none", "html", "slack")
 
 
 class RenderTooSlow(Exception):
     """A render ran past its time budget."""
 
 
+def slack_escape(text: str) -> str:
+    """Slack's own escaping: the three characters its mrkdwn uses for mentions and links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _slack_escaped(value: Any) -> Any:
+    """Every string inside a value, Slack-escaped, unless marked trusted (Markup, from |safe)."""
+    if isinstance(value, Markup):
+        return str(value)
+    if isinstance(value, str):
+        return slack_escape(value)
+    if isinstance(value, dict):
+        return {_slack_escaped(k): _slack_escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_slack_escaped(v) for v in value]
+    return value
+
+
+def _slack_tojson(value: Any, indent: int | str | None = None) -> Markup:
+    """|tojson in Slack parts: the strings in the value are escaped for mrkdwn, then dumped."""
+    return Markup(json.dumps(_slack_escaped(value), indent=indent, sort_keys=True))
+
+
+class OutputBuffer(list):
+    """Where a macro, `{% set %}` block, call or filter block collects its output: counted as it
+    grows, so `concat` never joins more than the cap."""
+
+    def __init__(self, limit: int, check_time):
+        super().__init__()
+        self.size, self.limit, self.check_time = 0, limit, check_time
+
+    def append(self, text: str) -> None:
+        self._grow(len(text))
+        super().append(text)
+
+    def extend(self, texts: Iterable[str]) -> None:
+        texts = tuple(texts)
+        self._grow(sum(len(t) for t in texts))
+        super().extend(texts)
+
+    def _grow(self, size: int) -> None:
+        self.check_time()
+        self.size += size
+        refuse(self.size, self.limit, "a block's output")
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    def buffer(self, frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.output_buffer()")
+
+
+class _Bounding(NodeTransformer):
+    """Rewrites a parsed template so each loop checks the time budget at every item, and each list,
+    tuple and dict literal and `~` concatenation is sized (a literal can repeat one big value)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.For:
+        node = self.generic_visit(node)
+        node.iter = _environment_call("paced", [node.iter], node.lineno)
+        return node
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Expr:
+        node = self.generic_visit(node)
+        return node if node.ctx != "load" else _environment_call("bounded_literal", [node], node.lineno)
+
+    def visit_List(self, node: nodes.Expr) -> nodes.Expr:
+        return _environment_call("bounded_literal", [self.generic_visit(node)], node.lineno)
+
+    visit_Dict = visit_List
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Expr:
+        node = self.generic_visit(node)
+        return _environment_call("concat_values", node.nodes, node.lineno)
+
+
+def _environment_call(name: str, args: list, lineno: int) -> nodes.Call:
+    return nodes.Call(nodes.EnvironmentAttribute(name, lineno=lineno), args, [], None, None, lineno=lineno)
+
+
 class TemplateSandbox(ImmutableSandboxedEnvironment):
-    """An immutable sandbox in which every size-like argument is bounded by `max_bytes`.
+    """An immutable sandbox in which no value, call, operator, filter, format or block output can
+    grow past `max_bytes`, checked on the sizes of the inputs before the result is built.
 
     The sandbox already refuses private and dunder attributes, unsafe callables, mutation of
-    data and `str.format` attribute tricks; this adds the resource bounds it leaves open."""
+    data and `str.format` attribute tricks; this adds the resource bounds it leaves open.
+    `escaping`: "none", "html" (autoescape) or "slack" (data escaped for mrkdwn, |safe trusted)."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
+    code_generator_class = _BoundedCodeGenerator
 
-    def __init__(self, max_bytes: int, *, autoescape: bool):
-        super().__init__(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    def __init__(self, max_bytes: int, *, escaping: str = "none"):
+        if escaping not in ESCAPINGS:
+            raise ValueError(f"escaping must be one of {ESCAPINGS}")
+        super().__init__(undefined=StrictUndefined, autoescape=escaping == "html", keep_trailing_newline=True,
+                         finalize=self._finalize_slack if escaping == "slack" else self._finalize)
         self.max_bytes = max_bytes
+        self.concat = self._concat
         self.globals = {"range": self._range, "dict": dict, "namespace": self.globals["namespace"]}
-        self.filters = {name: self._guarded(f) for name, f in self.filters.items()}
-        self._deadline = threading.local()  # renders run in the router's worker threads
+        if escaping == "slack":
+            self.filters["tojson"] = _slack_tojson
+        self.filters = guard_filters(self.filters, max_bytes, self.check_time)
+        self._deadline = threading.local()  # renders may run in several threads at once
+
+    # --- the time budget ---
 
     @contextmanager
     def time_budget(self, seconds: float) -> Iterator[None]:
@@ -58,6 +152,57 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         if at is not None and time.monotonic() > at:
             raise RenderTooSlow(f"rendering took longer than {self._deadline.budget:g} s")
 
+    # --- hooks the compiled template calls (see _Bounding and _BoundedCodeGenerator) ---
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = _Bounding().visit(super()._parse(source, name, filename))
+        tree.set_environment(self)
+        return tree
+
+    def paced(self, iterable: Iterable) -> Iterator:
+        check_time = self.check_time
+        for item in iterable:
+            check_time()
+            yield item
+
+    def bounded_literal(self, value: Any) -> Any:
+        refuse(printed_size(value, self.max_bytes), self.max_bytes, "a literal")
+        return value
+
+    @pass_eval_context
+    def concat_values(self, eval_ctx, *values: Any) -> str:
+        # With autoescape, one Markup operand makes the others HTML-escaped.
+        escaping = eval_ctx.autoescape and any(hasattr(v, "__html__") for v in values)
+        size = sum(printed_size(v, self.max_bytes) * (ESCAPE_GROWTH if escaping and not hasattr(v, "__html__") else 1)
+                   for v in values)
+        refuse(size, self.max_bytes, "a ~ concatenation")
+        return markup_join(values) if eval_ctx.autoescape else str_join(values)
+
+    def output_buffer(self) -> OutputBuffer:
+        return OutputBuffer(self.max_bytes, self.check_time)
+
+    def _concat(self, pieces: Iterable[str]) -> str:
+        if isinstance(pieces, OutputBuffer):  # counted while it was filled
+            return "".join(pieces)
+        collected, size = [], 0
+        for piece in pieces:
+            size += len(piece)
+            refuse(size, self.max_bytes, "a block's output")
+            collected.append(piece)
+        return "".join(collected)
+
+    def _finalize(self, value: Any) -> Any:
+        """Before `{{ value }}` is printed: a container must be small enough to print."""
+        if not isinstance(value, str):
+            refuse(printed_size(value, self.max_bytes), self.max_bytes, "printing this value")
+        return value
+
+    def _finalize_slack(self, value: Any) -> Any:
+        value = self._finalize(value)
+        return value if hasattr(value, "__html__") else slack_escape(str(value))
+
+    # --- the sandbox's own hooks ---
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         self.check_time()
         return super().getattr(obj, attribute)
@@ -68,50 +213,39 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
         self.check_time()
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
-                        and len(seq) * times > self.max_bytes:
-                    raise OutputTooLarge(f"repeating a value {times} times exceeds {self.max_bytes} bytes")
         if operator == "**" and isinstance(right, int) and abs(right) > _MAX_EXPONENT:
             raise SecurityError(f"exponent {right} is larger than {_MAX_EXPONENT}")
+        bits = int_result_bits(operator, left, right)
+        if bits > MAX_INT_BITS:
+            raise OutputTooLarge(f"{operator} would make an integer of about {bits:,} bits, over {MAX_INT_BITS}")
+        refuse(sequence_size(operator, left, right, self.max_bytes), self.max_bytes, f"{operator} on these values")
         if operator == "%" and isinstance(left, str):
-            self._check_format(left)
-        return super().call_binop(context, operator, left, right)
+            growth = ESCAPE_GROWTH if isinstance(left, Markup) else 1
+            refuse(printf_size(left, right, self.max_bytes) * growth, self.max_bytes, "a % format")
+        result = super().call_binop(context, operator, left, right)
+        check_result(result, None, self.max_bytes, f"{operator} on these values")
+        return result
 
     def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (jinja's signature)
         __self.check_time()
-        __self._check_arguments(args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        __obj = __self.wrap_str_format(__obj) or __obj  # a str.format reached some other way than an attribute
+        plain = {k: v for k, v in kwargs.items() if k not in ("_loop_vars", "_block_vars")}
+        size, args = method_call_size(__obj, args, plain, __self.max_bytes)
+        name = getattr(__obj, "__name__", "this call")
+        refuse(size, __self.max_bytes, f"{name}()")
+        result = super().call(__context, __obj, *args, **kwargs)
+        check_result(result, getattr(__obj, "__self__", None), __self.max_bytes, f"{name}()")
+        return result
 
     def wrap_str_format(self, value: Any):
-        wrapped = super().wrap_str_format(value)
-        if wrapped is not None:
-            self._check_format(value.__self__)
-        return wrapped
+        """`'...'.format` and `.format_map`, with every field's width and size bounded."""
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) \
+                or value.__name__ not in ("format", "format_map") or not isinstance(value.__self__, str):
+            return None
+        return functools.update_wrapper(bounded_str_format(self, value, self.max_bytes), value)
 
     def _range(self, *args: int) -> range:
         result = range(*args)
         if len(result) > _MAX_RANGE:
             raise SecurityError(f"range of {len(result)} items is longer than {_MAX_RANGE}")
         return result
-
-    def _guarded(self, function):
-        @functools.wraps(function)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            self._check_arguments(args[1:], kwargs)  # the first argument is the value filtered
-            return function(*args, **kwargs)
-        return guarded
-
-    def _check_arguments(self, args: tuple, kwargs: dict) -> None:
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, int) and not isinstance(value, bool) and value > self.max_bytes:
-                raise OutputTooLarge(f"argument {value} exceeds the output cap of {self.max_bytes} bytes")
-
-    def _check_format(self, text: str) -> None:
-        """Widths and precisions in a format string (`%9s`, `{:>9}`) must stay under the cap."""
-        numbers = [n for spec in _PERCENT_SPEC.findall(text) for n in spec if n]
-        numbers += [n for spec in _BRACE_SPEC.findall(text) for n in _NUMBER.findall(spec)]
-        for number in numbers:
-            if len(number) > 9 or int(number) > self.max_bytes:
-                raise OutputTooLarge(f"format width {number[:12]} exceeds the output cap of {self.max_bytes} bytes")

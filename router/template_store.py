@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from router.templates import (DEFAULT_LOCALE, PARTS, RenderError, Renderer, Template, locale_chain,
                               part_name, template_context)
+
+if TYPE_CHECKING:
+    from router.render_pool import RenderPool
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,127}$")
 LOCALE = re.compile(r"^(default|[a-z]{2,3}(-[A-Za-z0-9]{2,8})*)$")
@@ -30,7 +33,7 @@ class TemplateInvalid(ValueError):
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def validate(template: dict, renderer: Renderer) -> list[RenderError]:
+def validate(template: dict, renderer: Renderer | RenderPool) -> list[RenderError]:
     """Every part must compile and render the template's sample data, in every locale."""
     name = template.get("name", "")
     if not isinstance(name, str) or not NAME.match(name):
@@ -76,8 +79,9 @@ def checksum(template: dict) -> str:
 class TemplateStore:
     """Plain methods over one psycopg connection; inputs and outputs are plain dicts."""
 
-    def __init__(self, conn: psycopg.Connection, renderer: Renderer | None = None):
+    def __init__(self, conn: psycopg.Connection, renderer: Renderer | RenderPool | None = None):
         self.conn = conn
+        # In this process by default; the router, the gateway and the CLI pass their RenderPool.
         self.renderer = renderer or Renderer()
 
     def push(self, templates: list[dict]) -> list[dict]:

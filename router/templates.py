@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,8 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 class RenderError(Exception):
     """kind: syntax_error | missing_variable | sandbox_violation | output_too_large | render_too_slow
-    | invalid_json | template_not_found | no_parts; `where` names the part (channel.part[.locale]), `line` its line."""
+    | template_too_large | invalid_json | template_not_found | no_parts | render_error; `where` names the
+    part (channel.part[.locale]), `line` its line."""
 
     def __init__(self, kind: str, detail: str, where: str = "", line: int | None = None):
         self.kind, self.detail, self.where, self.line = kind, detail, where, line
@@ -44,7 +46,6 @@ class Template:
     parts: dict
     sample: dict = field(default_factory=dict)
     description: str | None = None
-    compiled: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ref(self) -> str:
@@ -65,39 +66,73 @@ def part_name(channel: str, part: str, locale: str) -> str:
     return f"{channel}.{part}" + ("" if locale == DEFAULT_LOCALE else f".{locale}")
 
 
+def channel_sources(template: Template, channel: str, locale: str | None) -> list[tuple[str, str]]:
+    """[(part, locale)] for every part the channel has, each from the first locale in the fallback
+    chain that defines it."""
+    by_locale = template.parts.get(channel) or {}
+    if not by_locale:
+        raise RenderError("no_parts", f"template {template.ref} has no {channel} parts")
+    chain = locale_chain(locale)
+    found = ((part, next((loc for loc in chain if part in by_locale.get(loc, {})), None)) for part in PARTS[channel])
+    return [(part, loc) for part, loc in found if loc is not None]
+
+
 class Renderer:
-    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES, max_render_s: float = DEFAULT_MAX_RENDER_S):
+    """Renders in this process and thread. The router, the gateway and the CLI render through
+    router/render_pool.py, whose worker processes each run one of these."""
+
+    def __init__(self, max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES, max_render_s: float = DEFAULT_MAX_RENDER_S,
+                 compiled_cache: int = 512):
         self.max_output_bytes = max_output_bytes
         self.max_render_s = max_render_s  # per part
-        self._text = TemplateSandbox(max_output_bytes, autoescape=False)
-        self._html = TemplateSandbox(max_output_bytes, autoescape=True)
+        self._envs = {escaping: TemplateSandbox(max_output_bytes, escaping=escaping)
+                      for escaping in ("none", "html", "slack")}
+        self._compiled: OrderedDict[tuple[str, str, str], Compiled] = OrderedDict()
+        self._compiled_cache = compiled_cache
 
     def compile(self, source: str, channel: str, part: str, where: str = "") -> Compiled:
-        env = self._html if (channel, part) in HTML_PARTS else self._text
+        if len(source) > self.max_output_bytes:
+            raise RenderError("template_too_large", f"the part's source is {len(source):,} characters, over the "
+                              f"{self.max_output_bytes:,}-byte output cap", where)
+        env = self._envs["html" if (channel, part) in HTML_PARTS else "slack" if channel == "slack" else "none"]
         try:
             return env.from_string(source)
         except TemplateSyntaxError as exc:
             raise RenderError("syntax_error", exc.message or str(exc), where, exc.lineno) from None
+        except Exception as exc:  # e.g. an integer literal longer than Python parses
+            raise RenderError("syntax_error", f"{type(exc).__name__}: {exc}", where) from None
 
     def render_channel(self, template: Template, channel: str, locale: str | None, context: dict) -> dict:
-        """{part: rendered} for every part the channel has, each from the first locale in the
-        fallback chain that defines it. JSON parts come back parsed."""
-        by_locale = template.parts.get(channel) or {}
-        if not by_locale:
-            raise RenderError("no_parts", f"template {template.ref} has no {channel} parts")
-        out = {}
-        for part in PARTS[channel]:
-            found = next((loc for loc in locale_chain(locale) if part in by_locale.get(loc, {})), None)
-            if found is not None:
-                out[part] = self.render_part(template, channel, part, found, context)
-        return out
+        """{part: rendered} for every part the channel has (see channel_sources). JSON parts come
+        back parsed."""
+        return {part: self.render_part(template, channel, part, found, context)
+                for part, found in channel_sources(template, channel, locale)}
+
+    def render_many(self, requests: list[tuple[Template, str, str | None, dict]]) -> list[dict | RenderError]:
+        """render_channel for each (template, channel, locale, context): its parts or its error."""
+        results: list[dict | RenderError] = []
+        for template, channel, locale, context in requests:
+            try:
+                results.append(self.render_channel(template, channel, locale, context))
+            except RenderError as exc:
+                results.append(exc)
+        return results
 
     def render_part(self, template: Template, channel: str, part: str, locale: str, context: dict) -> Any:
         where = f"{template.name}/{part_name(channel, part, locale)}"
-        key = (channel, part, locale)
-        if key not in template.compiled:
-            template.compiled[key] = self.compile(template.parts[channel][locale][part], channel, part, where)
-        text = self._run(template.compiled[key], context, where)
+        return self.render_source(channel, part, template.parts[channel][locale][part], context, where)
+
+    def render_source(self, channel: str, part: str, source: str, context: dict, where: str = "") -> Any:
+        """One part from its Jinja source; compiled templates are kept (least recently used out)."""
+        key = (channel, part, source)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = self.compile(source, channel, part, where)
+            if len(self._compiled) > self._compiled_cache:
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
+        text = self._run(compiled, context, where)
         if (channel, part) in ONE_LINE_PARTS:
             text = _LINE_BREAKS.sub(" ", text).strip()
         if (channel, part) in JSON_PARTS:
@@ -134,6 +169,8 @@ class Renderer:
             raise RenderError("sandbox_violation", str(exc), where, _template_line(exc)) from None
         except OutputTooLarge as exc:
             raise RenderError("output_too_large", str(exc), where, _template_line(exc)) from None
+        except MemoryError:
+            raise RenderError("output_too_large", "the render ran out of memory", where) from None
         except RenderTooSlow as exc:
             raise RenderError("render_too_slow", str(exc), where, _template_line(exc)) from None
         except Exception as exc:  # a template can raise anything a filter raises (TypeError, ...)

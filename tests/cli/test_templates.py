@@ -96,3 +96,25 @@ def test_an_invalid_template_is_rejected_with_file_line_and_reason_and_nothing_i
 def test_without_a_database_the_commands_say_so():
     result = tidings(None, "templates", "list", TIDINGS_DATABASE_URL="")
     assert result.returncode == 2 and "TIDINGS_DATABASE_URL" in result.stderr
+
+
+def test_templates_that_outgrow_the_limits_are_rejected_with_the_reason(database_url, tmp_path):
+    settings = Settings(database_url=database_url)
+    write_template(tmp_path / "t", "bomb", {
+        "email.subject.j2": "{{ '%400000000s'|format(name) }}",
+        "email.text.j2": "{{ '{:{}}'.format(name, width) }}",
+        "sms.text.j2": "{% for a in name * 1000 %}{% for b in name * 1000 %}{% endfor %}{% endfor %}done",
+        "webhook.body.j2": "{{ (name * 10000)|replace('A', name * 10000)|tojson }}",
+    }, {"sample": {"name": "Ada", "width": "400000000"}})
+
+    result = tidings(settings, "templates", "push", str(tmp_path / "t"), TIDINGS_TEMPLATE_MAX_RENDER_S="0.5")
+    assert result.returncode == 1
+    bomb, lines = tmp_path / "t" / "bomb", result.stderr.splitlines()
+    assert f"{bomb / 'email.subject.j2'}:1: output_too_large: a format width or precision would be about " \
+           "400,000,000 characters, over the 262,144-byte output cap" in lines, lines
+    assert any(line.startswith(f"{bomb / 'email.text.j2'}:1: output_too_large: a format") for line in lines)
+    assert any(line.startswith(f"{bomb / 'sms.text.j2'}:1: render_too_slow: rendering took longer than 0.5 s")
+               for line in lines)
+    assert any(line.startswith(f"{bomb / 'webhook.body.j2'}:1: output_too_large: |replace") for line in lines)
+    assert lines[-1] == "tidings: 4 error(s); nothing was stored"
+    assert stored(database_url) == []

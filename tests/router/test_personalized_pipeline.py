@@ -214,6 +214,7 @@ def test_rendered_email_and_slack_parts_reach_the_servers(pipeline, services, sm
     assert "plan: pro & more" in message.get_body(("plain",)).get_content()  # text parts are not escaped
     (post,) = fake_slack.posts
     assert post["channel"] == "C0001"
-    assert post["body"]["blocks"] == [{"type": "section", "text": {"type": "mrkdwn",
-                                                                   "text": "*<b>Ada</b>\r\nBcc: eve@example.com* on pro & more"}}]
-    assert post["body"]["text"] == "New user <b>Ada</b>\r\nBcc: eve@example.com"
+    # Slack parts escape data for mrkdwn (& < >), as the html part escapes it for HTML.
+    assert post["body"]["blocks"] == [{"type": "section", "text": {
+        "type": "mrkdwn", "text": "*&lt;b&gt;Ada&lt;/b&gt;\r\nBcc: eve@example.com* on pro &amp; more"}}]
+    assert post["body"]["text"] == "New user &lt;b&gt;Ada&lt;/b&gt;\r\nBcc: eve@example.com"

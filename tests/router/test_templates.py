@@ -19,7 +19,7 @@ def test_html_is_escaped_in_email_html_only():
     evil = {"name": "<script>alert(1)</script>"}
     assert render("<p>{{ name }}</p>", "email", "html", evil) == "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>"
     assert render("{{ name }}", "email", "text", evil) == "<script>alert(1)</script>"
-    assert render("{{ name }}", "slack", "text", evil) == "<script>alert(1)</script>"
+    assert render("{{ name }}", "sms", "text", evil) == "<script>alert(1)</script>"
 
 
 def test_subject_and_sms_lose_line_breaks_but_email_text_keeps_them():
@@ -152,3 +152,40 @@ def test_the_time_budget_is_per_render_not_per_renderer():
         renderer.render_part(template, "email", "text", "default", {})
         time.sleep(0.25)  # a budget left over from the last render would have run out by now
     assert renderer.render_part(template, "email", "text", "default", {}).startswith("0123")
+
+
+SLACK_DATA = {"name": "<!everyone> <!channel> <!here> <@U123> <http://evil.example|click> & co"}
+SLACK_ESCAPED = ("&lt;!everyone&gt; &lt;!channel&gt; &lt;!here&gt; &lt;@U123&gt; &lt;http://evil.example|click&gt; "
+                 "&amp; co")
+
+
+def test_slack_parts_escape_data_for_mrkdwn_but_keep_the_templates_own():
+    text = render("<!here> *New user* {{ name }} <{{ url }}|{{ label }}>", "slack", "text",
+                  {**SLACK_DATA, "url": "https://example.com/?a=1&b=<2>", "label": "<!channel>"})
+    assert text == (f"<!here> *New user* {SLACK_ESCAPED} "
+                    "<https://example.com/?a=1&amp;b=&lt;2&gt;|&lt;!channel&gt;>")
+    assert render("{{ name ~ '!' }}", "slack", "text", SLACK_DATA) == SLACK_ESCAPED + "!"
+    # quotes and apostrophes are not HTML-escaped: Slack decodes only &amp; &lt; &gt;
+    assert render("{{ name }}", "slack", "text", {"name": "it's \"fine\""}) == "it's \"fine\""
+
+
+def test_slack_blocks_escape_the_strings_that_tojson_writes():
+    blocks = render('[{"type": "section", "text": {"type": "mrkdwn", "text": {{ ("*" ~ name ~ "*")|tojson }}}, '
+                    '"fields": {{ [name, {"k": name}]|tojson }}}]', "slack", "blocks", SLACK_DATA)
+    assert blocks == [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{SLACK_ESCAPED}*"},
+                       "fields": [SLACK_ESCAPED, {"k": SLACK_ESCAPED}]}]
+
+
+def test_safe_marks_trusted_mrkdwn_in_slack_parts():
+    context = {"link": "<https://status.example.com|status page>", "name": "<!everyone>"}
+    assert render("{{ link|safe }} for {{ name }}", "slack", "text", context) == \
+        "<https://status.example.com|status page> for &lt;!everyone&gt;"
+    blocks = render('[{"type": "section", "text": {"type": "mrkdwn", "text": {{ link|safe|tojson }}}}]',
+                    "slack", "blocks", context)
+    assert blocks[0]["text"]["text"] == "<https://status.example.com|status page>"
+
+
+def test_other_text_parts_are_not_slack_escaped():
+    for channel, part in (("email", "text"), ("email", "subject"), ("sms", "text")):
+        assert render("{{ name }}", channel, part, {"name": "<!here> & co"}) == "<!here> & co"
+    assert render('{"t": {{ name|tojson }}}', "webhook", "body", {"name": "<!here> & co"}) == {"t": "<!here> & co"}
