@@ -101,7 +101,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
-    token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600, "scope": "send:webhook"}, SECRET, "HS256")
+    token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 3600, "scope": "send:webhook", "tenants": "*"},
+                       SECRET, "HS256")
     results = {}
     with Testbed() as bed:
         settings = bed.settings("gateway", database=True)

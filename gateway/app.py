@@ -16,7 +16,7 @@ from gateway.middleware import RequestContextMiddleware
 DESCRIPTION = """The REST API of Tidings: publish notifications (answered 202 once the broker
 acknowledged them), read their timelines and delivery statistics, manage templates, recipients
 and preferences, list and replay dead letters, receive Alertmanager webhooks, and honour one-click
-unsubscribes. Bearer tokens (JWT or static) carry the caller's subject and scopes."""
+unsubscribes. Bearer tokens (JWT or static) carry the caller's subject, scopes and tenants."""
 
 
 def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:

@@ -1,5 +1,6 @@
 """Who is calling: JWT bearer tokens (HS256 with a shared secret, RS256 with keys from a JWKS URL;
-exp, nbf, iss and aud checked with a small leeway) and static bearer tokens (Alertmanager)."""
+exp, nbf, iss and aud checked with a small leeway) and static bearer tokens (Alertmanager), each
+with the scopes it holds and the tenants it acts for."""
 from __future__ import annotations
 
 import asyncio
@@ -13,28 +14,57 @@ from consumer.settings import Settings, SettingsError
 from gateway.errors import ApiError
 
 
+ALL_TENANTS = "*"
+TENANTS_CLAIM = "tenants"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: the token's subject (the events' source) and its scopes."""
+    """An authenticated caller: the token's subject (the events' source), its scopes, and the
+    tenants it acts for (None: every tenant; an empty set: none, so every call is refused)."""
 
     subject: str
     scopes: frozenset[str]
+    tenants: frozenset[str] | None
+
+    def acts_for(self, tenant: str | None) -> bool:
+        return self.tenants is None or tenant in self.tenants
+
+
+def parse_tenants(value, where: str) -> frozenset[str] | None:
+    """A tenants claim or setting: "*" (alone or in a list) is every tenant, else a list of names
+    (one name as a plain string too, as some identity providers write single-valued claims)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
+        raise ValueError(f'{where}: expected a list of tenant names or "{ALL_TENANTS}"')
+    return None if ALL_TENANTS in value else frozenset(value)
+
+
+def default_tenants(settings: Settings) -> frozenset[str] | None:
+    """What a token without a tenants claim acts for: TIDINGS_GATEWAY_DEFAULT_TENANTS ("*" by
+    default, every tenant; names restrict such tokens; empty refuses them)."""
+    names = [t.strip() for t in (settings.gateway_default_tenants or "").split(",") if t.strip()]
+    return parse_tenants(names, "TIDINGS_GATEWAY_DEFAULT_TENANTS") if names else frozenset()
 
 
 def unauthorized(reason: str) -> ApiError:
     return ApiError(401, reason, headers={"WWW-Authenticate": 'Bearer realm="tidings"'})
 
 
-def parse_static_tokens(text: str | None) -> list[tuple[str, Principal]]:
+def parse_static_tokens(text: str | None, tenants: frozenset[str] | None = frozenset()) -> list[tuple[str, Principal]]:
+    """token -> principal; an entry without "tenants" acts for `tenants` (the operator's default)."""
     if not text:
         return []
     try:
         table = json.loads(text)
-        tokens = [(token, Principal(str(entry["subject"]), frozenset(entry.get("scopes", []))))
+        tokens = [(token, Principal(str(entry["subject"]), frozenset(entry.get("scopes", [])),
+                                    parse_tenants(entry[TENANTS_CLAIM], "tenants")
+                                    if TENANTS_CLAIM in entry else tenants))
                   for token, entry in table.items()]
     except (ValueError, AttributeError, KeyError, TypeError):
-        raise SettingsError('TIDINGS_GATEWAY_STATIC_TOKENS: expected a JSON object '
-                            'token -> {"subject": ..., "scopes": [...]}') from None
+        raise SettingsError('TIDINGS_GATEWAY_STATIC_TOKENS: expected a JSON object token -> '
+                            '{"subject": ..., "scopes": [...], "tenants": [...] or "*"}') from None
     if any(len(token) < 16 for token, _ in tokens):
         raise SettingsError("TIDINGS_GATEWAY_STATIC_TOKENS: every token needs at least 16 characters")
     return tokens
@@ -55,7 +85,11 @@ class TokenVerifier:
         self.issuer = settings.gateway_jwt_issuer
         self.audience = settings.gateway_jwt_audience
         self.leeway = settings.gateway_jwt_leeway_s
-        self.static = parse_static_tokens(settings.gateway_static_tokens)
+        try:
+            self.default_tenants = default_tenants(settings)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        self.static = parse_static_tokens(settings.gateway_static_tokens, self.default_tenants)
 
     async def verify(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -74,7 +108,15 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             raise unauthorized("token has no subject (sub)")
-        return Principal(subject, scopes_of(claims))
+        return Principal(subject, scopes_of(claims), self._tenants_of(claims))
+
+    def _tenants_of(self, claims: dict) -> frozenset[str] | None:
+        if TENANTS_CLAIM not in claims:
+            return self.default_tenants
+        try:
+            return parse_tenants(claims[TENANTS_CLAIM], f"{TENANTS_CLAIM} claim")
+        except ValueError as exc:
+            raise unauthorized(f"invalid token: {exc}") from None
 
     async def _claims(self, token: str) -> dict:
         try:

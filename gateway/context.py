@@ -74,6 +74,8 @@ class Gateway:
         await asyncio.to_thread(self.blocking_pool.open)
         if not (self.settings.gateway_jwt_secret or self.settings.gateway_jwks_url or self.verifier.static):
             log.warning("no JWT secret, JWKS URL or static token is configured: every call will be refused (401)")
+        if self.verifier.default_tenants is None:
+            log.info("tokens without a tenants claim act for every tenant (TIDINGS_GATEWAY_DEFAULT_TENANTS=*)")
         housekeeping = asyncio.create_task(prune_forever(self))
         try:
             yield self

@@ -1,5 +1,6 @@
 """/v1/dlq: the dead-letter topic's counts and samples, and replay to the topics the messages
-failed from, with the same ledger as `tidings dlq replay` (cli/dlq_read.py, cli/dlq_replay.py)."""
+failed from, with the same ledger as `tidings dlq replay` (cli/dlq_read.py, cli/dlq_replay.py).
+A token sees and replays only the dead letters of its tenants (the tenant in the payload)."""
 from __future__ import annotations
 
 import asyncio
@@ -7,30 +8,33 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from cli.dlq_read import DeadLetterFilter, DeadLetterTopicMissing, read_dead_letters, summarize
+from cli.dlq_read import (DeadLetter, DeadLetterFilter, DeadLetterTopicMissing, decode_payload, read_dead_letters,
+                          summarize)
 from cli.dlq_replay import RatePacer, ReplayLedger, execute_replay, plan_replay
 from consumer.topics import CHANNELS
+from gateway.auth import Principal
 from gateway.errors import ApiError
 from gateway.moments import moment
 from gateway.openapi_schemas import DLQ_REPLAY_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_DLQ, requires
 
-router = APIRouter(tags=["dead letters"], dependencies=[Depends(requires(ADMIN_DLQ))])
+router = APIRouter(tags=["dead letters"])
 
 
 @router.get("/v1/dlq", name="dlq.list")
 async def list_dead_letters(request: Request, channel: Literal[CHANNELS] | None = None,
                             error: str | None = Query(None, max_length=200),
-                            since: str | None = Query(None, max_length=64), until: str | None = Query(None, max_length=64)):
+                            since: str | None = Query(None, max_length=64), until: str | None = Query(None, max_length=64),
+                            principal: Principal = Depends(requires(ADMIN_DLQ))):
     gateway = request.app.state.gateway
     selection = _selection(gateway, {"channel": channel, "error": error, "since": since, "until": until})
-    letters = await _read(gateway)
+    letters = await _read(gateway, principal)
     return summarize([letter for letter in letters if selection.matches(letter)], len(letters), gateway.codec)
 
 
 @router.post("/v1/dlq/replay", name="dlq.replay", openapi_extra=DLQ_REPLAY_BODY)
-async def replay_dead_letters(request: Request):
+async def replay_dead_letters(request: Request, principal: Principal = Depends(requires(ADMIN_DLQ))):
     gateway = request.app.state.gateway
     body = json_object(await json_body(request))
     unknown = set(body) - {"channel", "error", "since", "until", "dry_run", "rate"}
@@ -43,7 +47,7 @@ async def replay_dead_letters(request: Request):
         raise ApiError(422, "rate: expected messages per second, over 0 and at most 100000", "rate")
     selection = _selection(gateway, body)
     request.state.target = gateway.topics.dlq
-    letters = [letter for letter in await _read(gateway) if selection.matches(letter)]
+    letters = [letter for letter in await _read(gateway, principal) if selection.matches(letter)]
     return await asyncio.to_thread(_replay, gateway, letters, dry_run, rate)
 
 
@@ -75,8 +79,18 @@ def _selection(gateway, given: dict) -> DeadLetterFilter:
                             moment(given.get("until"), "until", gateway.clock))
 
 
-async def _read(gateway):
+async def _read(gateway, principal: Principal) -> list[DeadLetter]:
+    """The dead letters the token may see: all for a "*" token, else those of its tenants."""
     try:
-        return await asyncio.to_thread(read_dead_letters, gateway.settings, gateway.topics.dlq, 1.0, 60.0)
+        letters = await asyncio.to_thread(read_dead_letters, gateway.settings, gateway.topics.dlq, 1.0, 60.0)
     except DeadLetterTopicMissing as exc:
         raise ApiError(503, str(exc)) from None
+    if principal.tenants is None:
+        return letters
+    return [letter for letter in letters if principal.acts_for(tenant_of(letter, gateway.codec))]
+
+
+def tenant_of(letter: DeadLetter, codec) -> str | None:
+    """The tenant in the letter's payload; None for bytes no codec reads (only "*" sees those)."""
+    payload = decode_payload(codec, letter.value)
+    return payload.record.get("tenant") if payload.record is not None else None

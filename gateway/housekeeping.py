@@ -1,5 +1,6 @@
 """Periodic clean-up of the gateway's own state in Postgres: Idempotency-Key claims past their
-time to live, and rate-limit rows whose allowance is whole again (equivalent to no row)."""
+time to live, rate-limit rows whose allowance is whole again (equivalent to no row), and used
+unsubscribe links a day after they expired (the expired token is refused anyway)."""
 from __future__ import annotations
 
 import asyncio
@@ -11,12 +12,13 @@ log = logging.getLogger(__name__)
 INTERVAL_S = 600.0
 
 
-async def prune(pool, now: datetime, idempotency_ttl_s: float) -> tuple[int, int]:
+async def prune(pool, now: datetime, idempotency_ttl_s: float) -> tuple[int, int, int]:
     async with pool.connection() as conn:
         keys = await conn.execute("DELETE FROM gateway_idempotency WHERE created_at < %s",
                                   [now - timedelta(seconds=idempotency_ttl_s)])
         limits = await conn.execute("DELETE FROM gateway_rate_limits WHERE tat < %s", [now])
-        return keys.rowcount, limits.rowcount
+        links = await conn.execute("DELETE FROM unsubscribe_link_uses WHERE expires_at < %s", [now - timedelta(days=1)])
+        return keys.rowcount, limits.rowcount, links.rowcount
 
 
 async def prune_forever(gateway, interval_s: float = INTERVAL_S) -> None:

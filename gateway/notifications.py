@@ -1,6 +1,7 @@
 """POST /v1/notifications (one, or a batch as a JSON array): validated like `tidings publish`,
 authorized per channel, rate-limited, published and answered 202 once the broker acknowledged;
-GET /v1/notifications/{id}: the notification's timeline from Postgres."""
+GET /v1/notifications/{id}: the notification's timeline from Postgres. Both only for the tenants
+the token acts for."""
 from __future__ import annotations
 
 from collections import Counter
@@ -12,12 +13,12 @@ from fastapi.responses import JSONResponse
 from consumer.notification_json import InvalidNotification, notification_from_json
 from gateway import idempotency
 from gateway.auth import Principal
-from gateway.errors import ApiError, field_of
+from gateway.errors import ApiError, field_of, input_status
 from gateway.openapi_schemas import NOTIFICATION_BODY
 from gateway.publishing import publish
 from gateway.rate_limits import RateLimited, take
 from gateway.request_body import parse_json
-from gateway.scopes import READ, authenticate, check, requires, send_scope
+from gateway.scopes import READ, authenticate, check, check_tenants, requires, send_scope
 from gateway.timelines import timeline_of
 
 router = APIRouter(tags=["notifications"])
@@ -26,7 +27,8 @@ router = APIRouter(tags=["notifications"])
 @router.post("/v1/notifications", name="notifications.create", status_code=202, openapi_extra=NOTIFICATION_BODY,
              responses={202: {"description": "published; every event acknowledged by the broker"},
                         400: {"description": "not JSON"}, 401: {"description": "no valid token"},
-                        403: {"description": "a send:<channel> scope is missing"},
+                        403: {"description": "a send:<channel> scope is missing, or the token does not "
+                                              "act for the notification's tenant"},
                         413: {"description": "body or batch too large"}, 422: {"description": "invalid field"},
                         429: {"description": "rate limited; see Retry-After"}})
 async def create_notifications(request: Request, principal: Principal = Depends(authenticate),
@@ -38,6 +40,7 @@ async def create_notifications(request: Request, principal: Principal = Depends(
     single = not isinstance(payload, list)
     records = validate(payload if not single else [payload], principal, idempotency_key, gateway, single)
     check(principal, sorted({send_scope(c) for r in records for c in r["channels"]}))
+    check_tenants(principal, {r["tenant"] for r in records})
     request.state.target = ",".join(r["id"] for r in records)[:500]
     if idempotency_key:
         stored = await idempotency.claim(gateway.pool, principal.subject, idempotency_key,
@@ -68,6 +71,8 @@ def validate(items: list[Any], principal: Principal, key: str | None, gateway, s
         if isinstance(item, dict):
             # The token's subject is the source; the Idempotency-Key fixes the ids and the key.
             item = {**item, "source": principal.subject}
+            if item.get("tenant") is None and principal.tenants is not None and len(principal.tenants) == 1:
+                item["tenant"] = next(iter(principal.tenants))  # a one-tenant token need not repeat it
             if key:
                 item.setdefault("id", idempotency.notification_id(principal.subject, key, index))
                 item.setdefault("idempotency_key", f"{key}/{index}" if not single else key)
@@ -75,7 +80,7 @@ def validate(items: list[Any], principal: Principal, key: str | None, gateway, s
             records.append(notification_from_json(item, clock=gateway.clock))
         except InvalidNotification as exc:
             field = field_of(str(exc))
-            raise ApiError(422, f"{where + ': ' if where else ''}{exc}",
+            raise ApiError(input_status(exc), f"{where + ': ' if where else ''}{exc}",
                            f"{where}.{field}" if where and field else (field or where or None)) from None
     return records
 
@@ -93,6 +98,6 @@ async def _publish(gateway, principal: Principal, records: list[dict], single: b
 
 
 @router.get("/v1/notifications/{notification_id}", name="notifications.timeline",
-            responses={404: {"description": "nothing recorded for this id"}})
-async def notification_timeline(notification_id: str, request: Request, _principal=Depends(requires(READ))):
-    return await timeline_of(request.app.state.gateway, notification_id)
+            responses={404: {"description": "nothing recorded for this id, or not for the token's tenants"}})
+async def notification_timeline(notification_id: str, request: Request, principal: Principal = Depends(requires(READ))):
+    return await timeline_of(request.app.state.gateway, notification_id, principal)

@@ -1,5 +1,7 @@
-"""Authorization: which scope each call needs. Sending needs `send:<channel>` for every channel a
-notification asks for; templates, recipients/preferences and the DLQ need admin scopes."""
+"""Authorization: which scope each call needs and which tenants it may touch. Sending needs
+`send:<channel>` for every channel a notification asks for; templates, recipients/preferences and
+the DLQ need admin scopes. Every read and write is limited to the tenants the token acts for;
+what all tenants share (templates, the recipient directory, preferences) needs a "*" token."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -27,6 +29,9 @@ def send_scope(channel: str) -> str:
 async def authenticate(request: Request, _doc=Depends(_bearer)) -> Principal:
     principal = await request.app.state.gateway.verifier.verify(request.headers.get("authorization"))
     request.state.principal = principal.subject  # read by the audit log
+    if principal.tenants is not None and not principal.tenants:
+        raise ApiError(403, 'the token acts for no tenant: give it a "tenants" claim (a list of tenant names, '
+                            'or "*" for all), or set TIDINGS_GATEWAY_DEFAULT_TENANTS for tokens without one')
     return principal
 
 
@@ -36,11 +41,26 @@ def check(principal: Principal, scopes: Iterable[str]) -> None:
         raise ApiError(403, f"token lacks scope(s): {', '.join(missing)}")
 
 
-def requires(scope: str):
-    """A dependency: the authenticated principal, which must hold `scope`."""
+def check_tenants(principal: Principal, tenants: Iterable[str]) -> None:
+    """403 unless the token acts for every one of `tenants`."""
+    outside = sorted({tenant for tenant in tenants if not principal.acts_for(tenant)})
+    if outside:
+        raise ApiError(403, f"the token does not act for tenant(s): {', '.join(outside)}", "tenant")
+
+
+def tenant_filter(principal: Principal) -> list[str] | None:
+    """The tenants to restrict a query to; None when the token acts for every tenant."""
+    return None if principal.tenants is None else sorted(principal.tenants)
+
+
+def requires(scope: str, *, every_tenant: bool = False):
+    """A dependency: the authenticated principal, which must hold `scope` and, for what all tenants
+    share (`every_tenant`), act for every tenant."""
 
     async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
         check(principal, [scope])
+        if every_tenant and principal.tenants is not None:
+            raise ApiError(403, 'this is shared by every tenant: it needs a token whose "tenants" claim is "*"')
         return principal
 
     return dependency

@@ -1,5 +1,6 @@
 """GET /v1/stats?since=24h: delivery statistics over a window (tracking/summary.py computes them
-in Postgres), optionally grouped by channel, status, provider, priority, tenant, category, source."""
+in Postgres), optionally grouped by channel, status, provider, priority, tenant, category, source;
+only the deliveries of the tenants the token acts for."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -7,7 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from cli.dlq_read import jsonable
 from gateway.errors import ApiError
 from gateway.moments import moment
-from gateway.scopes import READ, requires
+from gateway.auth import Principal
+from gateway.scopes import READ, requires, tenant_filter
 from tracking.summary import delivery_stats_async
 
 router = APIRouter(tags=["operations"])
@@ -18,7 +20,7 @@ async def read_stats(request: Request, since: str = Query("24h", max_length=64,
                                                           description="ISO 8601 time or an age: 15m, 2h, 7d"),
                      until: str | None = Query(None, max_length=64),
                      by: str = Query("", max_length=200, description="comma-separated grouping columns"),
-                     _principal=Depends(requires(READ))):
+                     principal: Principal = Depends(requires(READ))):
     gateway = request.app.state.gateway
     start, end = moment(since, "since", gateway.clock), moment(until, "until", gateway.clock)
     if end is not None and end <= start:
@@ -26,7 +28,7 @@ async def read_stats(request: Request, since: str = Query("24h", max_length=64,
     columns = [c.strip() for c in by.split(",") if c.strip()]
     try:
         async with gateway.pool.connection() as conn:
-            stats = await delivery_stats_async(conn, start, columns, end)
+            stats = await delivery_stats_async(conn, start, columns, end, tenant_filter(principal))
     except ValueError as exc:
         raise ApiError(422, f"by: {exc}", "by") from None
     return jsonable(stats)

@@ -1,9 +1,12 @@
 """One-click unsubscribe (RFC 8058) for the links email puts in List-Unsubscribe: a signed,
 expiring token names the recipient (and optionally channel and category); POST with it writes an
-opt-out to the preferences table. GET only shows a confirmation button: mail scanners follow links."""
+opt-out to the preferences table, once per link (Postgres remembers used links, so a replay cannot
+undo a later opt-in). GET only shows a confirmation button: mail scanners follow links."""
 from __future__ import annotations
 
+import hashlib
 import html
+import secrets
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
@@ -17,7 +20,7 @@ from gateway.errors import ApiError
 from gateway.openapi_schemas import UNSUBSCRIBE_LINK_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_PREFERENCES, requires
-from router.preferences import Preferences
+from router.preferences import ANY, PreferenceInvalid, Preferences
 
 router = APIRouter(tags=["unsubscribe"])
 
@@ -28,7 +31,8 @@ Token = Query(min_length=1, max_length=4096, description="the signed token from 
 def sign(secret: str, recipient_id: str, channel: str | None, category: str | None, now: datetime,
          ttl_s: float) -> tuple[str, datetime]:
     expires = now + timedelta(seconds=ttl_s)
-    claims = {"sub": recipient_id, "aud": AUDIENCE, "iat": now, "exp": expires,
+    # jti: the link's own id, recorded when it is used (a link opts out once).
+    claims = {"sub": recipient_id, "aud": AUDIENCE, "iat": now, "exp": expires, "jti": secrets.token_urlsafe(16),
               **({"ch": channel} if channel else {}), **({"cat": category} if category else {})}
     return jwt.encode(claims, secret, algorithm="HS256"), expires
 
@@ -59,16 +63,58 @@ def _secret(settings: Settings) -> str:
     return settings.gateway_unsubscribe_secret
 
 
+_USE = ("INSERT INTO unsubscribe_link_uses (link_id, recipient_id, channel, category, expires_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (link_id) DO NOTHING RETURNING 1")
+
+
+def spent() -> ApiError:
+    return ApiError(410, "this unsubscribe link was already used, and the recipient has opted back in since: it no "
+                         "longer unsubscribes (the link in a newer message does, or change the preferences)", "token")
+
+
+def link_id(claims: dict, token: str) -> str:
+    """The link's id: its jti; links signed before jti existed are known by a hash of the token."""
+    jti = claims.get("jti")
+    return jti if isinstance(jti, str) and jti else "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def _preference(conn, claims: dict) -> dict | None:
+    """The preference row the link writes, as Preferences.set answers it; None when there is none."""
+    recipient, channel, category = claims["sub"], claims.get("ch") or ANY, claims.get("cat") or ANY
+    row = conn.execute("SELECT enabled, source, updated_at FROM preferences"
+                       " WHERE recipient_id = %s AND channel = %s AND category = %s",
+                       [recipient, channel, category]).fetchone()
+    if row is None:
+        return None
+    return {"recipient_id": recipient, "channel": channel, "category": category, "enabled": row[0],
+            "source": row[1], "updated_at": row[2].isoformat()}
+
+
+def _undone(row: dict | None) -> bool:
+    """The link's opt-out is no longer in force: the recipient opted back in, or the row was removed."""
+    return row is None or row["enabled"]
+
+
+def _opted_back_in(conn, link: str, claims: dict) -> bool:
+    """The link was used, and its opt-out has since been undone."""
+    used = conn.execute("SELECT 1 FROM unsubscribe_link_uses WHERE link_id = %s", [link]).fetchone()
+    return used is not None and _undone(_preference(conn, claims))
+
+
 @router.get("/v1/unsubscribe", name="unsubscribe.confirm", response_class=HTMLResponse)
 async def confirm_page(request: Request, token: str = Token) -> HTMLResponse:
-    verify(_secret(request.app.state.gateway.settings), token)
+    gateway = request.app.state.gateway
+    claims = verify(_secret(gateway.settings), token)
+    if await gateway.blocking(lambda conn: _opted_back_in(conn, link_id(claims, token), claims)):
+        raise spent()
     action = html.escape(f"/v1/unsubscribe?token={quote(token)}")
     return HTMLResponse(f"<!doctype html><title>Unsubscribe</title><form method=post action=\"{action}\">"
                         "<input type=hidden name=List-Unsubscribe value=One-Click>"
                         "<button type=submit>Unsubscribe</button></form>")
 
 
-@router.post("/v1/unsubscribe", name="unsubscribe.one_click")
+@router.post("/v1/unsubscribe", name="unsubscribe.one_click",
+             responses={410: {"description": "the link expired, or was used and the recipient opted back in since"}})
 async def one_click(request: Request, token: str = Token) -> dict:
     """RFC 8058: the mail provider POSTs List-Unsubscribe=One-Click to the link."""
     gateway = request.app.state.gateway
@@ -76,13 +122,30 @@ async def one_click(request: Request, token: str = Token) -> dict:
     recipient, channel, category = claims["sub"], claims.get("ch"), claims.get("cat")
     request.state.principal = f"unsubscribe:{recipient}"
     request.state.target = f"{recipient} channel={channel or '*'} category={category or '*'}"
-    return await gateway.blocking(lambda conn: Preferences(conn).set(
-        recipient, enabled=False, channel=channel, category=category, source="unsubscribe"))
+    link = link_id(claims, token)
+    expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
+
+    def unsubscribe(conn) -> dict:
+        with conn.transaction():
+            first = conn.execute(_USE, [link, recipient, channel or ANY, category or ANY, expires]).fetchone()
+            if first:
+                return Preferences(conn).set(recipient, enabled=False, channel=channel, category=category,
+                                             source="unsubscribe")
+            # Used before (a provider's retry, a second click): answer again, write nothing.
+            row = _preference(conn, claims)
+            if _undone(row):
+                raise spent()
+            return row
+    try:
+        return await gateway.blocking(unsubscribe)
+    except PreferenceInvalid:
+        raise ApiError(400, "this unsubscribe link is not valid", "token") from None
 
 
 @router.post("/v1/unsubscribe-links", name="unsubscribe.link", openapi_extra=UNSUBSCRIBE_LINK_BODY)
-async def make_link(request: Request, _principal=Depends(requires(ADMIN_PREFERENCES))) -> dict:
-    """A signed link for one recipient (and optionally one channel and category)."""
+async def make_link(request: Request, _principal=Depends(requires(ADMIN_PREFERENCES, every_tenant=True))) -> dict:
+    """A signed link for one recipient (and optionally one channel and category); like the
+    preferences it writes, shared by every tenant."""
     body = json_object(await json_body(request))
     recipient, channel, category = body.get("recipient_id"), body.get("channel"), body.get("category")
     if not isinstance(recipient, str) or not recipient.strip() or len(recipient) > 256:

@@ -15,7 +15,9 @@ from tracking.statuses import FINAL_STATUSES
 
 GROUPABLE = ("channel", "status", "provider", "priority", "tenant", "category", "source")
 
-_WINDOW = "d.first_event_at >= %(since)s AND d.first_event_at < %(until)s"
+# `tenants` NULL: every tenant; else only deliveries of those tenants (a gateway token's own).
+_WINDOW = ("d.first_event_at >= %(since)s AND d.first_event_at < %(until)s"
+           " AND (%(tenants)s::text[] IS NULL OR d.tenant = ANY(%(tenants)s::text[]))")
 
 # Created-to-delivered: from the delivery's first event to the event that made it `sent`.
 _DELIVERIES = """
@@ -81,8 +83,10 @@ def _query(template: str, by: Sequence[str], extra: str | None, params: dict) ->
     return template.format(columns=columns, window=_WINDOW, group_by=group_by), params
 
 
-def _queries(since: dt.datetime, until: dt.datetime, by: Sequence[str]) -> list[Query]:
-    params = {"since": since, "until": until, "final": sorted(FINAL_STATUSES)}
+def _queries(since: dt.datetime, until: dt.datetime, by: Sequence[str],
+             tenants: Iterable[str] | None = None) -> list[Query]:
+    params = {"since": since, "until": until, "final": sorted(FINAL_STATUSES),
+              "tenants": None if tenants is None else sorted(tenants)}
     return [_query(_DELIVERIES, by, None, params), _query(_SUPPRESSED, by, "why", params),
             _query(_RETRIES, by, "tier", params)]
 
@@ -123,16 +127,18 @@ def _empty() -> dict:
 
 
 def delivery_stats(conn: psycopg.Connection, since: dt.datetime | dt.timedelta, by: Iterable[str] = (),
-                   until: dt.datetime | None = None) -> dict:
+                   until: dt.datetime | None = None, tenants: Iterable[str] | None = None) -> dict:
     """Statistics of the deliveries created in [since, until): `totals`, and one entry per
     combination of the `by` columns in `groups`. `since` is a moment or an age (timedelta)."""
     by = check_by(by)
     start, end = _window(since, until)
-    return _combine(start, end, by, fetch_all(conn, _queries(start, end, by)))
+    return _combine(start, end, by, fetch_all(conn, _queries(start, end, by, tenants)))
 
 
 async def delivery_stats_async(conn: psycopg.AsyncConnection, since: dt.datetime | dt.timedelta,
-                               by: Iterable[str] = (), until: dt.datetime | None = None) -> dict:
+                               by: Iterable[str] = (), until: dt.datetime | None = None,
+                               tenants: Iterable[str] | None = None) -> dict:
+    """As delivery_stats; `tenants` (None: all) limits it to the deliveries of those tenants."""
     by = check_by(by)
     start, end = _window(since, until)
-    return _combine(start, end, by, await fetch_all_async(conn, _queries(start, end, by)))
+    return _combine(start, end, by, await fetch_all_async(conn, _queries(start, end, by, tenants)))

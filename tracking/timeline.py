@@ -34,6 +34,11 @@ def notification_uuid(notification_id: str | uuid.UUID) -> str:
         raise ValueError(f"{notification_id!r} is not a notification id (a UUID)") from None
 
 
+_TENANTS = """
+SELECT DISTINCT tenant FROM delivery_events WHERE notification_id = %(notification_id)s
+"""
+
+
 def _queries(notification_id: str | uuid.UUID) -> list[Query]:
     params = {"notification_id": notification_uuid(notification_id), "final": sorted(FINAL_STATUSES)}
     return [(_TIMELINE, params), (_STATUS, params)]
@@ -58,3 +63,10 @@ async def notification_status_async(conn: psycopg.AsyncConnection,
                                     notification_id: str | uuid.UUID) -> dict | None:
     rows = (await fetch_all_async(conn, _queries(notification_id)[1:]))[0]
     return rows[0] if rows else None
+
+
+async def notification_tenants_async(conn: psycopg.AsyncConnection,
+                                     notification_id: str | uuid.UUID) -> set[str | None]:
+    """The tenants recorded on the notification's events (None where an event carried none)."""
+    rows = (await fetch_all_async(conn, [(_TENANTS, {"notification_id": notification_uuid(notification_id)})]))[0]
+    return {row["tenant"] for row in rows}

@@ -1,5 +1,6 @@
 """The gateway under test: the real app on uvicorn on a loopback port, in a background thread, with
-a real broker and a fresh Postgres (tests/fixtures), a settable clock, and tokens signed here."""
+a real broker and a fresh Postgres (tests/fixtures), a settable clock, and tokens signed here
+(acting for every tenant unless a test says otherwise)."""
 from __future__ import annotations
 
 import asyncio
@@ -75,10 +76,11 @@ class RunningGateway:
 
 
 def make_token(subject: str = "billing", scopes=ALL_SCOPES, *, key=SECRET, algorithm="HS256",
-               headers: dict | None = None, **claims) -> str:
+               headers: dict | None = None, tenants="*", **claims) -> str:
+    """A signed JWT; tenants=None leaves the tenants claim out."""
     now = datetime.now(timezone.utc)
     body = {"sub": subject, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now,
-            "exp": now + timedelta(minutes=10), "scope": " ".join(scopes), **claims}
+            "exp": now + timedelta(minutes=10), "scope": " ".join(scopes), "tenants": tenants, **claims}
     return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=algorithm, headers=headers)
 
 
@@ -87,7 +89,7 @@ def gateway_settings(pipeline: Settings, **overrides) -> Settings:
         "gateway_jwt_secret": SECRET, "gateway_jwt_issuer": ISSUER, "gateway_jwt_audience": AUDIENCE,
         "gateway_jwt_leeway_s": 5.0,
         "gateway_static_tokens": json.dumps({ALERTMANAGER_TOKEN: {"subject": "alertmanager",
-                                                                  "scopes": ["alertmanager"]}}),
+                                                                  "scopes": ["alertmanager"], "tenants": "*"}}),
         "gateway_rate_limit": "1000/h", "gateway_alertmanager_routes": json.dumps(ROUTES),
         "gateway_unsubscribe_secret": "unsubscribe-secret-0123456789abcdef",
         "gateway_public_url": "https://tidings.example.com", **overrides})

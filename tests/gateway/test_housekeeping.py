@@ -1,4 +1,5 @@
-"""Expired Idempotency-Key claims and spent rate-limit rows are pruned; live ones stay."""
+"""Expired Idempotency-Key claims, spent rate-limit rows and used unsubscribe links that expired
+are pruned; live ones stay."""
 from __future__ import annotations
 
 import asyncio
@@ -17,11 +18,15 @@ def test_prune_removes_only_what_is_over(pipeline):
                      " ('a', 'old', 'h', %s), ('a', 'new', 'h', %s)", [now - timedelta(days=2), now - timedelta(hours=1)])
         conn.execute("INSERT INTO gateway_rate_limits (principal, channel, tat) VALUES"
                      " ('a', 'email', %s), ('a', 'sms', %s)", [now - timedelta(seconds=1), now + timedelta(minutes=5)])
+        conn.execute("INSERT INTO unsubscribe_link_uses (link_id, recipient_id, channel, category, expires_at) VALUES"
+                     " ('expired', 'u', '*', '*', %s), ('live', 'u', '*', '*', %s)",
+                     [now - timedelta(days=2), now + timedelta(days=3)])
 
     async def run():
         async with AsyncConnectionPool(pipeline.database_url, open=False) as pool:
             return await prune(pool, now, idempotency_ttl_s=86400)
-    assert asyncio.run(run()) == (1, 1)
+    assert asyncio.run(run()) == (1, 1, 1)
     with psycopg.connect(pipeline.database_url) as conn:
         assert conn.execute("SELECT key FROM gateway_idempotency").fetchall() == [("new",)]
         assert conn.execute("SELECT channel FROM gateway_rate_limits").fetchall() == [("sms",)]
+        assert conn.execute("SELECT link_id FROM unsubscribe_link_uses").fetchall() == [("live",)]
