@@ -16,6 +16,7 @@ class AlertRoute:
     match: dict[str, str]      # every label here must have this value (empty: matches any group)
     channels: list[str]
     recipient: dict            # the notification's recipient: id and one address per channel
+    tenant: str = "default"    # the notification's tenant (the Alertmanager token must act for it)
 
     def matches(self, labels: dict[str, str]) -> bool:
         return all(labels.get(name) == value for name, value in self.match.items())
@@ -60,4 +61,7 @@ def _route(entry: dict) -> AlertRoute:
     recipient = dict(entry["recipient"])
     if not isinstance(recipient.get("id"), str):
         raise ValueError("recipient needs an id")
-    return AlertRoute(match, channels, recipient)
+    tenant = entry.get("tenant", "default")
+    if not isinstance(tenant, str) or not tenant.strip():
+        raise ValueError("tenant: expected a non-empty string")
+    return AlertRoute(match, channels, recipient, tenant)

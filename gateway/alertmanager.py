@@ -1,8 +1,10 @@
 """POST /v1/alertmanager: Alertmanager's webhook (version 4) turned into one notification per
-group by the routing table, deduplicated on groupKey + status (a group notifies when its status
-changes, not on every repeat), published before the answer."""
+group by the routing table, deduplicated on the group's content (its alerts' fingerprints and
+states: a change notifies, a repeat does not), published before the answer."""
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request
@@ -14,17 +16,20 @@ from gateway.errors import ApiError, field_of
 from gateway.openapi_schemas import ALERTMANAGER_BODY
 from gateway.publishing import publish
 from gateway.request_body import json_body, json_object
-from gateway.scopes import ALERTMANAGER, requires
+from gateway.scopes import ALERTMANAGER, check_tenants, requires
 
 router = APIRouter(tags=["alertmanager"])
 
 STATUSES = ("firing", "resolved")
 
-# Only a change of status publishes; the row lock holds a concurrent duplicate until we commit.
-_TRANSITION = """
-INSERT INTO alertmanager_groups AS g (group_key, status, updated_at) VALUES (%s, %s, %s)
-ON CONFLICT (group_key) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
-    WHERE g.status <> excluded.status
+# Alertmanager sends a group again exactly when its alerts change (one joins, one resolves) and
+# repeats it unchanged every repeat_interval (or from each replica of an HA pair): only a change of
+# content publishes. The row lock holds a concurrent duplicate until we commit.
+_CHANGE = """
+INSERT INTO alertmanager_groups AS g (group_key, status, alerts_digest, updated_at) VALUES (%s, %s, %s, %s)
+ON CONFLICT (group_key) DO UPDATE
+    SET status = excluded.status, alerts_digest = excluded.alerts_digest, updated_at = excluded.updated_at
+    WHERE g.alerts_digest IS DISTINCT FROM excluded.alerts_digest
 RETURNING 1
 """
 
@@ -36,6 +41,19 @@ class AlertGroup:
     labels: dict[str, str]     # the group's labels and the labels its alerts share
     alerts: list[dict]
     payload: dict
+
+    def digest(self) -> str:
+        """What the group says: each alert's identity and state (and how many were cut off by
+        max_alerts). The same alerts in another order, or with new timestamps, say the same."""
+        content = sorted((alert_identity(alert), alert["status"]) for alert in self.alerts)
+        truncated = self.payload.get("truncatedAlerts")
+        return hashlib.sha256(json.dumps([self.status, content, truncated]).encode()).hexdigest()
+
+
+def alert_identity(alert: dict) -> str:
+    """Alertmanager's fingerprint of the alert's labels; the labels themselves when absent."""
+    fingerprint = alert.get("fingerprint")
+    return fingerprint if isinstance(fingerprint, str) and fingerprint else json.dumps(alert["labels"], sort_keys=True)
 
 
 def alert_group(payload: dict) -> AlertGroup:
@@ -84,7 +102,8 @@ def notification_of(group: AlertGroup, routes, source: str) -> dict:
     if isinstance(group.payload.get("externalURL"), str):
         lines.append(group.payload["externalURL"])
     severities = [a["labels"].get("severity", "") for a in group.alerts if a["status"] == group.status]
-    return {"source": source, "category": "alert", "channels": route.channels, "recipient": route.recipient,
+    return {"source": source, "tenant": route.tenant, "category": "alert", "channels": route.channels,
+            "recipient": route.recipient,
             "priority": routes.priority_for(severities),
             "content": {"default": {"subject": f"[{group.status.upper()}:{len(group.alerts)}] {name}"
                                                + (f" ({extra})" if extra else ""),
@@ -93,7 +112,7 @@ def notification_of(group: AlertGroup, routes, source: str) -> dict:
 
 
 @router.post("/v1/alertmanager", name="alertmanager.receive", openapi_extra=ALERTMANAGER_BODY,
-             responses={200: {"description": "duplicate: the group already notified this status"},
+             responses={200: {"description": "duplicate: the group already notified these alerts in these states"},
                         202: {"description": "published"}})
 async def receive_alerts(request: Request, principal: Principal = Depends(requires(ALERTMANAGER))):
     gateway = request.app.state.gateway
@@ -104,8 +123,10 @@ async def receive_alerts(request: Request, principal: Principal = Depends(requir
                                         clock=gateway.clock)
     except InvalidNotification as exc:  # a route's recipient is wrong: the configuration's fault, said plainly
         raise ApiError(422, f"the matching route makes an invalid notification: {exc}", field_of(str(exc))) from None
+    check_tenants(principal, [record["tenant"]])  # before the group's state changes
     async with gateway.pool.connection() as conn, conn.transaction():
-        changed = await (await conn.execute(_TRANSITION, [group.group_key, group.status, gateway.clock()])).fetchone()
+        changed = await (await conn.execute(_CHANGE, [group.group_key, group.status, group.digest(),
+                                                      gateway.clock()])).fetchone()
         if changed is None:
             gateway.metrics.alertmanager.labels("duplicate").inc()
             return JSONResponse({"status": "duplicate", "group_key": group.group_key, "group_status": group.status})

@@ -1,5 +1,6 @@
-"""promtool and amtool for the deploy tests, installed from Debian's `prometheus` and
-`prometheus-alertmanager` packages when missing (TESTING.md), so a fresh CI machine gets them."""
+"""promtool and amtool, and the Prometheus and Alertmanager servers, for the deploy tests,
+installed from Debian's `prometheus` and `prometheus-alertmanager` packages when missing
+(TESTING.md), so a fresh CI machine gets them."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
+TOOLS = {"promtool": "prometheus", "amtool": "prometheus-alertmanager",
+         "prometheus": "prometheus", "prometheus-alertmanager": "prometheus-alertmanager"}
 
 
 def _apt_install(packages: list[str]) -> str:
@@ -30,15 +32,26 @@ def _apt_install(packages: list[str]) -> str:
 
 @pytest.fixture(scope="session")
 def prom_tools() -> dict[str, str]:
-    """Paths of promtool and amtool; fails (never skips) when they cannot be had."""
-    missing = [package for tool, package in TOOLS.items() if shutil.which(tool) is None]
+    """Paths of promtool, amtool and the two servers; fails (never skips) when they cannot be had."""
+    missing = sorted({package for tool, package in TOOLS.items() if shutil.which(tool) is None})
     output = _apt_install(missing) if missing else ""
     paths = {tool: shutil.which(tool) for tool in TOOLS}
     absent = [tool for tool, path in paths.items() if path is None]
     if absent:
         pytest.fail(f"{', '.join(absent)} not found and could not be installed "
-                    f"(apt-get install {' '.join(TOOLS[t] for t in absent)}): {output}")
+                    f"(apt-get install {' '.join(sorted({TOOLS[t] for t in absent}))}): {output}")
     return paths
+
+
+def gateway_environment() -> dict[str, str]:
+    """The gateway's environment in docker-compose.yml as Compose gives it with nothing set
+    (`${NAME:-default}` is its default)."""
+    import re
+
+    import yaml
+
+    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["gateway"]["environment"]
+    return {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", str(value)) for name, value in environment.items()}
 
 
 def run_tool(argv: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:

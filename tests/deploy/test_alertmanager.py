@@ -1,6 +1,7 @@
 """deploy/alertmanager/alertmanager.yml: valid for `amtool check-config`, routes each severity
 where its comments say, inhibits only alerts that exist, and points its Tidings receiver at the
-gateway's real Alertmanager endpoint in docker-compose.yml."""
+gateway's real Alertmanager endpoint in docker-compose.yml, whose routes and priority map take
+every shipped alert (one severity vocabulary from the rules to the notification's priority)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -8,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.deploy.conftest import DEPLOY, ROOT, run_tool
+from tests.deploy.conftest import DEPLOY, ROOT, gateway_environment, run_tool
 
 ALERTMANAGER = DEPLOY / "alertmanager"
 
@@ -32,8 +33,8 @@ def test_the_check_rejects_a_broken_config(prom_tools, tmp_path):
 
 
 @pytest.mark.parametrize("labels, receivers", [
-    (["severity=page", "alertname=TidingsConsumerLagHigh"], "oncall,tidings"),  # paged outside Tidings too
-    (["severity=ticket", "alertname=TidingsDeadLettersGrowing"], "tidings"),
+    (["severity=critical", "alertname=TidingsConsumerLagHigh"], "oncall,tidings"),  # paged outside Tidings too
+    (["severity=warning", "alertname=TidingsDeadLettersGrowing"], "tidings"),
     (["alertname=SomethingElse"], "tidings"),
 ])
 def test_routing_by_severity(prom_tools, labels, receivers):
@@ -65,3 +66,49 @@ def test_the_tidings_receiver_is_the_gateway_alertmanager_endpoint():
     # The token is read from a file the compose service mounts, not written in the config.
     assert webhook["http_config"]["authorization"]["credentials_file"].startswith("/etc/alertmanager/secrets/")
     assert any(v.endswith(":/etc/alertmanager/secrets:ro") for v in compose["alertmanager"]["volumes"])
+
+
+def shipped_rules() -> list[dict]:
+    groups = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def compose_alert_routes():
+    from consumer.settings import Settings
+    from gateway.alert_routes import AlertRoutes
+
+    gateway = gateway_environment()
+    settings = Settings(gateway_alertmanager_routes=gateway["TIDINGS_GATEWAY_ALERTMANAGER_ROUTES"],
+                        gateway_alertmanager_priorities=gateway.get("TIDINGS_GATEWAY_ALERTMANAGER_PRIORITIES",
+                                                                    Settings().gateway_alertmanager_priorities))
+    return AlertRoutes.from_settings(settings)
+
+
+def test_one_severity_vocabulary_from_the_rules_to_the_priority():
+    """A `critical` alert must page: URGENT with the gateway's default map and with compose's."""
+    from consumer.settings import Settings
+    from gateway.alert_routes import AlertRoutes
+
+    wanted = {"critical": "urgent", "warning": "high"}
+    severities = {rule["labels"]["severity"] for rule in shipped_rules()}
+    assert severities == set(wanted)
+    for routes in (AlertRoutes.from_settings(Settings()), compose_alert_routes()):
+        assert severities <= set(routes.priorities), f"severities the priority map does not know: {severities}"
+        assert {s: routes.priority_for([s]) for s in severities} == wanted
+    routed = {m.split("=", 1)[1].strip('~"') for r in config()["route"]["routes"] for m in r["matchers"]}
+    assert {part for value in routed for part in value.split("|")} == severities
+
+
+def test_compose_routes_turn_every_shipped_alert_into_a_valid_notification():
+    """docker-compose.yml's TIDINGS_GATEWAY_ALERTMANAGER_ROUTES takes every group alerts.yml can make."""
+    from consumer.notification_json import notification_from_json
+    from gateway.alertmanager import alert_group, notification_of
+
+    routes = compose_alert_routes()
+    for rule in shipped_rules():
+        labels = {"alertname": rule["alert"], "service": "channel-email", **rule["labels"]}
+        payload = {"version": "4", "groupKey": f"{{}}:{{alertname={rule['alert']!r}}}", "status": "firing",
+                   "groupLabels": {"alertname": rule["alert"]}, "commonLabels": labels, "commonAnnotations": {},
+                   "alerts": [{"status": "firing", "labels": labels, "annotations": {"summary": "s"}}]}
+        notification = notification_from_json(notification_of(alert_group(payload), routes, "alertmanager"))
+        assert notification["channels"], rule["alert"]

@@ -65,7 +65,7 @@ def test_every_required_alert_exists_and_is_tested():
 
 def test_every_alert_has_a_severity_and_words_for_the_reader():
     for rule in rules():
-        assert rule["labels"]["severity"] in ("page", "ticket"), rule["alert"]
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
 
 

@@ -1,6 +1,6 @@
 """POST /v1/alertmanager with Alertmanager's own payloads (version 4, a group of three alerts,
 firing then resolved): one notification per group routed by labels, priority from severity,
-deduplicated on groupKey + status."""
+deduplicated on the group's content (its alerts' fingerprints and states)."""
 from __future__ import annotations
 
 import json
@@ -53,6 +53,34 @@ def test_repeats_are_deduplicated_and_each_status_change_notifies(gateway):
     subjects = sorted(e["content"]["default"]["subject"].split("]")[0] for e in events)
     assert subjects == ["[FIRING:3", "[FIRING:3", "[RESOLVED:3"]
     assert gateway.metrics.alertmanager.labels("duplicate")._value.get() == 2
+
+
+def test_an_alert_joining_a_firing_group_notifies_and_a_reordered_repeat_does_not(gateway):
+    """Alertmanager sends a group again when an alert joins it; the status stays `firing`."""
+    first = payload("firing")
+    first["alerts"] = first["alerts"][:2]
+    joined = payload("firing")  # the third replica starts lagging: same groupKey, same status
+    repeat = {**joined, "alerts": list(reversed(joined["alerts"]))}
+    repeat["alerts"][0] = {**repeat["alerts"][0], "startsAt": "2026-11-25T10:00:00.000Z"}  # timestamps are not content
+    one_resolved = payload("firing")
+    one_resolved["alerts"][0] = {**one_resolved["alerts"][0], "status": "resolved"}
+    statuses = [post(gateway, body).status_code for body in (first, joined, repeat, one_resolved, one_resolved)]
+    assert statuses == [202, 202, 200, 202, 200]
+    events = all_events(gateway)
+    assert sorted(e["content"]["default"]["subject"].split("]")[0] for e in events) == ["[FIRING:2", "[FIRING:3", "[FIRING:3"]
+    texts = [e["content"]["default"]["text"] for e in events]
+    assert any("db-3 replica is 50s behind" in t for t in texts)
+    assert any("- [resolved] db-1 replica is 45s behind" in t for t in texts)
+
+
+def test_alerts_without_fingerprints_are_told_apart_by_their_labels(gateway):
+    def without_fingerprints(body):
+        return {**body, "alerts": [{k: v for k, v in a.items() if k != "fingerprint"} for a in body["alerts"]]}
+    first = payload("firing")
+    first["alerts"] = first["alerts"][:1]
+    statuses = [post(gateway, without_fingerprints(body)).status_code
+                for body in (first, payload("firing"), payload("firing"))]
+    assert statuses == [202, 202, 200]
 
 
 def test_other_labels_take_the_catch_all_route_and_severity_maps_to_priority(gateway):
