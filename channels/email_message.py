@@ -20,6 +20,13 @@ BARE_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"\\@]+@[^\s<>()\[\],;:\"\\@]+")
 TOKEN = r"[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+"  # RFC 2045
 CONTENT_TYPE = re.compile(f"{TOKEN}/{TOKEN}")
 FOLD_AT, MAX_LINE = 78, 998  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters, MUST within 998
+# Header sizes, checked before anything parses or encodes a value: the stdlib's folding and RFC 2047
+# encoding grow faster than linearly (an 800 kB subject held the event loop for 70 s). A subject
+# may fold over a few lines; any other value (an address with its name, a file name) fits on one;
+# and the message's headers together stay within what relays accept without complaint.
+MAX_SUBJECT_OCTETS = 2048
+MAX_VALUE_OCTETS = MAX_LINE
+MAX_HEADERS_OCTETS = 16 * 1024
 # A body sent as it is must be 7-bit text without "=_", which starts every boundary below (and
 # which quoted-printable and base64 never produce), so no boundary can occur inside a part.
 NOT_7BIT_SAFE = re.compile(rb"[^\t\n\x20-\x7e]|=_")
@@ -82,6 +89,7 @@ def message_id(delivery_id: str, domain: str) -> str:
 
 def compose(message: dict, config: Composition) -> Envelope:
     options = _options(message.get("options") or "{}")
+    _check_sizes(message, options, config)
     sender_header = _text(options.get("from") or config.default_from, "from")
     if not sender_header:
         raise InvalidEmail("missing_from", "no options.from and no TIDINGS_SMTP_FROM")
@@ -148,6 +156,39 @@ def _folded(name: str, value: str, utf8: bool) -> str:
     except Exception:  # the stdlib's parser fails (IndexError) on some values that pass the checks here
         error_class = "invalid_address" if name in ("From", "To", "Cc", "Reply-To") else "invalid_options"
         raise InvalidEmail(error_class, f"{name}: the value cannot be written as a header: {value[:200]!r}") from None
+
+
+def _check_sizes(message: dict, options: dict, config: Composition) -> None:
+    """InvalidEmail("header_too_long") for a header value over its cap, or headers over theirs in
+    total; only string values are measured (any other type is refused later, as invalid_options)."""
+    # (unsubscribe_url has its own one-line rule below, as invalid_options, and is never encoded.)
+    values = [("subject", message.get("subject"), MAX_SUBJECT_OCTETS), ("address", message.get("address"), None),
+              ("from", options.get("from") or config.default_from, None)]
+    for field in ("reply_to", "cc", "bcc"):
+        items = options.get(field)
+        values += [(field, item, None) for item in (items if isinstance(items, list) else [items])]
+    total = 0
+    for field, value, limit in values:
+        total += _octets_within(field, value, limit or MAX_VALUE_OCTETS) + 2  # ", " or CRLF
+        if total > MAX_HEADERS_OCTETS:
+            raise InvalidEmail("header_too_long", f"the headers exceed {MAX_HEADERS_OCTETS} octets together "
+                                                  f"(at {field}); check the subject and the recipient lists")
+    attachments = options.get("attachments")
+    for item in attachments if isinstance(attachments, list) else []:
+        if isinstance(item, dict):
+            _octets_within("attachment filename", item.get("filename"), MAX_VALUE_OCTETS)
+            _octets_within("attachment content_type", item.get("content_type"), MAX_VALUE_OCTETS)
+
+
+def _octets_within(field: str, value, limit: int) -> int:
+    """The UTF-8 size of a string value (0 for anything else), or InvalidEmail if it is over `limit`."""
+    if not isinstance(value, str):
+        return 0
+    # A character is at least one octet: a value longer than the limit in characters is not encoded at all.
+    size = limit + 1 if len(value) > limit else len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise InvalidEmail("header_too_long", f"{field}: {len(value)} characters, over the limit of {limit} octets")
+    return size
 
 
 def _options(raw: str) -> dict:

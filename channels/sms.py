@@ -1,5 +1,5 @@
-"""The SMS channel: validates the number (E.164) and the length (segments, 1,600 cap) once,
-then tries the configured providers in order, skipping any whose circuit breaker is open."""
+"""The SMS channel: validates the number (E.164, an allowed kind) and the length (segments, 1,600
+cap) once, then tries the configured providers in order, skipping any whose circuit breaker is open."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ from typing import Callable
 from channels.provider import Provider
 from channels.sms_circuit import CircuitBreaker
 from channels.sms_http import HttpSms
-from channels.sms_numbers import to_e164
+from channels.sms_numbers import parse_allowed_kinds, to_e164
 from channels.sms_sns import SnsSms
 from channels.sms_segments import check_length, estimate_cost, parse_prices
 from channels.sms_twilio import TwilioSms
@@ -28,6 +28,7 @@ class SmsProvider:
         self.region = settings.sms_default_region
         try:
             self.prices = parse_prices(settings.sms_prices)
+            self.allowed_kinds = parse_allowed_kinds(settings.sms_allowed_number_types)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         if providers is None:
@@ -57,7 +58,7 @@ class SmsProvider:
             await provider.close()
 
     async def send(self, message: dict) -> Outcome:
-        number = to_e164(message["address"], self.region)
+        number = to_e164(message["address"], self.region, self.allowed_kinds)
         if isinstance(number, Permanent):
             return number
         text = message.get("text") or message.get("subject") or ""

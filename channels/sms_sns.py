@@ -1,7 +1,8 @@
 """AWS SNS SMS through boto3: one `Publish` to the phone number per delivery, in a small thread pool
 (boto3 is synchronous). URGENT/HIGH go as Transactional SMS, NORMAL/LOW as Promotional; sender id
 and origination number when configured. Numbers that opted out (AWS keeps the list; re-read every
-`sms_sns_opt_out_refresh_s`) are not published to: the channel records them as suppressed.
+`sms_sns_opt_out_refresh_s`, see sms_sns_opt_outs.py) are not published to: the channel records
+them as suppressed.
 
 Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile,
 an instance or task role), never from events. botocore's own retries are off: a failure is one
@@ -9,18 +10,15 @@ attempt, retried through Tidings' retry tiers like every other provider."""
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from channels.sms_sns_opt_outs import OptOutList
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient
 from consumer.settings import Settings
-
-log = logging.getLogger(__name__)
 
 TRANSACTIONAL = frozenset({"URGENT", "HIGH"})
 THROTTLED = frozenset({"Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException"})
@@ -34,8 +32,8 @@ class SnsSms:
         self.settings = settings
         self.pool = ThreadPoolExecutor(max_workers=settings.sms_sns_concurrency, thread_name_prefix="sns")
         self.client = None
-        self.opted_out: set[str] = set()
-        self.opt_outs_read_at = float("-inf")
+        self.opted_out = OptOutList(lambda: self._call(self._read_opt_outs), self._check_opt_out,
+                                    settings.sms_sns_opt_out_refresh_s)
 
     def name_for(self, message: dict) -> str:
         return self.name
@@ -48,12 +46,13 @@ class SnsSms:
                                                      endpoint_url=s.sms_sns_endpoint_url, config=config)
 
     async def close(self) -> None:
+        await self.opted_out.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def send(self, message: dict) -> Outcome:
         number = message["address"]
         try:
-            if number in await self._opted_out():
+            if await self.opted_out.contains(number):
                 return Permanent("opted_out", f"{number} opted out of SMS from this AWS account")
             answer = await self._call(self.client.publish, PhoneNumber=number, Message=message["text"],
                                       MessageAttributes=self.attributes(message["priority"]))
@@ -70,16 +69,6 @@ class SnsSms:
                   "AWS.MM.SMS.OriginationNumber": s.sms_sns_origination_number}
         return {k: {"DataType": "String", "StringValue": v} for k, v in values.items() if v}
 
-    async def _opted_out(self) -> set[str]:
-        """AWS's opt-out list, re-read when stale; a failed read keeps the last one."""
-        if time.monotonic() - self.opt_outs_read_at >= self.settings.sms_sns_opt_out_refresh_s:
-            self.opt_outs_read_at = time.monotonic()
-            try:
-                self.opted_out = await self._call(self._read_opt_outs)
-            except (ClientError, BotoCoreError) as exc:
-                log.warning("could not read SNS opted-out numbers: %s", exc)
-        return self.opted_out
-
     def _read_opt_outs(self) -> set[str]:
         numbers, token = set(), None
         while True:
@@ -88,6 +77,10 @@ class SnsSms:
             token = page.get("nextToken")
             if not token:
                 return numbers
+
+    async def _check_opt_out(self, number: str) -> bool:
+        answer = await self._call(self.client.check_if_phone_number_is_opted_out, phoneNumber=number)
+        return bool(answer.get("isOptedOut"))
 
     async def _call(self, function, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self.pool, lambda: function(*args, **kwargs))

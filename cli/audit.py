@@ -8,9 +8,9 @@ import sys
 
 import psycopg
 from rich.console import Console
-from rich.table import Table
 
 from cli.dlq_read import jsonable, parse_moment
+from cli.tables import show
 from consumer.settings import Settings
 from gateway.audit import read
 
@@ -34,11 +34,9 @@ def audit_command(args: argparse.Namespace, settings: Settings) -> int:
         for row in rows:
             print(json.dumps(jsonable(row)))
         return 0
-    table = Table("at", "principal", "action", "target", "outcome", "status", "request id", "detail",
-                  title=f"audit log since {since.isoformat(timespec='seconds')}: {len(rows)} calls")
-    for row in rows:
-        table.add_row(row["at"].isoformat(timespec="seconds"), row["principal"] or "-", row["action"],
-                      row["target"] or "-", row["outcome"], str(row["status_code"]), row["request_id"],
-                      row["detail"] or "")
-    Console().print(table)
+    show(Console(), f"audit log since {since.isoformat(timespec='seconds')}: {len(rows)} calls",
+         ("at", "principal", "action", "target", "outcome", "status", "request id", "detail"),
+         [(row["at"].isoformat(timespec="seconds"), row["principal"] or "-", row["action"], row["target"] or "-",
+           row["outcome"], str(row["status_code"]), row["request_id"], row["detail"] or "") for row in rows],
+         free_text=("detail",))
     return 0

@@ -8,17 +8,25 @@ from consumer.settings import Settings, SettingsError
 from consumer.topics import CHANNELS
 
 
+# `tidings run SERVICE`: the name as `tidings --help` shows it, and what the service does.
+SERVICES = {
+    "router": ("router", "fan notification events out to channel topics"),
+    "channel": ("channel <name>", "deliver one channel's messages"),
+    "sink": ("sink", "record delivery events in Postgres"),
+    "gateway": ("gateway", "the HTTP gateway (REST API, Alertmanager, unsubscribe)"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tidings", description="Kafka-native multi-channel notifications.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    run = verbs.add_parser("run", help="run a service (router, channel <name>, sink)")
+    run = verbs.add_parser("run", help=f"run a service ({', '.join(usage for usage, _ in SERVICES.values())})")
     services = run.add_subparsers(dest="service", required=True, metavar="SERVICE")
-    services.add_parser("router", help="fan notification events out to channel topics")
-    channel = services.add_parser("channel", help="deliver one channel's messages")
-    channel.add_argument("channel", choices=CHANNELS)
-    services.add_parser("sink", help="record delivery events in Postgres")
-    services.add_parser("gateway", help="the HTTP gateway (REST API, Alertmanager, unsubscribe)")
+    for name, (_, text) in SERVICES.items():
+        service = services.add_parser(name, help=text)
+        if name == "channel":
+            service.add_argument("channel", choices=CHANNELS)
     gateway = verbs.add_parser("gateway", help="HTTP gateway tools")
     gateway_verbs = gateway.add_subparsers(dest="gateway_verb", required=True, metavar="ACTION")
     gateway_verbs.add_parser("openapi", help="print the gateway's OpenAPI document (needs no broker or database)")
@@ -54,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "category, source")
     stats.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
-    publish = verbs.add_parser("publish", help="publish JSON-lines notifications (a file or - for stdin)")
-    publish.add_argument("file", help="path to a JSON-lines file, or - for standard input")
+    publish = verbs.add_parser("publish", help="publish notifications: JSON Lines or one JSON document (a file or -)")
+    publish.add_argument("file", help="a file of JSON Lines or one JSON document (an object or an array), "
+                                      "or - for standard input")
 
     from cli import endpoints, prefs, recipients, templates
     endpoints.add_parser(verbs)

@@ -7,9 +7,9 @@ import json
 
 import psycopg
 from rich.console import Console
-from rich.table import Table
 
 from cli.dlq_read import parse_moment
+from cli.tables import show
 from consumer.settings import Settings
 from tracking.summary import check_by, delivery_stats
 
@@ -34,12 +34,11 @@ def stats_command(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report))
         return 0
     out.print(f"deliveries created from {report['since'][:19]} to {report['until'][:19]} UTC")
-    table = Table(*by, *COUNTS, "sms cost", "avg s", "p50 s", "p95 s", "p99 s", title="deliveries")
-    for entry in [*report["groups"], {**{c: "all" for c in by}, **report["totals"]}]:
-        table.add_row(*(str(entry[c]) if entry[c] is not None else "-" for c in by),
-                      *(str(entry[c]) for c in COUNTS), f"{entry['sms_cost']:.4f}",
-                      *("-" if entry[c] is None else f"{entry[c]:.3f}" for c in LATENCIES))
-    out.print(table)
+    show(out, "deliveries", (*by, *COUNTS, "sms cost", "avg s", "p50 s", "p95 s", "p99 s"),
+         [(*(str(entry[c]) if entry[c] is not None else "-" for c in by),
+           *(str(entry[c]) for c in COUNTS), f"{entry['sms_cost']:.4f}",
+           *("-" if entry[c] is None else f"{entry[c]:.3f}" for c in LATENCIES))
+          for entry in [*report["groups"], {**{c: "all" for c in by}, **report["totals"]}]])
     _breakdown(out, "retries per tier", "tier", report, "retries_by_tier")
     _breakdown(out, "suppressed by reason", "reason", report, "suppressed_by_reason")
     return 0
@@ -48,7 +47,5 @@ def stats_command(args: argparse.Namespace, settings: Settings) -> int:
 def _breakdown(out: Console, title: str, name: str, report: dict, field: str) -> None:
     counts = report["totals"][field]
     if counts:
-        table = Table(name, "count", title=title)
-        for key, count in sorted(counts.items(), key=lambda kv: -kv[1]):
-            table.add_row(key, str(count))
-        out.print(table)
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+        show(out, title, (name, "count"), [(key, str(count)) for key, count in ranked])

@@ -7,8 +7,8 @@ import json
 
 import psycopg
 from rich.console import Console
-from rich.table import Column, Table
 
+from cli.tables import show
 from consumer.settings import Settings
 from tracking.timeline import notification_status, notification_uuid, timeline
 
@@ -34,12 +34,9 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     out.print(f"notification {notification_id}: [bold]{summary['status']}[/bold] "
               f"({summary['sent']} of {summary['deliveries']} deliveries sent)")
-    table = Table("channel", "time (UTC)", "status", "attempt", "detail",
-                  Column("error", overflow="fold"), title="timeline")
-    for event in events:
-        table.add_row(event["channel"], event["occurred_at"][:23], event["status"], str(event["attempt"]),
-                      _detail(event), _error(event))
-    out.print(table)
+    show(out, "timeline", ("channel", "time (UTC)", "status", "attempt", "detail", "error"),
+         [(event["channel"], event["occurred_at"][:23], event["status"], str(event["attempt"]), _detail(event),
+           _error(event)) for event in events], free_text=("detail", "error"))
     return 0
 
 

@@ -258,6 +258,34 @@ def test_unsendable_messages_are_permanent_and_open_no_session(tls_server, field
     assert server.handler.sessions == 0
 
 
+@pytest.mark.parametrize("fields", [
+    {"subject": "Your invoice " * 66_000},  # 800 kB: once held the worker's event loop for 70 s
+    {"subject": "ü" * 1025},  # 2,050 octets in UTF-8
+    {"address": "a" * 990 + "@example.com"},
+    {"options": {"from": "N" * 1000 + " <noreply@tidings.test>"}},
+    {"options": {"reply_to": "R" * 1000 + " <r@tidings.test>"}},
+    {"options": {"cc": [f"Person {i} <p{i}@example.com>" for i in range(600)]}},  # 16 KB of Cc
+    {"options": {"attachments": [{"filename": "f" * 999 + ".pdf", "content_base64": "aGk="}]}},
+])
+def test_an_oversized_header_is_refused_before_it_is_encoded(tls_server, fields):
+    server, ca_file = tls_server
+    [outcome] = send_all(smtp_settings(server, ca_file), [channel_message(**fields)])
+    assert isinstance(outcome, Permanent) and outcome.error_class == "header_too_long", outcome
+    assert len(outcome.message) < 200
+    assert server.received == [] and server.handler.sessions == 0
+
+
+def test_headers_just_within_the_caps_are_sent(tls_server):
+    server, ca_file = tls_server
+    subject = ("Weekly digest " * 147)[:2048]
+    message = channel_message(subject=subject, options={
+        "from": "N" * 970 + " <noreply@tidings.test>", "cc": [f"p{i}@example.com" for i in range(300)]})
+    [outcome] = send_all(smtp_settings(server, ca_file), [message])
+    assert isinstance(outcome, Delivered), outcome
+    [got] = server.received
+    assert got.email["Subject"] == subject and len(got.rcpt_tos) == 301
+
+
 def test_settings_read_from_the_environment_and_hide_the_password():
     settings = Settings.load({"TIDINGS_SMTP_HOST": "smtp.example.com", "TIDINGS_SMTP_PORT": "465",
                               "TIDINGS_SMTP_TLS": "implicit", "TIDINGS_SMTP_PASSWORD": "hunter2-secret",

@@ -66,6 +66,49 @@ def test_invalid_numbers_are_permanent(raw):
     assert isinstance(outcome, Permanent) and outcome.error_class == "invalid_phone_number"
 
 
+@pytest.mark.parametrize("raw, kind", [
+    ("+1 900 555 1234", "premium_rate"),  # NANP 900: premium rate
+    ("+44 871 234 5678", "premium_rate"),  # UK 087x: premium rate
+    ("+881 6 1234 5678", "non_geographic"),  # Iridium satellite (phonenumbers says "mobile")
+    ("+870 772 001 799", "non_geographic"),  # Inmarsat satellite
+    ("+1 800 234 5678", "toll_free"),
+])
+def test_premium_rate_satellite_and_toll_free_numbers_are_refused_by_default(raw, kind):
+    outcome = to_e164(raw, "US")
+    assert isinstance(outcome, Permanent) and outcome.error_class == "number_type_refused", outcome
+    assert f"number type {kind} is not allowed" in outcome.message
+
+
+@pytest.mark.parametrize("raw, region, expected", [
+    ("+44 7911 123456", "US", "+447911123456"),  # UK mobile
+    ("+33 6 12 34 56 78", "US", "+33612345678"),  # French mobile
+    ("0151 23456789", "DE", "+4915123456789"),  # German mobile, national format
+    ("(415) 555-2671", "US", "+14155552671"),  # NANP: fixed-line-or-mobile
+    ("+44 20 7946 0958", "US", "+442079460958"),  # UK fixed line
+])
+def test_mobile_and_fixed_line_numbers_are_allowed_by_default(raw, region, expected):
+    assert to_e164(raw, region) == expected
+
+
+def test_the_allowed_number_types_are_configurable_and_checked_at_start(fake_twilio):
+    provider = SmsProvider(twilio_settings(fake_twilio, sms_allowed_number_types="mobile, toll_free"))
+    toll_free, landline, premium = asyncio.run(send_with(provider, message("+18002345678"), message("+442079460958"),
+                                                         message("+19005551234")))
+    assert isinstance(toll_free, Delivered)
+    assert (landline.error_class, premium.error_class) == ("number_type_refused", "number_type_refused")
+    assert [m["To"] for m in fake_twilio.messages] == ["+18002345678"]  # nothing else reached Twilio
+    with pytest.raises(SettingsError, match="known: .*premium_rate"):
+        SmsProvider(twilio_settings(fake_twilio, sms_allowed_number_types="mobile,expensive"))
+
+
+def test_refused_number_types_reach_no_provider(fake_twilio):
+    outcomes = asyncio.run(send_with(SmsProvider(twilio_settings(fake_twilio)), message("+19005551234"),
+                                     message("+881612345678"), message("+447911123456")))
+    assert [getattr(o, "error_class", "delivered") for o in outcomes] == [
+        "number_type_refused", "number_type_refused", "delivered"]
+    assert [m["To"] for m in fake_twilio.messages] == ["+447911123456"]
+
+
 # --- segments and cost ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, encoding, segments", [

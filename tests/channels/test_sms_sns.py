@@ -95,6 +95,48 @@ def test_an_opted_out_number_is_suppressed_and_nothing_is_published(sns_url):
     assert len(recorded(sns_url)) == before
 
 
+def send_at_once(provider: SnsSms, messages: list[dict], **hooks) -> list:
+    """All `messages` sent concurrently right after start, as a worker does with a backlog; `hooks`
+    are botocore event handlers (event name -> handler) registered on the client first."""
+    async def scenario():
+        await provider.start()
+        for event, handler in hooks.items():
+            provider.client.meta.events.register(event, handler)
+        try:
+            return await asyncio.gather(*(provider.send(m) for m in messages))
+        finally:
+            await provider.close()
+    return asyncio.run(scenario())
+
+
+def test_sends_in_the_first_moments_wait_for_the_opted_out_list(sns_url):
+    """The list used to be marked read when its read began: every send that came meanwhile saw it
+    empty and published to opted-out numbers."""
+    before = len(recorded(sns_url))
+    outcomes = send_at_once(SnsSms(Settings(sms_sns_endpoint_url=sns_url)), [message(OPTED_OUT) for _ in range(8)])
+    assert [o.error_class for o in outcomes] == ["opted_out"] * 8
+    assert len(recorded(sns_url)) == before
+
+
+def test_while_the_list_cannot_be_read_each_number_is_checked_on_its_own(sns_url):
+    """moto answers CheckIfPhoneNumberIsOptedOut true for numbers ending in 99."""
+    def list_refused(**_):
+        raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"},
+                           "ResponseMetadata": {"HTTPStatusCode": 400}}, "ListPhoneNumbersOptedOut")
+
+    checked: list[str] = []
+    before = len(recorded(sns_url))
+    opted_out, fine = "+447911123499", "+447911123456"
+    outcomes = send_at_once(
+        SnsSms(Settings(sms_sns_endpoint_url=sns_url)), [message(opted_out), message(fine), message(opted_out)],
+        **{"before-call.sns.ListPhoneNumbersOptedOut": list_refused,
+           "provide-client-params.sns.CheckIfPhoneNumberIsOptedOut": lambda params, **_: checked.append(
+               params["phoneNumber"])})
+    assert [type(o).__name__ for o in outcomes] == ["Permanent", "Delivered", "Permanent"]
+    assert outcomes[0].error_class == "opted_out" and sorted(checked) == sorted([opted_out, fine, opted_out])
+    assert [s["phone_number"] for s in recorded(sns_url)[before:]] == [fine]
+
+
 def test_sns_refusing_a_parameter_is_permanent(sns_url):
     [outcome] = send_all(SnsSms(Settings(sms_sns_endpoint_url=sns_url)), [message("not-a-number")])
     assert isinstance(outcome, Permanent) and outcome.error_class == "invalid_parameter"
@@ -123,3 +165,38 @@ def error(code: str, status: int, text: str = "") -> ClientError:
 def test_sns_error_codes(exc, kind, error_class):
     outcome = outcome_for_error(exc)
     assert isinstance(outcome, kind) and outcome.error_class == error_class
+
+
+def test_the_list_is_re_read_in_the_background_and_a_failed_read_is_retried_later():
+    from channels.sms_sns_opt_outs import OptOutList
+
+    now, reads, checks = [0.0], [], []
+    answers = [RuntimeError("throttled"), {"+1"}, {"+2"}]
+
+    async def read_all():
+        reads.append(now[0])
+        await asyncio.sleep(0)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def check_one(number):
+        checks.append(number)
+        return number == "+1"
+
+    async def scenario():
+        opt_outs = OptOutList(read_all, check_one, refresh_s=300, retry_s=30, clock=lambda: now[0])
+        first = await opt_outs.contains("+1")  # the read fails: asked about on its own
+        again = await opt_outs.contains("+1")  # not re-read at once
+        now[0] = 30
+        listed = await opt_outs.contains("+1")  # re-read after retry_s: {"+1"}
+        now[0] = 400
+        during = await opt_outs.contains("+2")  # stale: re-read starts, the old list answers meanwhile
+        while opt_outs.reading is not None:  # the background re-read finishes
+            await asyncio.sleep(0)
+        after = await opt_outs.contains("+2")
+        return first, again, listed, during, after
+
+    assert asyncio.run(scenario()) == (True, True, True, False, True)
+    assert reads == [0.0, 30, 400] and checks == ["+1", "+1"]
