@@ -22,8 +22,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/tidings demo --events $(EVENTS)
 
+# Three workers: the tests mostly wait on brokers, servers and child processes, not on the CPU.
+TEST_WORKERS ?= 3
+
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS)
 
 # Every scenario in bench/scenarios.py; writes bench/results/ and the README's Performance table.
 bench: install

@@ -3,6 +3,7 @@ installed from Debian's `prometheus` and `prometheus-alertmanager` packages when
 (TESTING.md), so a fresh CI machine gets them."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -23,10 +24,14 @@ def _apt_install(packages: list[str]) -> str:
         return "apt-get (as root or with sudo) is not available"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = [*prefix, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
-    result = subprocess.run(install, capture_output=True, text=True, env=env)
-    if result.returncode != 0:  # a fresh machine may have no package lists yet
-        subprocess.run([*prefix, "apt-get", "update", "-qq"], capture_output=True, env=env)
+    with open("/tmp/tidings-tests-apt.lock", "w") as lock:  # test workers run in parallel
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all(shutil.which(tool) for tool, package in TOOLS.items() if package in packages):
+            return "installed by another test worker"
         result = subprocess.run(install, capture_output=True, text=True, env=env)
+        if result.returncode != 0:  # a fresh machine may have no package lists yet
+            subprocess.run([*prefix, "apt-get", "update", "-qq"], capture_output=True, env=env)
+            result = subprocess.run(install, capture_output=True, text=True, env=env)
     return result.stdout[-2000:] + result.stderr[-2000:]
 
 
