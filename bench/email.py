@@ -24,7 +24,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
-from channels.email import EmailProvider
+from channels.email.provider import EmailProvider
 from consumer.outcomes import Delivered
 from consumer.settings import Settings
 

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 
-from channels.slack import SlackProvider
+from channels.slack.provider import SlackProvider
 from consumer.outcomes import Delivered
 from consumer.settings import Settings
 from tests.fixtures.slack import LOOPBACK_WEBHOOKS, TOKEN, FakeSlack
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=500, help="channels in the pace-limited run")
     parser.add_argument("--per-channel-per-s", type=float, default=1.0)
     args = parser.parse_args()
-    logging.getLogger("channels.slack_threads").setLevel(logging.ERROR)  # no database here, on purpose
+    logging.getLogger("channels.slack.threads").setLevel(logging.ERROR)  # no database here, on purpose
     n = args.messages
     own = [f"C{i:07d}" for i in range(n)]
     shared = [f"C{i % args.channels:07d}" for i in range(n)]

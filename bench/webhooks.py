@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 import aiohttp
 
-from channels.webhook import WebhookProvider
+from channels.webhook.provider import WebhookProvider
 from cli.embedded import free_port
 from consumer.settings import Settings
 

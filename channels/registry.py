@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from channels.email import EmailProvider
+from channels.email.provider import EmailProvider
 from channels.provider import Provider
-from channels.slack import SlackProvider
-from channels.sms import SmsProvider
-from channels.webhook import WebhookProvider
+from channels.slack.provider import SlackProvider
+from channels.sms.provider import SmsProvider
+from channels.webhook.provider import WebhookProvider
 from consumer.settings import Settings
 
 PROVIDERS: dict[str, Callable[[Settings], Provider]] = {

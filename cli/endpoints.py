@@ -1,6 +1,6 @@
 """`tidings endpoints list` and `tidings endpoints enable URL`: webhook endpoints disabled by a
-410 Gone answer (channels/webhook_endpoints.py); `tidings endpoints secret URL`: the signing
-secrets of one endpoint, to give to its receiver (channels/webhook_signing.py)."""
+410 Gone answer (channels/webhook/endpoints.py); `tidings endpoints secret URL`: the signing
+secrets of one endpoint, to give to its receiver (channels/webhook/signing.py)."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,8 @@ import json
 import sys
 
 from channels.outbound import parse_url
-from channels.webhook_endpoints import DELETE, SELECT
-from channels.webhook_signing import WebhookSigner, endpoint_url
+from channels.webhook.endpoints import DELETE, SELECT
+from channels.webhook.signing import WebhookSigner, endpoint_url
 from consumer.outcomes import Permanent
 from consumer.settings import Settings
 

@@ -13,9 +13,9 @@ from aiohttp import web
 from yarl import URL
 
 from channels.answer_excerpt import LIMIT, REDACTED, AnswerExcerpt
-from channels.sms_http import HttpSms
-from channels.sms_twilio import TwilioSms
-from channels.webhook_signing import WebhookSigner
+from channels.sms.http_provider import HttpSms
+from channels.sms.twilio_provider import TwilioSms
+from channels.webhook.signing import WebhookSigner
 from consumer.outcomes import Permanent, Transient
 from consumer.settings import Settings
 from tests.channels.test_slack import message as slack_message, send_all, settings_for

@@ -14,7 +14,7 @@ import pytest
 import trustme
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from channels.email import EmailProvider, queue_id
+from channels.email.provider import EmailProvider, queue_id
 from channels.registry import provider_for
 from consumer.outcomes import Delivered, Permanent, Transient
 from consumer.settings import Settings, SettingsError

@@ -14,9 +14,9 @@ import socket
 import pytest
 from aiohttp import web
 
-from channels.slack import SlackProvider
-from channels.slack_threads import MemoryThreads
-from channels.webhook import WebhookProvider
+from channels.slack.provider import SlackProvider
+from channels.slack.threads import MemoryThreads
+from channels.webhook.provider import WebhookProvider
 from consumer.outcomes import Permanent
 from consumer.settings import Settings
 from tests.channels.test_slack import message as slack_message

@@ -11,10 +11,10 @@ import psycopg
 import pytest
 
 from channels.registry import provider_for
-from channels.slack import SlackProvider
-from channels.slack_errors import ERRORS, PERMANENT
-from channels.slack_pacer import ChannelPacer
-from channels.slack_threads import MemoryThreads
+from channels.slack.provider import SlackProvider
+from channels.slack.errors import ERRORS, PERMANENT
+from channels.slack.pacer import ChannelPacer
+from channels.slack.threads import MemoryThreads
 from consumer.outcomes import Deferred, Delivered, Permanent, Transient
 from consumer.settings import Settings
 from tests.fixtures.slack import LOOPBACK_WEBHOOKS, TOKEN, WEBHOOK_ERROR_STATUS, FakeSlack  # noqa: F401

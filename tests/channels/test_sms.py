@@ -11,12 +11,12 @@ import pytest
 from aiohttp import web
 
 from channels.registry import provider_for
-from channels.sms import SmsProvider
-from channels.sms_circuit import CircuitBreaker
-from channels.sms_http import HttpSms, dig, render_body, success_matcher
-from channels.sms_numbers import to_e164
-from channels.sms_segments import check_length, count_segments, estimate_cost, parse_prices
-from channels.sms_twilio import TwilioSms
+from channels.sms.provider import SmsProvider
+from channels.sms.circuit import CircuitBreaker
+from channels.sms.http_provider import HttpSms, dig, render_body, success_matcher
+from channels.sms.numbers import to_e164
+from channels.sms.segments import check_length, count_segments, estimate_cost, parse_prices
+from channels.sms.twilio_provider import TwilioSms
 from consumer.health import start_app
 from consumer.outcomes import Delivered, Permanent, Suppressed, Transient
 from consumer.settings import Settings, SettingsError

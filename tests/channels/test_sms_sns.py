@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-from channels.sms import SmsProvider
-from channels.sms_sns import SnsSms, outcome_for_error
+from channels.sms.provider import SmsProvider
+from channels.sms.sns import SnsSms, outcome_for_error
 from consumer.outcomes import Delivered, Permanent, Suppressed, Transient
 from consumer.settings import Settings
 
@@ -168,7 +168,7 @@ def test_sns_error_codes(exc, kind, error_class):
 
 
 def test_the_list_is_re_read_in_the_background_and_a_failed_read_is_retried_later():
-    from channels.sms_sns_opt_outs import OptOutList
+    from channels.sms.sns_opt_outs import OptOutList
 
     now, reads, checks = [0.0], [], []
     answers = [RuntimeError("throttled"), {"+1"}, {"+2"}]

@@ -8,7 +8,7 @@ import json
 import psycopg
 from aiohttp import web
 
-from channels.webhook import WebhookProvider
+from channels.webhook.provider import WebhookProvider
 from consumer.outcomes import Delivered, Permanent, Suppressed
 from consumer.settings import Settings
 from tests.channels.test_webhook_provider import Receiver, message, serving

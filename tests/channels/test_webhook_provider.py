@@ -14,8 +14,8 @@ from email.utils import format_datetime
 import pytest
 from aiohttp import web
 
-from channels.webhook import WebhookProvider, retry_after_seconds
-from channels.webhook_bulkhead import EndpointBulkhead, endpoint_of
+from channels.webhook.provider import WebhookProvider, retry_after_seconds
+from channels.webhook.bulkhead import EndpointBulkhead, endpoint_of
 from consumer.health import start_app
 from consumer.outcomes import Deferred, Delivered, Permanent, Transient
 from consumer.settings import Settings, SettingsError
@@ -156,7 +156,7 @@ def test_a_credential_goes_only_to_its_hosts_and_nothing_is_sent_elsewhere():
 
 
 def test_credential_hosts_match_exactly_or_by_subdomain_wildcard():
-    from channels.webhook_request import parse_credentials
+    from channels.webhook.request import parse_credentials
 
     credentials = parse_credentials(CREDENTIALS)
     partner, legacy = credentials["partner"], credentials["legacy"]

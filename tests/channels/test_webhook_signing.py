@@ -15,7 +15,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 from yarl import URL
 
-from channels.webhook_signing import WebhookSigner, endpoint_url
+from channels.webhook.signing import WebhookSigner, endpoint_url
 from consumer.settings import Settings, SettingsError
 from tests.channels.test_webhook_provider import Receiver, message, provider, serving
 from tests.cli.run import tidings

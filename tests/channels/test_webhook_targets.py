@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from channels.webhook import WebhookProvider
+from channels.webhook.provider import WebhookProvider
 from channels.outbound import TargetPolicy, TargetRefused, refusal
 from consumer.outcomes import Delivered, Permanent
 from consumer.settings import Settings, SettingsError

@@ -9,8 +9,8 @@ import time
 from prometheus_client import generate_latest
 
 from channels.delivery_metrics import watch_circuits
-from channels.webhook import WebhookProvider
-from channels.webhook_bulkhead import EndpointBulkhead
+from channels.webhook.provider import WebhookProvider
+from channels.webhook.bulkhead import EndpointBulkhead
 from consumer.metrics import ServiceMetrics
 from consumer.outcomes import Delivered, Transient
 from consumer.settings import Settings

@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from channels.sms_sns_opt_outs import OptOutList
+from channels.sms.sns_opt_outs import OptOutList
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient
 from consumer.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Slack threads across notifications for channels/slack.py: (thread_key, channel) -> the ts of the
+"""Slack threads across notifications for channels/slack/provider.py: (thread_key, channel) -> the ts of the
 first message, kept in Postgres (slack_threads, migration 004) or, without a database, in memory."""
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import ssl
 
 import aiosmtplib
 
-from channels.email_message import Composition, InvalidEmail, compose
-from channels.smtp_pool import TLS_MODES, AuthUnavailable, SmtpPool, SmtpServer, TLSUnavailable
+from channels.email.message import Composition, InvalidEmail, compose
+from channels.email.smtp_pool import TLS_MODES, AuthUnavailable, SmtpPool, SmtpServer, TLSUnavailable
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient
 from consumer.settings import Settings, SettingsError
 

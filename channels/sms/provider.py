@@ -8,12 +8,12 @@ from dataclasses import replace
 from typing import Callable
 
 from channels.provider import Provider
-from channels.sms_circuit import CircuitBreaker
-from channels.sms_http import HttpSms
-from channels.sms_numbers import parse_allowed_kinds, to_e164
-from channels.sms_sns import SnsSms
-from channels.sms_segments import check_length, estimate_cost, parse_prices
-from channels.sms_twilio import TwilioSms
+from channels.sms.circuit import CircuitBreaker
+from channels.sms.http_provider import HttpSms
+from channels.sms.numbers import parse_allowed_kinds, to_e164
+from channels.sms.sns import SnsSms
+from channels.sms.segments import check_length, estimate_cost, parse_prices
+from channels.sms.twilio_provider import TwilioSms
 from consumer.outcomes import Delivered, Outcome, Permanent, Suppressed, Transient
 from consumer.settings import Settings, SettingsError
 

@@ -1,4 +1,4 @@
-"""Per-Slack-channel pacing for channels/slack.py: sends to one Slack channel are spaced (Slack allows
+"""Per-Slack-channel pacing for channels/slack/provider.py: sends to one Slack channel are spaced (Slack allows
 about one message per second per channel), sends to other channels are never delayed by it."""
 from __future__ import annotations
 

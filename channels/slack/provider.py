@@ -23,9 +23,9 @@ from yarl import URL
 
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import TargetPolicy, TargetRefused, guarded_connector, parse_url
-from channels.slack_errors import ERROR_CODE, http_failure, outcome_for, rate_limited
-from channels.slack_pacer import ChannelPacer, MonotonicClock, Sleep
-from channels.slack_threads import ThreadStarts, ThreadStore, thread_store
+from channels.slack.errors import ERROR_CODE, http_failure, outcome_for, rate_limited
+from channels.slack.pacer import ChannelPacer, MonotonicClock, Sleep
+from channels.slack.threads import ThreadStarts, ThreadStore, thread_store
 from consumer.outcomes import (
     Deferred,
     Delivered,

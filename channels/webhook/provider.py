@@ -15,15 +15,15 @@ from aiohttp.abc import AbstractResolver
 
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import TargetPolicy, TargetRefused, guarded_connector, read_capped
-from channels.webhook_bulkhead import EndpointBulkhead
-from channels.webhook_endpoints import DisabledEndpoints
-from channels.webhook_request import (
+from channels.webhook.bulkhead import EndpointBulkhead
+from channels.webhook.endpoints import DisabledEndpoints
+from channels.webhook.request import (
     WebhookRequest,
     build_request,
     parse_credentials,
     payload,
 )
-from channels.webhook_signing import WebhookSigner
+from channels.webhook.signing import WebhookSigner
 from consumer.outcomes import (
     Outcome,
     Permanent,

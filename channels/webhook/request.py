@@ -17,7 +17,7 @@ from typing import Any
 from yarl import URL
 
 from channels.outbound import parse_url
-from channels.webhook_signing import WebhookSigner
+from channels.webhook.signing import WebhookSigner
 from consumer.outcomes import Permanent
 from consumer.settings import SettingsError
 

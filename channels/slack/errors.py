@@ -1,5 +1,5 @@
 """Slack's answers -> Outcome: the error codes of incoming webhooks and of chat.postMessage, as one
-table, used by channels/slack.py to turn every Slack response into Delivered, Transient or Permanent."""
+table, used by channels/slack/provider.py to turn every Slack response into Delivered, Transient or Permanent."""
 from __future__ import annotations
 
 import re

@@ -1,0 +1,1 @@
+"""The email channel: its provider(s) and what they need."""

@@ -1,0 +1,1 @@
+"""The slack channel: its provider(s) and what they need."""

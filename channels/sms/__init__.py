@@ -1,0 +1,1 @@
+"""The sms channel: its provider(s) and what they need."""

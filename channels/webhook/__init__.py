@@ -1,0 +1,1 @@
+"""The webhook channel: its provider(s) and what they need."""
