@@ -1,27 +1,14 @@
-"""Channel name -> provider factory. Adding a provider is one module and one line here."""
+"""The provider of a channel, from its ChannelSpec (consumer/channel_specs.py): imported only by
+the worker that runs it, so the registry itself never loads a provider's SDK."""
 from __future__ import annotations
 
-from typing import Callable
-
-from channels.email.provider import EmailProvider
 from channels.provider import Provider
-from channels.slack.provider import SlackProvider
-from channels.sms.provider import SmsProvider
-from channels.webhook.provider import WebhookProvider
+from consumer.channel_specs import channel_names, registry
 from consumer.settings import Settings
-
-PROVIDERS: dict[str, Callable[[Settings], Provider]] = {
-    "email": EmailProvider,
-    "slack": SlackProvider,
-    "sms": SmsProvider,
-    "webhook": WebhookProvider,
-}
 
 
 def provider_for(channel: str, settings: Settings) -> Provider:
-    try:
-        factory = PROVIDERS[channel]
-    except KeyError:
-        known = ", ".join(sorted(PROVIDERS))
-        raise ValueError(f"no worker for channel {channel!r} yet (available: {known})") from None
-    return factory(settings)
+    spec = registry().get(channel)
+    if spec is None:
+        raise ValueError(f"no channel {channel!r} (available: {', '.join(channel_names())})")
+    return spec.load_provider()(settings)

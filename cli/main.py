@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from consumer.settings import Settings, SettingsError
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names
 
 
 # `tidings run SERVICE`: the name as `tidings --help` shows it, and what the service does.
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, text) in SERVICES.items():
         service = services.add_parser(name, help=text)
         if name == "channel":
-            service.add_argument("channel", choices=CHANNELS)
+            service.add_argument("channel", choices=channel_names())
     gateway = verbs.add_parser("gateway", help="HTTP gateway tools")
     gateway_verbs = gateway.add_subparsers(dest="gateway_verb", required=True, metavar="ACTION")
     gateway_verbs.add_parser("openapi", help="print the gateway's OpenAPI document (needs no broker or database)")
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     reading.add_argument("--idle", type=float, default=2.0, metavar="SECONDS",
                          help="end of topic when no partition-EOF and nothing new for this long (default 2)")
     selection = argparse.ArgumentParser(add_help=False, parents=[reading])
-    selection.add_argument("--channel", choices=CHANNELS, help="only this channel's dead letters")
+    selection.add_argument("--channel", choices=channel_names(), help="only this channel's dead letters")
     selection.add_argument("--error", metavar="E", help="only this error class or reason")
     selection.add_argument("--since", metavar="T", help="dead-lettered at or after T (ISO 8601, or ago: 15m, 2h, 7d)")
     selection.add_argument("--until", metavar="T", help="dead-lettered at or before T (ISO 8601, or ago)")

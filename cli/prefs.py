@@ -8,7 +8,7 @@ import sys
 
 from cli.stores import connect
 from consumer.settings import Settings
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names
 from router.preferences import PreferenceInvalid, Preferences
 
 
@@ -44,7 +44,7 @@ def add_parser(verbs) -> None:
     actions = prefs.add_subparsers(dest="prefs_verb", required=True, metavar="ACTION")
     set_ = actions.add_parser("set", help="turn a channel, a category or a channel x category off or on")
     set_.add_argument("recipient")
-    set_.add_argument("--channel", choices=CHANNELS, help="one channel (default: every channel)")
+    set_.add_argument("--channel", choices=channel_names(), help="one channel (default: every channel)")
     set_.add_argument("--category", help="one category (default: every category)")
     state = set_.add_mutually_exclusive_group(required=True)
     state.add_argument("--off", dest="on", action="store_false", help="opt out")

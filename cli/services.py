@@ -2,10 +2,34 @@
 from __future__ import annotations
 
 import argparse
+import itertools
+import logging
+import time
 
 from consumer import service as runtime
+from consumer.isolation import describe
+from consumer.outages import Backoff, dependency_of
 from consumer.metrics import ServiceMetrics
 from consumer.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def wait_out_outages(step, name: str) -> None:
+    """Run a start-up step, waiting out an outage of Postgres or the broker (logged, backoff up to
+    30 s) instead of exiting; any other error is raised."""
+    for attempt in itertools.count(1):
+        try:
+            step()
+            return
+        except Exception as exc:
+            dependency = dependency_of(exc)
+            if dependency is None:
+                raise
+            delay = Backoff(1.0, 30.0).delay(attempt)
+            log.error("%s cannot start: %s is unavailable (%s); trying again in %.0fs", name, dependency,
+                      describe(exc), delay)
+            time.sleep(delay)
 
 
 def run_service(args: argparse.Namespace, settings: Settings) -> int:
@@ -20,7 +44,7 @@ def run_service(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         if settings.database_url:  # dedup and rate-limit state live in Postgres
             from tracking.migrate import migrate
-            migrate(settings.database_url)
+            wait_out_outages(lambda: migrate(settings.database_url), "router")
         metrics = ServiceMetrics("router")
         return runtime.run(RouterService(settings, metrics), settings, metrics)
     if args.service == "channel":

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cli.stores import connect
+from consumer.channel_specs import channel_names
 from consumer.settings import Settings
 from router.render_pool import RenderPool
 from router.template_store import TemplateInvalid, TemplateStore
@@ -158,7 +159,7 @@ def add_parser(verbs) -> None:
         parser.add_argument("id", help="template name")
         parser.add_argument("--version", type=int, help="a stored version (default: the latest)")
     render = actions.choices["render"]
-    render.add_argument("--channel", required=True, choices=["email", "slack", "sms", "webhook"])
+    render.add_argument("--channel", required=True, choices=channel_names())
     render.add_argument("--locale", help="e.g. pt-BR (falls back to pt, then default)")
     render.add_argument("--data", help="template data as a JSON object (default: the template's sample)")
     render.add_argument("--category", default="general", help="notification category seen by the template")

@@ -56,11 +56,6 @@ def delivery_event(message: dict, status: str, *, clock: Clock = utcnow, attempt
     return event
 
 
-def channel_address(recipient: dict, channel: str) -> str | None:
-    field = {"email": "email", "sms": "phone", "slack": "slack", "webhook": "webhook_url"}.get(channel)
-    return recipient.get(field) if field else None
-
-
 def channel_content(content: dict, channel: str) -> dict:
     """The channel's own content entry, else the 'default' entry, else empty."""
     return content.get(channel) or content.get("default") or {}

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from consumer.events import Clock, utcnow
 from consumer.text_rules import ControlCharacter, notification_flaw
-from consumer.topics import CHANNELS, PRIORITIES
+from consumer.topics import PRIORITIES
+from consumer.channel_specs import channel_names
 
 _RECIPIENT_FIELDS = ("email", "phone", "slack", "webhook_url", "locale", "timezone")
 _CONTENT_FIELDS = ("subject", "text", "html")
@@ -45,9 +46,9 @@ def notification_from_json(obj: Any, clock: Clock = utcnow) -> dict:
         raise InvalidNotification("channels: expected a non-empty list of channel names")
     if len(channels) > MAX_CHANNELS:
         raise InvalidNotification(f"channels: {len(channels)} names listed; at most {MAX_CHANNELS}, each channel once")
-    bad = [c for c in channels if c not in CHANNELS]
+    bad = [c for c in channels if c not in channel_names()]
     if bad:
-        raise InvalidNotification(f"channels: unknown channel(s) {', '.join(bad)} (known: {', '.join(CHANNELS)})")
+        raise InvalidNotification(f"channels: unknown channel(s) {', '.join(bad)} (known: {', '.join(channel_names())})")
     if len(set(channels)) != len(channels):
         raise InvalidNotification("channels: a channel is listed twice")
     recipient = _recipient(obj.get("recipient"))
@@ -132,7 +133,7 @@ def _content(value: Any) -> dict:
         raise InvalidNotification("content: expected an object keyed by channel name or 'default'")
     out = {}
     for key, entry in value.items():
-        if key != "default" and key not in CHANNELS:
+        if key != "default" and key not in channel_names():
             raise InvalidNotification(f"content: {key!r} is not a channel name or 'default'")
         if not isinstance(entry, dict):
             raise InvalidNotification(f"content.{key}: expected an object")

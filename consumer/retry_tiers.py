@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from consumer.settings import Settings, SettingsError
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names, registry
 
 DEFAULT_TIERS = "10s,1m,10m,1h"
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
@@ -32,9 +32,14 @@ def parse_tiers(text: str, setting: str = "TIDINGS_RETRY_TIERS") -> list[RetryTi
 
 
 def tiers_for(settings: Settings, channel: str) -> list[RetryTier]:
+    """TIDINGS_RETRY_TIERS_<CHANNEL>, else the channel's own default (its ChannelSpec), else
+    TIDINGS_RETRY_TIERS."""
     own = settings.retry_tiers_by_channel.get(channel)
-    return parse_tiers(own, f"TIDINGS_RETRY_TIERS_{channel.upper()}") if own is not None else parse_tiers(settings.retry_tiers)
+    if own is not None:
+        return parse_tiers(own, f"TIDINGS_RETRY_TIERS_{channel.upper()}")
+    default = spec.retry_tiers if (spec := registry().get(channel)) is not None else None
+    return parse_tiers(default, f"the {channel} channel's default tiers") if default else parse_tiers(settings.retry_tiers)
 
 
 def all_tier_names(settings: Settings) -> dict[str, list[str]]:
-    return {channel: [t.name for t in tiers_for(settings, channel)] for channel in CHANNELS}
+    return {channel: [t.name for t in tiers_for(settings, channel)] for channel in channel_names()}

@@ -64,12 +64,10 @@ class Settings:
     # default); an event that would need a bigger one is dead-lettered once as too_large.
     max_message_bytes: int = 900_000
     log_level: str = "INFO"
-    # Retry tiers ("10s,1m,10m,1h"); TIDINGS_RETRY_TIERS_<CHANNEL> overrides them for one channel.
+    # Retry tiers ("10s,1m,10m,1h"); TIDINGS_RETRY_TIERS_<CHANNEL> (config file: retry_tiers_<channel>)
+    # overrides them for one channel, whichever channels are installed.
     retry_tiers: str = "10s,1m,10m,1h"
-    retry_tiers_email: str | None = None
-    retry_tiers_slack: str | None = None
-    retry_tiers_sms: str | None = None
-    retry_tiers_webhook: str | None = None
+    retry_tiers_by_channel: Mapping[str, str] = field(default_factory=dict)
     # The dead-letter limit: stop dead-lettering when this many in a row, or this share of the
     # last `dead_letter_window` outcomes, would go to the DLQ; try again after the cool-down.
     dead_letter_max_consecutive: int = 50
@@ -207,25 +205,26 @@ class Settings:
             values.update(_read_config_file(Path(config_path)))
         for f in fields(cls):
             raw = environ.get(f"TIDINGS_{f.name.upper()}")
-            if raw is not None and f.name != "kafka":
+            if raw is not None and f.name not in _TABLES:
                 values[f.name] = raw
+        tiers = {k.removeprefix(_TIER_PREFIX): values.pop(k) for k in list(values) if k.startswith(_TIER_PREFIX)}
+        tiers |= {k.removeprefix("TIDINGS_RETRY_TIERS_").lower(): v for k, v in environ.items()
+                  if k.startswith("TIDINGS_RETRY_TIERS_") and v}
+        if tiers:
+            values["retry_tiers_by_channel"] = tiers
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{name: _coerce(name, value) for name, value in values.items()})
 
     def kafka_common(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap_servers, **dict(self.kafka)}
 
-    @property
-    def retry_tiers_by_channel(self) -> dict[str, str]:
-        own = {"email": self.retry_tiers_email, "slack": self.retry_tiers_slack,
-               "sms": self.retry_tiers_sms, "webhook": self.retry_tiers_webhook}
-        return {channel: tiers for channel, tiers in own.items() if tiers is not None}
-
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
+_TABLES = ("kafka", "retry_tiers_by_channel")  # not read from one variable of their own
+_TIER_PREFIX = "retry_tiers_"  # config-file keys retry_tiers_<channel>
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from consumer.channel_specs import channel_names
+
 PRIORITIES = ("urgent", "high", "normal", "low")
-CHANNELS = ("email", "slack", "sms", "webhook")
 
 
 @dataclass(frozen=True)
@@ -20,10 +21,10 @@ class Topics:
         return f"{self.prefix}.events.{_check(priority, PRIORITIES)}"
 
     def channel(self, channel: str, priority: str) -> str:
-        return f"{self.prefix}.channel.{_check(channel, CHANNELS)}.{_check(priority, PRIORITIES)}"
+        return f"{self.prefix}.channel.{_check(channel, channel_names())}.{_check(priority, PRIORITIES)}"
 
     def retry(self, channel: str, tier: str) -> str:
-        return f"{self.prefix}.channel.{_check(channel, CHANNELS)}.retry.{tier}"
+        return f"{self.prefix}.channel.{_check(channel, channel_names())}.retry.{tier}"
 
     @property
     def deliveries(self) -> str:
@@ -42,7 +43,7 @@ class Topics:
     def all(self, retry_tiers: dict[str, list[str]] | None = None) -> list[str]:
         """Every topic; retry topics for the tier names given per channel."""
         names = self.all_events()
-        for channel in CHANNELS:
+        for channel in channel_names():
             names += self.all_channel(channel)
             names += [self.retry(channel, tier) for tier in (retry_tiers or {}).get(channel, ())]
         return names + [self.deliveries, self.dlq]

@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 
 from consumer.settings import Settings, SettingsError
-from consumer.topics import CHANNELS, PRIORITIES
+from consumer.topics import PRIORITIES
+from consumer.channel_specs import channel_names
 
 _SETTING = "TIDINGS_GATEWAY_ALERTMANAGER_ROUTES"
 
@@ -56,8 +57,8 @@ class AlertRoutes:
 def _route(entry: dict) -> AlertRoute:
     match = {str(k): str(v) for k, v in entry.get("match", {}).items()}
     channels = list(entry["channels"])
-    if not channels or any(c not in CHANNELS for c in channels):
-        raise ValueError(f"channels {channels!r}: each must be one of {', '.join(CHANNELS)}")
+    if not channels or any(c not in channel_names() for c in channels):
+        raise ValueError(f"channels {channels!r}: each must be one of {', '.join(channel_names())}")
     recipient = dict(entry["recipient"])
     if not isinstance(recipient.get("id"), str):
         raise ValueError("recipient needs an id")

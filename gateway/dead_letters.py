@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from cli.dlq_read import (DeadLetter, DeadLetterFilter, DeadLetterTopicMissing, decode_payload, read_dead_letters,
                           summarize)
 from cli.dlq_replay import RatePacer, ReplayLedger, execute_replay, plan_replay
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names
 from gateway.auth import Principal
 from gateway.errors import ApiError
 from gateway.moments import moment
@@ -23,7 +23,7 @@ router = APIRouter(tags=["dead letters"])
 
 
 @router.get("/v1/dlq", name="dlq.list")
-async def list_dead_letters(request: Request, channel: Literal[CHANNELS] | None = None,
+async def list_dead_letters(request: Request, channel: Literal[channel_names()] | None = None,
                             error: str | None = Query(None, max_length=200),
                             since: str | None = Query(None, max_length=64), until: str | None = Query(None, max_length=64),
                             principal: Principal = Depends(requires(ADMIN_DLQ))):
@@ -73,8 +73,8 @@ def _selection(gateway, given: dict) -> DeadLetterFilter:
     for key in ("channel", "error", "since", "until"):
         if given.get(key) is not None and not isinstance(given[key], str):
             raise ApiError(422, f"{key}: expected a string", key)
-    if given.get("channel") is not None and given["channel"] not in CHANNELS:
-        raise ApiError(422, f"channel: {given['channel']!r} is not one of {', '.join(CHANNELS)}", "channel")
+    if given.get("channel") is not None and given["channel"] not in channel_names():
+        raise ApiError(422, f"channel: {given['channel']!r} is not one of {', '.join(channel_names())}", "channel")
     return DeadLetterFilter(given.get("channel"), given.get("error"), moment(given.get("since"), "since", gateway.clock),
                             moment(given.get("until"), "until", gateway.clock))
 

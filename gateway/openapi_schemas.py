@@ -2,7 +2,8 @@
 with `tidings publish`, give the errors), for the OpenAPI document."""
 from __future__ import annotations
 
-from consumer.topics import CHANNELS, PRIORITIES
+from consumer.topics import PRIORITIES
+from consumer.channel_specs import channel_names
 
 _TEXT = {"type": "string", "minLength": 1}
 _CONTENT = {"type": "object", "additionalProperties": False, "properties": {
@@ -18,7 +19,7 @@ NOTIFICATION = {
         "priority": {"type": "string", "enum": list(PRIORITIES)},
         "source": {"type": "string", "description": "ignored: the token's subject is the source"},
         "tenant": _TEXT, "category": _TEXT,
-        "channels": {"type": "array", "items": {"type": "string", "enum": list(CHANNELS)},
+        "channels": {"type": "array", "items": {"type": "string", "enum": list(channel_names())},
                      "minItems": 1, "uniqueItems": True},
         "recipient": {"type": "object", "required": ["id"], "additionalProperties": False,
                       "properties": {"id": _TEXT, "email": _TEXT, "phone": _TEXT, "slack": _TEXT,
@@ -74,18 +75,18 @@ RECIPIENT = {"type": "object", "properties": {
 RECIPIENT_BODY = body(RECIPIENT, "the fields to set (null clears one; absent ones are kept)")
 
 PREFERENCE = {"type": "object", "required": ["enabled"], "additionalProperties": False, "properties": {
-    "enabled": {"type": "boolean"}, "channel": {"type": "string", "enum": list(CHANNELS)},
+    "enabled": {"type": "boolean"}, "channel": {"type": "string", "enum": list(channel_names())},
     "category": {"type": "string", "minLength": 1}}}
 PREFERENCES_BODY = body({"oneOf": [PREFERENCE, {"type": "array", "items": PREFERENCE, "minItems": 1}]},
                         "one preference or an array; no channel / category means any")
 
 DLQ_REPLAY_BODY = body({"type": "object", "additionalProperties": False, "properties": {
-    "channel": {"type": "string", "enum": list(CHANNELS)}, "error": {"type": "string"},
+    "channel": {"type": "string", "enum": list(channel_names())}, "error": {"type": "string"},
     "since": {"type": "string"}, "until": {"type": "string"}, "dry_run": {"type": "boolean"},
     "rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000}}},
     "which dead letters to replay (all given criteria must hold); dry_run changes nothing")
 
 UNSUBSCRIBE_LINK_BODY = body({"type": "object", "required": ["recipient_id"], "properties": {
     "recipient_id": {"type": "string", "minLength": 1, "maxLength": 256},
-    "channel": {"type": "string", "enum": list(CHANNELS)}, "category": {"type": "string", "minLength": 1}}},
+    "channel": {"type": "string", "enum": list(channel_names())}, "category": {"type": "string", "minLength": 1}}},
     "whom the link unsubscribes; without channel / category, from everything")

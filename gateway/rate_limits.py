@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from consumer.settings import Settings, SettingsError
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -44,7 +44,7 @@ class RateLimits:
         per_channel = {}
         for entry in (e for e in (settings.gateway_rate_limits or "").split(",") if e.strip()):
             channel, _, rate = entry.partition("=")
-            if channel.strip() not in CHANNELS:
+            if channel.strip() not in channel_names():
                 raise SettingsError(f"TIDINGS_GATEWAY_RATE_LIMITS: {channel.strip()!r} is not a channel")
             per_channel[channel.strip()] = parse_rate(rate, "TIDINGS_GATEWAY_RATE_LIMITS")
         return cls(parse_rate(settings.gateway_rate_limit), per_channel)

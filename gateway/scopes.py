@@ -9,6 +9,7 @@ from typing import Iterable
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
+from consumer.channel_specs import registry
 from gateway.auth import Principal
 from gateway.errors import ApiError
 
@@ -23,7 +24,9 @@ _bearer = HTTPBearer(auto_error=False, description="a JWT (HS256/RS256) or a sta
 
 
 def send_scope(channel: str) -> str:
-    return f"send:{channel}"
+    """The scope its ChannelSpec declares (send:<channel>)."""
+    spec = registry().get(channel)
+    return spec.scope if spec is not None else f"send:{channel}"
 
 
 async def authenticate(request: Request, _doc=Depends(_bearer)) -> Principal:

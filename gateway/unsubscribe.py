@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from consumer.settings import Settings
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names
 from gateway.errors import ApiError
 from gateway.openapi_schemas import UNSUBSCRIBE_LINK_BODY
 from gateway.request_body import json_body, json_object
@@ -52,7 +52,7 @@ def verify(secret: str, token: str) -> dict:
         raise ApiError(410, "this unsubscribe link has expired", "token") from None
     except jwt.InvalidTokenError:
         raise ApiError(400, "this unsubscribe link is not valid", "token") from None
-    if claims.get("ch") is not None and claims["ch"] not in CHANNELS:
+    if claims.get("ch") is not None and claims["ch"] not in channel_names():
         raise ApiError(400, "this unsubscribe link is not valid", "token")
     return claims
 
@@ -150,8 +150,8 @@ async def make_link(request: Request, _principal=Depends(requires(ADMIN_PREFEREN
     recipient, channel, category = body.get("recipient_id"), body.get("channel"), body.get("category")
     if not isinstance(recipient, str) or not recipient.strip() or len(recipient) > 256:
         raise ApiError(422, "recipient_id: required, a non-empty string", "recipient_id")
-    if channel is not None and channel not in CHANNELS:
-        raise ApiError(422, f"channel: expected one of {', '.join(CHANNELS)}", "channel")
+    if channel is not None and channel not in channel_names():
+        raise ApiError(422, f"channel: expected one of {', '.join(channel_names())}", "channel")
     if category is not None and (not isinstance(category, str) or not category.strip()):
         raise ApiError(422, "category: expected a non-empty string", "category")
     request.state.target = recipient

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumer.events import channel_address, channel_content, delivery_id
-from consumer.topics import CHANNELS
+from consumer.channel_specs import address_of
+from consumer.events import channel_content, delivery_id
+from consumer.channel_specs import channel_names
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def fan_out(event: dict) -> list[Delivery]:
             "tenant": event["tenant"],
             "category": event["category"],
             "recipient_id": recipient["id"],
-            "address": channel_address(recipient, channel) or "",
+            "address": address_of(recipient, channel) or "",
             "subject": content.get("subject"),
             "text": content.get("text"),
             "html": content.get("html"),
@@ -44,7 +45,7 @@ def fan_out(event: dict) -> list[Delivery]:
             "replay": 0,
             "options": content.get("options") or "{}",
         }
-        if channel not in CHANNELS:
+        if channel not in channel_names():
             deliveries.append(Delivery(channel, message, "unknown_channel", f"unknown channel {channel!r}"))
         elif not message["address"]:
             deliveries.append(Delivery(channel, message, detail=f"recipient {recipient['id']!r} has no {channel} address",

@@ -7,7 +7,7 @@ from typing import Iterable
 import psycopg
 
 from consumer.text_rules import SINGLE_LINE, ControlCharacter, field_flaw
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names
 
 ANY = "*"
 
@@ -49,8 +49,8 @@ class Preferences:
         for field, value in (("recipient", recipient_id), ("category", category)):
             if problem := field_flaw(field, value, SINGLE_LINE):
                 raise PreferenceCharacter(problem)
-        if channel is not None and channel not in CHANNELS:
-            raise PreferenceInvalid(f"channel: {channel!r} is not one of {', '.join(CHANNELS)}")
+        if channel is not None and channel not in channel_names():
+            raise PreferenceInvalid(f"channel: {channel!r} is not one of {', '.join(channel_names())}")
         if category is not None and (not category.strip() or category == ANY):
             raise PreferenceInvalid("category: expected a category name such as 'marketing'")
         row = self.conn.execute(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from consumer.settings import Settings, SettingsError
-from consumer.topics import CHANNELS, PRIORITIES
+from consumer.topics import PRIORITIES
+from consumer.channel_specs import channel_names
 
 SCOPES = ("recipient", "category", "source")
 ACTIONS = ("suppress", "defer")
@@ -50,10 +51,10 @@ def parse_rules(text: str, setting: str = "TIDINGS_RATE_LIMITS") -> list[RateLim
         if not match or match[1] not in SCOPES or len(qualifiers) > 2:
             raise SettingsError(f"{setting}: {token!r} is not a rule like recipient=100/1h or "
                                 f"category:email:low=5/1d (scopes: {', '.join(SCOPES)})")
-        channel = next((q for q in qualifiers if q in CHANNELS), None)
+        channel = next((q for q in qualifiers if q in channel_names()), None)
         priority = next((q for q in qualifiers if q in PRIORITIES), None)
         if len(qualifiers) != (channel is not None) + (priority is not None):
-            raise SettingsError(f"{setting}: {token!r}: qualifiers must be a channel ({', '.join(CHANNELS)}) "
+            raise SettingsError(f"{setting}: {token!r}: qualifiers must be a channel ({', '.join(channel_names())}) "
                                 f"and/or a priority ({', '.join(PRIORITIES)})")
         period = int(match[4] or 1) * _UNITS[match[5]]
         if period <= 0:

@@ -16,7 +16,8 @@ from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, Clock, deli
 from consumer.metrics import ServiceMetrics
 from consumer.publisher import Publisher
 from consumer.settings import Settings
-from consumer.topics import CHANNELS, Topics
+from consumer.topics import Topics
+from consumer.channel_specs import channel_names
 from router.admission import Admission
 from consumer.isolation import describe
 from router.fanout import Delivery, fan_out
@@ -52,7 +53,7 @@ class RouterService:
         self.personalizer = self.personalizer or Personalizer.from_settings(self.settings)
         self.admission = self.admission or Admission(self.settings, self.metrics, self.publisher, self.codec,
                                                      self.names, self._record, self.clock, self.name)
-        self.metrics.start_series(channels=CHANNELS, statuses=("queued", "suppressed", "retry_scheduled", "dead_lettered"),
+        self.metrics.start_series(channels=channel_names(), statuses=("queued", "suppressed", "retry_scheduled", "dead_lettered"),
                                   dead_letter_reasons=("undecodable", "invalid_event", "unknown_channel", "render_failed",
                                                        "too_large", "internal_error"))
 
@@ -126,7 +127,7 @@ class RouterService:
         """An event no stage can route: dead-lettered once, and each channel it names that a worker
         serves records `dead_lettered` (invalid_event), so `tidings status` tells why."""
         self.metrics.poison.labels(self.name, raw.topic(), "invalid_event").inc()
-        known = [c for c in distinct_channels(event)[:MAX_CHANNELS] if c in CHANNELS]
+        known = [c for c in distinct_channels(event)[:MAX_CHANNELS] if c in channel_names()]
         return self._refuse_event(raw, event, fan_out({**event, "channels": known}), "invalid_event", "invalid_event",
                                   problem)
 
@@ -176,7 +177,7 @@ class RouterService:
         channels records `dead_lettered` (when the event can still be read)."""
         try:
             event = self.codec.decode(NOTIFICATION, raw.value())
-            known = [c for c in distinct_channels(event)[:MAX_CHANNELS] if c in CHANNELS]
+            known = [c for c in distinct_channels(event)[:MAX_CHANNELS] if c in channel_names()]
             deliveries = fan_out({**event, "channels": known})
         except Exception:  # noqa: BLE001 - it is being dead-lettered because it breaks things
             event, deliveries = None, []

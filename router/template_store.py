@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from router.templates import (DEFAULT_LOCALE, PARTS, RenderError, Renderer, Template, locale_chain,
-                              part_name, template_context)
+from consumer.channel_specs import channel_names
+from router.templates import (DEFAULT_LOCALE, RenderError, Renderer, Template, locale_chain,
+                              part_name, part_names, template_context)
 
 if TYPE_CHECKING:
     from router.render_pool import RenderPool
@@ -46,9 +47,11 @@ def validate(template: dict, renderer: Renderer | RenderPool) -> list[RenderErro
     errors: list[RenderError] = []
     loaded = Template(name, 0, parts, sample)
     for channel, by_locale in parts.items():
-        if channel not in PARTS:
-            errors.append(RenderError("unknown_channel", f"{channel!r} is not one of {', '.join(PARTS)}", name))
+        if channel not in channel_names():
+            errors.append(RenderError("unknown_channel", f"{channel!r} is not one of {', '.join(channel_names())}",
+                                      name))
             continue
+        parts_of_channel = part_names(channel)
         for locale, sources in by_locale.items():
             if not LOCALE.match(locale) or not isinstance(sources, dict):
                 errors.append(RenderError("invalid_locale", f"{locale!r} is not a locale like pt-BR", name))
@@ -59,14 +62,15 @@ def validate(template: dict, renderer: Renderer | RenderPool) -> list[RenderErro
             context = template_context(sample, {"id": "sample-recipient", "locale": locale}, _SAMPLE_EVENT)
             for part, source in sources.items():
                 where = f"{name}/{part_name(channel, part, locale)}"
-                if part not in PARTS[channel] or not isinstance(source, str):
-                    errors.append(RenderError("unknown_part", f"{channel} parts are {', '.join(PARTS[channel])}", where))
+                if part not in parts_of_channel or not isinstance(source, str):
+                    errors.append(RenderError("unknown_part", f"{channel} parts are {', '.join(parts_of_channel)}",
+                                              where))
                     continue
                 try:
                     renderer.render_part(loaded, channel, part, locale, context)
                 except RenderError as exc:
                     errors.append(exc)
-        if DEFAULT_LOCALE not in by_locale and channel in PARTS:
+        if DEFAULT_LOCALE not in by_locale and channel in channel_names():
             errors.append(RenderError("no_default_locale", f"{channel} parts need a default locale to fall back to", name))
     return errors
 

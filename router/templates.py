@@ -12,14 +12,9 @@ from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2 import Template as Compiled
 from jinja2.sandbox import SecurityError
 
+from consumer.channel_specs import TemplatePart, spec_of
 from router.sandbox import OutputTooLarge, RenderTooSlow, TemplateSandbox
 
-# The parts each channel's template may have, and how each is treated after rendering.
-PARTS = {"email": ("subject", "text", "html"), "slack": ("text", "blocks"), "sms": ("text",),
-         "webhook": ("body",)}
-JSON_PARTS = {("slack", "blocks"), ("webhook", "body")}
-ONE_LINE_PARTS = {("email", "subject"), ("sms", "text")}
-HTML_PARTS = {("email", "html")}
 DEFAULT_LOCALE = "default"
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
 DEFAULT_MAX_RENDER_S = 1.0
@@ -66,6 +61,15 @@ def part_name(channel: str, part: str, locale: str) -> str:
     return f"{channel}.{part}" + ("" if locale == DEFAULT_LOCALE else f".{locale}")
 
 
+def part_names(channel: str) -> tuple[str, ...]:
+    """The parts a channel's templates may have, as its ChannelSpec declares them."""
+    return tuple(p.name for p in spec_of(channel).parts)
+
+
+def part_spec(channel: str, part: str) -> TemplatePart:
+    return spec_of(channel).part(part) or TemplatePart(part)
+
+
 def channel_sources(template: Template, channel: str, locale: str | None) -> list[tuple[str, str]]:
     """[(part, locale)] for every part the channel has, each from the first locale in the fallback
     chain that defines it."""
@@ -73,7 +77,8 @@ def channel_sources(template: Template, channel: str, locale: str | None) -> lis
     if not by_locale:
         raise RenderError("no_parts", f"template {template.ref} has no {channel} parts")
     chain = locale_chain(locale)
-    found = ((part, next((loc for loc in chain if part in by_locale.get(loc, {})), None)) for part in PARTS[channel])
+    names = part_names(channel)
+    found = ((part, next((loc for loc in chain if part in by_locale.get(loc, {})), None)) for part in names)
     return [(part, loc) for part, loc in found if loc is not None]
 
 
@@ -94,7 +99,7 @@ class Renderer:
         if len(source) > self.max_output_bytes:
             raise RenderError("template_too_large", f"the part's source is {len(source):,} characters, over the "
                               f"{self.max_output_bytes:,}-byte output cap", where)
-        env = self._envs["html" if (channel, part) in HTML_PARTS else "slack" if channel == "slack" else "none"]
+        env = self._envs[part_spec(channel, part).escape or "none"]
         try:
             return env.from_string(source)
         except TemplateSyntaxError as exc:
@@ -133,9 +138,10 @@ class Renderer:
         else:
             self._compiled.move_to_end(key)
         text = self._run(compiled, context, where)
-        if (channel, part) in ONE_LINE_PARTS:
+        kind = part_spec(channel, part).kind
+        if kind == "one_line":
             text = _LINE_BREAKS.sub(" ", text).strip()
-        if (channel, part) in JSON_PARTS:
+        if kind == "json":
             try:
                 document = json.loads(text)
             except ValueError as exc:

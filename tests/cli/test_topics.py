@@ -2,7 +2,8 @@
 import uuid
 
 from consumer.settings import Settings
-from consumer.topics import CHANNELS, PRIORITIES
+from consumer.topics import PRIORITIES
+from consumer.channel_specs import channel_names
 from tests.cli.run import tidings
 
 
@@ -10,7 +11,7 @@ def test_create_is_idempotent_and_list_shows_partition_counts(kafka_bootstrap):
     settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"c{uuid.uuid4().hex[:8]}")
     first = tidings(settings, "topics", "create", "--partitions", "3")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count(": created") == 4 + 4 * len(CHANNELS) + 4 * len(CHANNELS) + 2  # retry tiers, deliveries, dlq
+    assert first.stdout.count(": created") == 4 + 4 * len(channel_names()) + 4 * len(channel_names()) + 2  # retry tiers, deliveries, dlq
 
     second = tidings(settings, "topics", "create", "--partitions", "3")
     assert second.returncode == 0 and second.stdout.count(": exists") == 38

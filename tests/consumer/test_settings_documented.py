@@ -7,16 +7,16 @@ from dataclasses import fields
 from pathlib import Path
 
 from consumer.settings import Settings
-from consumer.topics import CHANNELS
+from consumer.channel_specs import channel_names
 
 README = Path(__file__).parents[2] / "README.md"
-NOT_AN_ENVIRONMENT_VARIABLE = {"kafka"}  # the config file's [kafka] table (README, Configuration)
+NOT_AN_ENVIRONMENT_VARIABLE = {"kafka", "retry_tiers_by_channel"}  # the [kafka] table; TIDINGS_RETRY_TIERS_<CHANNEL>
 
 
 def documented_names(text: str) -> set[str]:
     names = set(re.findall(r"\bTIDINGS_[A-Z0-9_]*[A-Z0-9]\b", text))
     for template in re.findall(r"\bTIDINGS_[A-Z0-9_]*<CHANNEL>", text):
-        names |= {template.replace("<CHANNEL>", channel.upper()) for channel in CHANNELS}
+        names |= {template.replace("<CHANNEL>", channel.upper()) for channel in channel_names()}
     return names
 
 

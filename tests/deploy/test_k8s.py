@@ -14,13 +14,14 @@ from channels.worker import ChannelWorker
 from cli.main import build_parser
 from consumer.metrics import ServiceMetrics
 from consumer.settings import Settings
-from consumer.topics import CHANNELS, Topics
+from consumer.topics import Topics
+from consumer.channel_specs import channel_names
 from router.service import RouterService
 from tests.deploy.conftest import DEPLOY
 from tracking.sink import SinkService
 
 K8S = DEPLOY / "k8s"
-CONSUMERS = ["router", *(f"channel-{c}" for c in CHANNELS), "sink"]
+CONSUMERS = ["router", *(f"channel-{c}" for c in channel_names()), "sink"]
 SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "DATABASE_URL", "AUTH", "CREDENTIALS", "SID")
 
 

@@ -1,0 +1,27 @@
+"""The email channel's declaration for the registry (consumer/channel_specs.py): SMTP through a
+pool of connections, a subject, a text and an HTML part."""
+from __future__ import annotations
+
+import re
+
+from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
+
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def check_address(address: str) -> str:
+    if not _ADDRESS.match(address):
+        raise AddressInvalid(f"{address!r} is not an address like name@example.com")
+    return address
+
+
+SPEC = ChannelSpec(
+    name="email",
+    summary="email over SMTP: a pool of connections, STARTTLS or implicit TLS, attachments, one-click unsubscribe",
+    address="an email address (name@example.com)",
+    check_address=check_address,
+    legacy_address_field="email",
+    parts=(TemplatePart("subject", "one_line"), TemplatePart("text"), TemplatePart("html", "html")),
+    provider="channels.email.provider:EmailProvider",
+    providers=("smtp",),
+)

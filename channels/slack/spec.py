@@ -1,0 +1,34 @@
+"""The Slack channel's declaration for the registry (consumer/channel_specs.py): an incoming-webhook
+URL or a channel for chat.postMessage; text and blocks parts, data escaped for mrkdwn."""
+from __future__ import annotations
+
+import re
+
+from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
+
+_CHANNEL = re.compile(r"^[#@]?[\w.-]{1,80}$")
+
+
+def check_address(address: str) -> str:
+    if address.startswith(("https://", "http://")):
+        from channels.outbound import parse_url
+        from consumer.outcomes import Permanent
+
+        if isinstance(parsed := parse_url(address), Permanent):
+            raise AddressInvalid(parsed.message)
+        return address
+    if not _CHANNEL.match(address):
+        raise AddressInvalid(f"{address!r} is neither an incoming-webhook URL nor a channel or user id")
+    return address
+
+
+SPEC = ChannelSpec(
+    name="slack",
+    summary="Slack: incoming webhooks (on Slack's hosts) or chat.postMessage with a bot token, threads, pacing",
+    address="an incoming-webhook URL (https://hooks.slack.com/...) or a channel or user id (C0123, #alerts)",
+    check_address=check_address,
+    legacy_address_field="slack",
+    parts=(TemplatePart("text", escape="slack"), TemplatePart("blocks", "json", escape="slack")),
+    provider="channels.slack.provider:SlackProvider",
+    providers=("slack-webhook", "slack-api"),
+)

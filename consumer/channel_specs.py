@@ -1,0 +1,134 @@
+"""What a channel is, declared once by the channel itself: a ChannelSpec in `channels/<name>/spec.py`
+(or in any installed package, through the entry-point group `tidings.channels`). Topics, CLI
+choices, validation, template parts, scopes, metric labels and deployment files derive from here.
+
+Specs are small declarations: the provider is named as "module:factory" and imported only by the
+worker that runs it, so reading the registry never imports a provider's SDK."""
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata
+import logging
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "tidings.channels"
+BUILT_IN_PACKAGE = "channels"  # every subpackage with a `spec` module is a channel
+PART_KINDS = ("plain", "one_line", "html", "json")
+ESCAPES = (None, "html", "slack")
+
+
+class AddressInvalid(ValueError):
+    """A recipient address this channel cannot deliver to; the message says why."""
+
+
+@dataclass(frozen=True)
+class TemplatePart:
+    """A part a channel's template may have: `plain` text, `one_line` (line breaks folded),
+    `html` (data HTML-escaped) or `json` (rendered text parsed as JSON); `escape` names how data
+    printed into it is escaped (Slack's mrkdwn: & < >)."""
+
+    name: str
+    kind: str = "plain"
+    escape: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PART_KINDS:
+            raise ValueError(f"template part {self.name!r}: kind {self.kind!r} is not one of {', '.join(PART_KINDS)}")
+        if self.kind == "html" and self.escape is None:
+            object.__setattr__(self, "escape", "html")
+        if self.escape not in ESCAPES:
+            raise ValueError(f"template part {self.name!r}: escape {self.escape!r} is not one of html, slack")
+
+
+@dataclass(frozen=True)
+class ChannelSpec:
+    """Everything the rest of Tidings needs to know about one channel."""
+
+    name: str
+    summary: str
+    # The recipient's address for this channel: how it is checked (returns it normalised, raises
+    # AddressInvalid), and the NotificationEvent v1-v3 / directory field it was read from.
+    address: str
+    check_address: Callable[[str], str]
+    legacy_address_field: str | None = None
+    parts: tuple[TemplatePart, ...] = (TemplatePart("text"),)
+    # "package.module:Factory", called with the process settings; returns a channels.provider.Provider.
+    provider: str = ""
+    providers: tuple[str, ...] = ()  # provider names as metrics and the delivery log record them
+    options: Any = None   # a pydantic model of content.<channel>.options, or None (any JSON object)
+    settings: Any = None  # the channel's settings model (pydantic-settings), or None
+    retry_tiers: str | None = None  # the channel's default tiers; TIDINGS_RETRY_TIERS when None
+    docs: str = ""  # a paragraph for the generated channel page
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def scope(self) -> str:
+        """The gateway scope that may send on this channel."""
+        return f"send:{self.name}"
+
+    def part(self, name: str) -> TemplatePart | None:
+        return next((p for p in self.parts if p.name == name), None)
+
+    def load_provider(self) -> Callable:
+        module, _, attribute = self.provider.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+class RegistryError(RuntimeError):
+    """Two channels claim one name, or a plugin's spec is not a ChannelSpec."""
+
+
+@functools.cache
+def registry() -> dict[str, ChannelSpec]:
+    """Every channel: the built-in packages, then installed plugins. Read once per process."""
+    specs: dict[str, ChannelSpec] = {}
+
+    def add(spec: Any, origin: str) -> None:
+        if not isinstance(spec, ChannelSpec):
+            raise RegistryError(f"{origin}: expected a ChannelSpec, got {type(spec).__name__}")
+        if spec.name in specs:
+            raise RegistryError(f"{origin}: channel {spec.name!r} is already defined")
+        specs[spec.name] = spec
+
+    package = importlib.import_module(BUILT_IN_PACKAGE)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        name = f"{BUILT_IN_PACKAGE}.{info.name}.spec"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # a helper package, not a channel
+            raise
+        add(module.SPEC, name)
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        add(entry.load(), f"entry point {entry.value}")
+    return dict(sorted(specs.items()))
+
+
+@functools.cache
+def channel_names() -> tuple[str, ...]:
+    return tuple(registry())
+
+
+def spec_of(channel: str) -> ChannelSpec:
+    try:
+        return registry()[channel]
+    except KeyError:
+        raise KeyError(f"unknown channel {channel!r} (known: {', '.join(channel_names())})") from None
+
+
+def address_of(recipient: dict, channel: str) -> str | None:
+    """The recipient's address for a channel: `addresses[channel]`, else the legacy field."""
+    addresses = recipient.get("addresses") or {}
+    if addresses.get(channel):
+        return addresses[channel]
+    spec = registry().get(channel)
+    field_name = spec.legacy_address_field if spec is not None else None
+    return recipient.get(field_name) if field_name else None
