@@ -65,7 +65,8 @@ def add_parser(verbs) -> None:
     recipients = verbs.add_parser("recipients", help="the recipient directory (addresses, locale, timezone)")
     actions = recipients.add_subparsers(dest="recipients_verb", required=True, metavar="ACTION")
     upsert = actions.add_parser("upsert", help="insert or update recipients from JSON lines (a file or -)")
-    upsert.add_argument("file", help='JSON lines: {"id", "email", "phone", "slack", "webhook_url", "locale", "timezone"}')
+    upsert.add_argument("file", help='JSON lines: {"id", "addresses": {"<channel>": "<address>", ...}, "locale", "timezone"}'
+                                        ' (email, phone, slack, webhook_url are still read)')
     show = actions.add_parser("show", help="one recipient as JSON")
     show.add_argument("id")
     delete = actions.add_parser("delete", help="remove a recipient's addresses (opt-outs are kept)")

@@ -64,6 +64,11 @@ class ChannelSpec:
     settings: Any = None  # the channel's settings model (pydantic-settings), or None
     retry_tiers: str | None = None  # the channel's default tiers; TIDINGS_RETRY_TIERS when None
     docs: str = ""  # a paragraph for the generated channel page
+    # docker-compose.yml, as `tidings deploy render` writes it: a channel that cannot run without
+    # credentials waits behind this profile (`docker compose --profile NAME up`; not scraped by
+    # default), and its service's own environment (secrets as "${VAR:-}", never a value).
+    compose_profile: str | None = None
+    compose_environment: dict[str, str] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -132,3 +137,24 @@ def address_of(recipient: dict, channel: str) -> str | None:
     spec = registry().get(channel)
     field_name = spec.legacy_address_field if spec is not None else None
     return recipient.get(field_name) if field_name else None
+
+
+@functools.cache
+def legacy_fields() -> dict[str, str]:
+    """The per-channel recipient fields of NotificationEvent v1-v3 and the directory before the
+    address map (email, phone, slack, webhook_url) -> the channel each was for."""
+    return {spec.legacy_address_field: spec.name for spec in registry().values() if spec.legacy_address_field}
+
+
+def folded_addresses(recipient: dict) -> dict[str, str]:
+    """A recipient's addresses as one map: the legacy per-channel fields, overlaid by `addresses`."""
+    folded = {channel: recipient[field_name] for field_name, channel in legacy_fields().items()
+              if recipient.get(field_name)}
+    folded.update({channel: address for channel, address in (recipient.get("addresses") or {}).items() if address})
+    return folded
+
+
+def with_legacy_fields(addresses: dict[str, str]) -> dict[str, str | None]:
+    """The legacy field of each channel that has one, from an address map (templates and the
+    directory's JSON still show recipient.email, recipient.phone, ...)."""
+    return {field_name: addresses.get(channel) for field_name, channel in legacy_fields().items()}

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from consumer.events import Clock, utcnow
 from consumer.text_rules import ControlCharacter, notification_flaw
 from consumer.topics import PRIORITIES
-from consumer.channel_specs import channel_names
+from consumer.channel_specs import channel_names, folded_addresses
 
+# The per-channel address fields before recipient.addresses (still accepted, folded into it).
 _RECIPIENT_FIELDS = ("email", "phone", "slack", "webhook_url", "locale", "timezone")
 _CONTENT_FIELDS = ("subject", "text", "html")
 # Far more than there are channels: a longer list is a mistake or an attack (200 x "webhook" once
@@ -110,7 +111,7 @@ def _time(obj: dict, key: str) -> datetime | None:
 def _recipient(value: Any) -> dict:
     if not isinstance(value, dict):
         raise InvalidNotification("recipient: expected an object with at least an id")
-    unknown = set(value) - {"id", *_RECIPIENT_FIELDS}
+    unknown = set(value) - {"id", "addresses", *_RECIPIENT_FIELDS}
     if unknown:
         raise InvalidNotification(f"recipient: unknown field(s): {', '.join(sorted(unknown))}")
     try:
@@ -119,6 +120,7 @@ def _recipient(value: Any) -> dict:
             out[key] = _text(value, key, default=None)
     except InvalidNotification as exc:
         raise InvalidNotification(f"recipient.{exc}") from None
+    out["addresses"] = folded_addresses({**out, "addresses": _addresses(value.get("addresses", {}))})
     if out["timezone"] is not None:
         try:
             ZoneInfo(out["timezone"])
@@ -126,6 +128,19 @@ def _recipient(value: Any) -> dict:
             raise InvalidNotification(f"recipient.timezone: {out['timezone']!r} is not an IANA time zone "
                                       "like Europe/Lisbon") from None
     return out
+
+
+def _addresses(value: Any) -> dict[str, str]:
+    """recipient.addresses: channel name -> address, for channels Tidings has."""
+    if not isinstance(value, dict):
+        raise InvalidNotification("recipient.addresses: expected an object, channel name -> address")
+    known = channel_names()
+    for channel, address in value.items():
+        if channel not in known:
+            raise InvalidNotification(f"recipient.addresses: {channel!r} is not a channel (known: {', '.join(known)})")
+        if not isinstance(address, str) or not address.strip():
+            raise InvalidNotification(f"recipient.addresses.{channel}: expected a non-empty string")
+    return dict(value)
 
 
 def _content(value: Any) -> dict:

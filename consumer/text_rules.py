@@ -119,6 +119,12 @@ def _recipient_flaw(recipient: Any) -> str | None:
         problem = key_flaw("recipient", key, SINGLE_LINE) or field_flaw(f"recipient.{key}", value, SINGLE_LINE)
         if problem:
             return problem
+    addresses = recipient.get("addresses")
+    for channel, address in (addresses.items() if isinstance(addresses, dict) else ()):
+        problem = (key_flaw("recipient.addresses", channel, SINGLE_LINE)
+                   or field_flaw(_child("recipient.addresses", channel), address, SINGLE_LINE))
+        if problem:
+            return problem
     return None
 
 
@@ -161,8 +167,10 @@ def _clean(notification: dict) -> bool:
 def _joined(n: dict) -> tuple[str, str, str]:
     """Every string a rule applies to, joined per rule; "".join raises TypeError on a non-string."""
     recipient = n.get("recipient") or {}
+    addresses = recipient.get("addresses") or {}
     lines = [*n, *(v for v in map(n.get, SINGLE_LINE_FIELDS) if type(v) is str), *(n.get("channels") or ()),
-             *recipient, *filter(None, recipient.values())]
+             *recipient, *filter(None, (v for k, v in recipient.items() if k != "addresses")),
+             *addresses, *filter(None, addresses.values())]
     bodies, json_texts = [], [n.get("data") or ""]
     for key, entry in (n.get("content") or {}).items():
         template = entry.get("template")

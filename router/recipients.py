@@ -3,18 +3,18 @@ The router fills in what an event leaves out; values carried inline in the event
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
-from psycopg import sql
+from psycopg.types.json import Jsonb
 
+from consumer.channel_specs import (AddressInvalid, channel_names, folded_addresses, legacy_fields, registry,
+                                    with_legacy_fields)
 from consumer.text_rules import SINGLE_LINE, ControlCharacter, field_flaw
 
-FIELDS = ("email", "phone", "slack", "webhook_url", "locale", "timezone")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+# The fields of a directory record besides its addresses (channel -> address, consumer/channel_specs).
+PROFILE = ("locale", "timezone")
 _LOCALE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
 
@@ -27,37 +27,56 @@ class RecipientCharacter(RecipientInvalid, ControlCharacter):
 
 
 def recipient_from_json(obj: Any) -> dict:
-    """Validate one directory record; keeps only the fields given (null clears a field)."""
+    """Validate one directory record; keeps only the fields given (null clears a field). Addresses
+    come as `addresses` (channel -> address, null removes one) or, as before the map, as the
+    per-channel fields (email, phone, slack, webhook_url); each is checked by its channel."""
     if not isinstance(obj, dict):
         raise RecipientInvalid("expected a JSON object")
-    unknown = set(obj) - {"id", *FIELDS}
+    legacy = legacy_fields()
+    known = ("id", "addresses", *legacy, *PROFILE)
+    unknown = set(obj) - set(known)
     if unknown:
-        raise RecipientInvalid(f"unknown field(s): {', '.join(sorted(unknown))} (known: id, {', '.join(FIELDS)})")
+        raise RecipientInvalid(f"unknown field(s): {', '.join(sorted(unknown))} (known: {', '.join(known)})")
     if not isinstance(obj.get("id"), str) or not obj["id"].strip():
         raise RecipientInvalid("id: required, a non-empty string")
-    for key in ("id", *FIELDS):
+    for key in ("id", *legacy, *PROFILE):
         if problem := field_flaw(key, obj.get(key), SINGLE_LINE):
             raise RecipientCharacter(problem)
-    out = {"id": obj["id"]}
-    for key in FIELDS:
-        if key not in obj:
-            continue
-        value = obj[key]
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise RecipientInvalid(f"{key}: expected a non-empty string or null")
-        if value is not None:
-            _check(key, value)
-        out[key] = value
+    given = obj.get("addresses", {})
+    if not isinstance(given, dict):
+        raise RecipientInvalid("addresses: expected an object, channel name -> address (or null to remove it)")
+    addresses = {legacy[key]: obj[key] for key in legacy if key in obj}
+    addresses.update(given)
+    out: dict[str, Any] = {"id": obj["id"], "addresses": {}}
+    for channel, address in addresses.items():
+        where = f"addresses.{channel}" if channel in given else next(k for k, c in legacy.items() if c == channel)
+        if problem := (field_flaw("addresses", channel, SINGLE_LINE) or field_flaw(where, address, SINGLE_LINE)):
+            raise RecipientCharacter(problem)
+        out["addresses"][channel] = None if address is None else _address(channel, address, where)
+    for key in PROFILE:
+        if key in obj:
+            value = obj[key]
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise RecipientInvalid(f"{key}: expected a non-empty string or null")
+            if value is not None:
+                _check(key, value)
+            out[key] = value
     return out
 
 
+def _address(channel: str, address: Any, where: str) -> str:
+    spec = registry().get(channel)
+    if spec is None:
+        raise RecipientInvalid(f"{where}: {channel!r} is not a channel (known: {', '.join(channel_names())})")
+    if not isinstance(address, str) or not address.strip():
+        raise RecipientInvalid(f"{where}: expected a non-empty string or null")
+    try:
+        return spec.check_address(address)
+    except AddressInvalid as exc:
+        raise RecipientInvalid(f"{where}: {exc}") from None
+
+
 def _check(key: str, value: str) -> None:
-    if key == "email" and not _EMAIL.match(value):
-        raise RecipientInvalid(f"email: {value!r} is not an address like name@example.com")
-    if key == "phone" and not _PHONE.match(value):
-        raise RecipientInvalid(f"phone: {value!r} is not an E.164 number like +14155550100")
-    if key == "webhook_url" and not value.startswith(("https://", "http://")):
-        raise RecipientInvalid(f"webhook_url: {value!r} is not an http(s) URL")
     if key == "locale" and not _LOCALE.match(value):
         raise RecipientInvalid(f"locale: {value!r} is not a locale like pt-BR")
     if key == "timezone":
@@ -68,9 +87,13 @@ def _check(key: str, value: str) -> None:
 
 
 def resolve(inline: dict, stored: dict | None) -> dict:
-    """The event's recipient with each missing field taken from the directory; inline wins."""
+    """The event's recipient with each missing address and profile field taken from the
+    directory; inline wins. `addresses` is the whole map; the legacy fields follow it."""
     merged = dict(inline)
-    for key in FIELDS:
+    addresses = {**folded_addresses(stored or {}), **folded_addresses(inline)}
+    merged["addresses"] = addresses
+    merged.update({k: v for k, v in with_legacy_fields(addresses).items() if v})
+    for key in PROFILE:
         if not merged.get(key) and stored and stored.get(key):
             merged[key] = stored[key]
     return merged
@@ -83,22 +106,23 @@ class RecipientDirectory:
         self.conn = conn
 
     def upsert(self, records: list[dict]) -> int:
-        """Validate every record, then write all in one transaction: the fields a record gives
-        replace the stored ones, the others are kept. Raises RecipientInvalid, writing nothing."""
+        """Validate every record, then write all in one transaction: the addresses and fields a
+        record gives replace the stored ones (a null address removes it), the others are kept.
+        Raises RecipientInvalid, writing nothing."""
         records = [recipient_from_json(r) for r in records]
-        by_fields: dict[tuple[str, ...], list[dict]] = defaultdict(list)
-        for record in records:
-            by_fields[tuple(k for k in FIELDS if k in record)].append(record)
+        rows = []
+        for r in records:
+            given = {c: a for c, a in r["addresses"].items() if a is not None}
+            removed = [c for c, a in r["addresses"].items() if a is None]
+            rows.append([r["id"], Jsonb(given), *(r.get(k) for k in PROFILE), removed,
+                         *(k in r for k in PROFILE)])
         with self.conn.transaction(), self.conn.cursor() as cur:
-            for given, group in by_fields.items():
-                columns = ("id", *given)
-                updates = [sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in given]
-                statement = sql.SQL(
-                    "INSERT INTO recipients ({cols}) VALUES ({vals}) ON CONFLICT (id) DO UPDATE SET {sets}"
-                ).format(cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-                         vals=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-                         sets=sql.SQL(", ").join([*updates, sql.SQL("updated_at = now()")]))
-                cur.executemany(statement, [[r[c] for c in columns] for r in group])
+            cur.executemany(
+                "INSERT INTO recipients AS r (id, addresses, locale, timezone) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET addresses = (r.addresses || excluded.addresses) - %s::text[],"
+                " locale = CASE WHEN %s THEN excluded.locale ELSE r.locale END,"
+                " timezone = CASE WHEN %s THEN excluded.timezone ELSE r.timezone END, updated_at = now()",
+                rows)
         return len(records)
 
     def delete(self, recipient_id: str) -> bool:
@@ -109,15 +133,15 @@ class RecipientDirectory:
         return self.lookup([recipient_id]).get(recipient_id)
 
     def lookup(self, recipient_ids: list[str]) -> dict[str, dict]:
-        """id -> stored record, for the ids that have one (one query for a whole batch)."""
+        """id -> stored record, for the ids that have one (one query for a whole batch). Each
+        record has its `addresses` and, for the channels that had one, the legacy fields."""
         if not recipient_ids:
             return {}
         rows = self.conn.execute(
-            f"SELECT id, {', '.join(FIELDS)}, updated_at FROM recipients WHERE id = ANY(%s)",
+            "SELECT id, addresses, locale, timezone, updated_at FROM recipients WHERE id = ANY(%s)",
             [list(set(recipient_ids))]).fetchall()
         out = {}
-        for row in rows:
-            record = dict(zip(("id", *FIELDS), row[:-1]))
-            record["updated_at"] = row[-1].isoformat()
-            out[record["id"]] = record
+        for recipient_id, addresses, locale, timezone, updated_at in rows:
+            out[recipient_id] = {"id": recipient_id, "addresses": addresses, **with_legacy_fields(addresses),
+                                 "locale": locale, "timezone": timezone, "updated_at": updated_at.isoformat()}
         return out

@@ -17,7 +17,7 @@ from consumer.metrics import ServiceMetrics
 from consumer.publisher import Publisher
 from consumer.settings import Settings
 from consumer.topics import Topics
-from consumer.channel_specs import channel_names
+from consumer.channel_specs import channel_names, folded_addresses
 from router.admission import Admission
 from consumer.isolation import describe
 from router.fanout import Delivery, fan_out
@@ -78,7 +78,8 @@ class RouterService:
             if (problem := self._invalid(event)) is not None:
                 acks += self._refuse_invalid(raw, event, problem)
                 continue
-            decoded.append((raw, {**event, "channels": distinct_channels(event)}))
+            recipient = {**event["recipient"], "addresses": folded_addresses(event["recipient"])}  # v1-v3 fields
+            decoded.append((raw, {**event, "channels": distinct_channels(event), "recipient": recipient}))
         decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
         plans = await asyncio.to_thread(self.personalizer.plan, [event for _, event in decoded]) if decoded else []

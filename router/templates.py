@@ -197,6 +197,7 @@ def _template_line(exc: BaseException) -> int | None:
 def template_context(data: dict, recipient: dict, event: dict) -> dict:
     """What a template sees: the event's data at the top level, plus `recipient` and `notification`."""
     return {**data,
-            "recipient": {k: recipient.get(k) for k in ("id", "email", "phone", "slack", "locale", "timezone")},
+            "recipient": {**{k: recipient.get(k) for k in ("id", "email", "phone", "slack", "locale", "timezone")},
+                          "addresses": dict(recipient.get("addresses") or {})},
             "notification": {"id": str(event["id"]), "category": event["category"], "source": event["source"],
                              "tenant": event["tenant"], "priority": event["priority"].lower()}}

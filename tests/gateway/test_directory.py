@@ -80,7 +80,8 @@ def test_recipients_and_preferences(gateway, pipeline):
     wrong = gateway.request("PUT", "/v1/recipients/user-42/preferences", admin, json={"enabled": "no"})
     assert wrong.status_code == 422 and wrong.json()["field"] == "enabled"
     with psycopg.connect(pipeline.database_url) as conn:
-        assert conn.execute("SELECT email FROM recipients WHERE id = 'user-42'").fetchone() == ("ada@example.com",)
+        assert conn.execute("SELECT addresses->>'email' FROM recipients WHERE id = 'user-42'"
+                            ).fetchone() == ("ada@example.com",)
         assert sorted(conn.execute("SELECT channel, category, enabled, source FROM preferences").fetchall()) == [
             ("*", "marketing", False, "api"), ("sms", "*", False, "api")]
     shown = gateway.request("GET", "/v1/recipients/user-42/preferences", admin).json()
