@@ -1,15 +1,15 @@
-"""The one outbound HTTP kit of the channels that connect to an address named by an event (webhooks,
-Slack incoming webhooks): URL checks, the SSRF guard on every resolved address, capped answer reads.
+"""The guard of the one outbound HTTP kit (channels/outbound_http.py, used by every provider that
+speaks HTTP): URL checks, the SSRF guard on every resolved address, capped answer reads.
 
-A URL from an event must not reach the operator's own network. It is parsed first (a port out of
-range, a bad IDNA label or a control character is a permanent `invalid_url`, never an exception),
-its host is checked (non-canonical IPv4 spellings such as `0x7f.1` or `2130706433` are refused
-outright), then the GuardedResolver resolves it, checks every address and hands aiohttp only the
-checked ones: the connection goes to the address that was checked, with no second lookup in between
-(no DNS-rebinding window). Loopback, private, link-local (the cloud metadata address 169.254.169.254
-included), site-local (fec0::/10), CGNAT, unique-local, multicast, reserved and IPv4-mapped/embedded
-IPv6 addresses are refused unless the channel's allowed-targets setting lists the host name or a
-subnet that holds the address."""
+A URL, from an event or from the operator's settings, must not reach the operator's own network
+unless listed. It is parsed first (a port out of range, a bad IDNA label or a control character is
+a permanent `invalid_url`, never an exception), its host is checked (non-canonical IPv4 spellings
+such as `0x7f.1` or `2130706433` are refused outright), then the GuardedResolver resolves it,
+checks every address and hands aiohttp only the checked ones: the connection goes to the address
+that was checked, with no second lookup in between (no DNS-rebinding window). Loopback, private,
+link-local (the cloud metadata address 169.254.169.254 included), site-local (fec0::/10), CGNAT,
+unique-local, multicast, reserved and IPv4-mapped/embedded IPv6 addresses are refused unless the
+channel's allowed-targets setting lists the host name or a subnet that holds the address."""
 from __future__ import annotations
 
 import functools
@@ -100,11 +100,6 @@ class TargetPolicy:
                                         "name nor an address or subnet") from None
                 hosts.add(entry.rstrip("."))
         return cls(frozenset(hosts), tuple(networks))
-
-    def trusting(self, *hosts: str) -> "TargetPolicy":
-        """This policy plus hosts the operator configured directly (an API base URL), which are
-        not chosen by events and so may be internal."""
-        return TargetPolicy(self.hosts | {h.lower().rstrip(".") for h in hosts if h}, self.networks)
 
     def host_allowed(self, host: str) -> bool:
         return host.lower().rstrip(".") in self.hosts

@@ -24,7 +24,7 @@ def prune_command(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     import psycopg
 
-    from cli.dlq_read import parse_moment
+    from consumer.moments import parse_moment
     from tracking.prune import prune
     if args.older_than.strip()[-1:] not in ("d", "h"):
         print(f"tidings db prune: --older-than wants an age in days or hours such as 90d, got {args.older_than!r}",

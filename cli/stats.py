@@ -8,8 +8,8 @@ import json
 import psycopg
 from rich.console import Console
 
-from cli.dlq_read import parse_moment
 from cli.tables import show
+from consumer.moments import parse_moment
 from consumer.settings import Settings
 from tracking.summary import check_by, delivery_stats
 

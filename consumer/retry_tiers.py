@@ -2,15 +2,13 @@
 tier. Parsed from settings ("10s,1m,10m,1h", per channel overridable)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from consumer.durations import parse_duration
 from consumer.settings import Settings, SettingsError
 from consumer.channel_specs import channel_names, registry
 
 DEFAULT_TIERS = "10s,1m,10m,1h"
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-_TIER = re.compile(r"^(\d+)(ms|s|m|h)$")
 
 
 @dataclass(frozen=True)
@@ -22,10 +20,8 @@ class RetryTier:
 def parse_tiers(text: str, setting: str = "TIDINGS_RETRY_TIERS") -> list[RetryTier]:
     tiers = []
     for token in (t.strip() for t in text.split(",") if t.strip()):
-        match = _TIER.match(token)
-        if not match:
-            raise SettingsError(f"{setting}: {token!r} is not a delay like 500ms, 10s, 1m or 1h")
-        tiers.append(RetryTier(token, int(match[1]) * _UNITS[match[2]]))
+        # The name as written (a topic suffix: "10s" stays "10s"), without inner spaces.
+        tiers.append(RetryTier("".join(token.split()), parse_duration(token, setting)))
     if [t.delay_s for t in tiers] != sorted(t.delay_s for t in tiers) or len({t.name for t in tiers}) != len(tiers):
         raise SettingsError(f"{setting}: tiers must be distinct and in increasing order, got {text!r}")
     return tiers

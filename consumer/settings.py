@@ -152,6 +152,10 @@ class Settings:
     sms_http_body: str = '{"to": "{to}", "text": "{text}", "id": "{id}"}'
     sms_http_success_status: str = "2xx"
     sms_http_message_id_field: str | None = None
+    # The SSRF guard of the SMS providers that speak HTTP (twilio, http; channels/outbound_http.py):
+    # internal hosts/subnets their configured URLs may reach, as webhook_allowed_targets; empty =
+    # public Internet addresses only.
+    sms_allowed_targets: str | None = None
     # HTTP gateway (gateway/): where it listens; JWTs are HS256 with gateway_jwt_secret and/or RS256
     # with keys from gateway_jwks_url, checked against issuer, audience and a leeway; static bearer
     # tokens (Alertmanager) are a JSON object token -> {"subject": ..., "scopes": [...]}. Rate limits

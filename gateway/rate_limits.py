@@ -3,17 +3,14 @@ process shares them. GCRA: one timestamp per (principal, channel), updated by on
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
 
+from consumer.durations import parse_rate as parse_count_per_period
 from consumer.settings import Settings, SettingsError
 from consumer.channel_specs import channel_names
-
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
@@ -27,11 +24,11 @@ class Rate:
 
 
 def parse_rate(text: str, setting: str = "TIDINGS_GATEWAY_RATE_LIMIT") -> Rate:
-    """"100/h", "10/m", "5000/d", "20/30s"."""
-    match = _RATE.match(text)
-    if not match or int(match[1]) < 1:
-        raise SettingsError(f"{setting}: {text!r} is not a rate like 100/h, 10/m or 20/30s")
-    return Rate(int(match[1]), int(match[2] or 1) * _UNIT_S[match[3]])
+    """"100/h", "10/m", "5000/d", "20/30s" (consumer/durations.py); at least 1 per period."""
+    count, period_s = parse_count_per_period(text, setting)
+    if count < 1:
+        raise SettingsError(f"{setting}: {text!r}: a rate lets at least 1 through per period")
+    return Rate(count, period_s)
 
 
 @dataclass(frozen=True)

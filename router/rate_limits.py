@@ -12,14 +12,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from consumer.durations import parse_rate, whole_seconds
 from consumer.settings import Settings, SettingsError
 from consumer.topics import PRIORITIES
 from consumer.channel_specs import channel_names
 
 SCOPES = ("recipient", "category", "source")
 ACTIONS = ("suppress", "defer")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RULE = re.compile(r"^(\w+)((?::\w+)*)=(\d+)/(\d*)(s|m|h|d)$")
+# scope[:qualifier...]=rate; the rate is the one grammar of consumer/durations.py.
+_RULE = re.compile(r"^(\w+)((?::\w+)*)=(.+)$")
 
 Window = tuple[str, datetime]  # (counter, window start)
 
@@ -56,10 +57,10 @@ def parse_rules(text: str, setting: str = "TIDINGS_RATE_LIMITS") -> list[RateLim
         if len(qualifiers) != (channel is not None) + (priority is not None):
             raise SettingsError(f"{setting}: {token!r}: qualifiers must be a channel ({', '.join(channel_names())}) "
                                 f"and/or a priority ({', '.join(PRIORITIES)})")
-        period = int(match[4] or 1) * _UNITS[match[5]]
-        if period <= 0:
-            raise SettingsError(f"{setting}: {token!r}: the period must be positive")
-        rules.append(RateLimitRule(match[1], channel, priority, int(match[3]), period))
+        limit, period = parse_rate(match[3], f"{setting}: {token!r}")
+        if period < 1 or period != int(period):
+            raise SettingsError(f"{setting}: {token!r}: the period must be a whole number of seconds")
+        rules.append(RateLimitRule(match[1], channel, priority, limit, whole_seconds(period)))
     return rules
 
 

@@ -6,9 +6,10 @@ user id for chat.postMessage, which options["channel"] overrides. Webhooks canno
 returns no ts for them), so thread_key applies to the Web API only.
 
 A webhook URL comes from the event, so it is accepted only on the slack_webhook_hosts (Slack's
-hooks.slack.com by default; anything else is `invalid_address`, nothing sent) and connected to
-through the same SSRF guard as webhooks (channels/outbound.py): an answer's body becomes the
-delivery's error message, readable by whoever published it."""
+hooks.slack.com by default; anything else is `invalid_address`, nothing sent): an answer's body
+becomes the delivery's error message, readable by whoever published it. Both ways go through the
+outbound HTTP kit (channels/outbound_http.py) and its SSRF guard, the Web API URL (the operator's
+setting) too: an internal host there must be listed in slack_allowed_targets like any other."""
 from __future__ import annotations
 
 import asyncio
@@ -16,30 +17,27 @@ import json
 import logging
 import time
 
-import aiohttp
 import psycopg
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from channels.answer_excerpt import AnswerExcerpt
-from channels.outbound import TargetPolicy, TargetRefused, guarded_connector, parse_url
+from channels.outbound import TargetPolicy, parse_url
+from channels.outbound_http import Answer, OutboundHttp
 from channels.slack.errors import ERROR_CODE, http_failure, outcome_for, rate_limited
-from channels.slack.pacer import ChannelPacer, MonotonicClock, Sleep
 from channels.slack.threads import ThreadStarts, ThreadStore, thread_store
-from consumer.outcomes import (
-    Deferred,
-    Delivered,
-    Outcome,
-    Permanent,
-    Transient,
-    retry_after_seconds,
-)
-from consumer.settings import Settings
+from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
+from consumer.pacing import MonotonicClock, Pacer, Sleep
+from consumer.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PROVIDER, API_PROVIDER = "slack-webhook", "slack-api"
 MAX_BODY = 4096
+# chat.postMessage answers with the message it posted (text up to 40,000 characters, up to 50
+# blocks): read it whole, or a long message that was posted would look like a bad answer and be
+# posted again.
+MAX_API_ANSWER = 1024 * 1024
 # Options given to Slack as they are: chat.postMessage arguments, which webhooks accept too.
 PASS_THROUGH = ("blocks", "attachments", "username", "icon_emoji", "icon_url", "unfurl_links",
                 "unfurl_media", "thread_ts")
@@ -66,18 +64,19 @@ class SlackProvider:
                  sleep: Sleep = asyncio.sleep, threads: ThreadStore | None = None,
                  resolver: AbstractResolver | None = None):
         self.api_url = settings.slack_api_url.rstrip("/")
+        self.post_message_url = parse_url(f"{self.api_url}/chat.postMessage")
+        if isinstance(self.post_message_url, Permanent):
+            raise SettingsError(f"slack_api_url: {self.post_message_url.message}")
         self._token = settings.slack_bot_token
         self.webhook_hosts = webhook_hosts(settings.slack_webhook_hosts)
         self.targets = TargetPolicy.from_setting(settings.slack_allowed_targets, "slack_allowed_targets")
-        self.resolver = resolver  # the system resolver unless a test injects one
         self.excerpt = AnswerExcerpt.from_settings(settings)
-        self.timeout = aiohttp.ClientTimeout(total=settings.slack_timeout_s)
-        self.pacer = ChannelPacer(settings.slack_per_channel_per_s, clock, sleep)
+        self.http = OutboundHttp(self.targets, timeout_s=settings.slack_timeout_s, max_answer_bytes=MAX_BODY,
+                                 resolver=resolver, excerpt=self.excerpt)
+        self.pacer = Pacer(settings.slack_per_channel_per_s, clock, sleep)
         self.max_pacing_wait_s = settings.slack_max_pacing_wait_s
         self.threads = threads if threads is not None else thread_store(settings.database_url)
         self.starts = ThreadStarts()
-        self.session: aiohttp.ClientSession | None = None  # incoming webhooks, named by events
-        self.api_session: aiohttp.ClientSession | None = None  # the Web API, named by the operator
 
     def name_for(self, message: dict) -> str:
         """The provider that delivers this message: slack-webhook or slack-api."""
@@ -86,19 +85,11 @@ class SlackProvider:
     async def start(self) -> None:
         if not self._token:
             log.warning("TIDINGS_SLACK_BOT_TOKEN is not set: chat.postMessage sends will fail (not_authed)")
-        # The API URL is the operator's setting, not an event's: its host may be internal (a proxy,
-        # a fake Slack) without being an allowed target for the webhooks that events name.
-        api_targets = self.targets.trusting(URL(self.api_url).raw_host or "")
-        self.session, self.api_session = (
-            aiohttp.ClientSession(connector=guarded_connector(policy, self.resolver, limit=100),
-                                  timeout=self.timeout, headers={"User-Agent": "tidings/0.1"})
-            for policy in (self.targets, api_targets))
+        await self.http.start()
         await self.threads.start()
 
     async def close(self) -> None:
-        for session in (self.session, self.api_session):
-            if session is not None:
-                await session.close()
+        await self.http.close()
         await self.threads.close()
 
     async def send(self, message: dict) -> Outcome:
@@ -169,58 +160,44 @@ class SlackProvider:
             headers["Authorization"] = f"Bearer {self._token}"
         if parked := self._park_if_backlogged(body["channel"]):
             return parked
-        await self.pacer.wait(body["channel"])
+        await self.pacer.wait_async(body["channel"])
+        answer = await self.http.request("POST", self.post_message_url, data=_json(body), headers=headers,
+                                         max_answer_bytes=MAX_API_ANSWER)
+        if not isinstance(answer, Answer):
+            return answer
+        retry_after = answer.retry_after_s()
+        if answer.status == 429:
+            return rate_limited(429, retry_after)
         try:
-            async with self.api_session.post(f"{self.api_url}/chat.postMessage", data=_json(body),
-                                             headers=headers, allow_redirects=False) as response:
-                raw = await response.content.read(MAX_BODY)
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                if response.status == 429:
-                    return rate_limited(429, retry_after)
-                try:
-                    answer = json.loads(raw)
-                except ValueError:
-                    answer = None
-                if not isinstance(answer, dict):
-                    if response.status == 200:
-                        return Transient("slack_bad_response", f"not a JSON object: {self.excerpt(raw)}", 200)
-                    return http_failure(response.status, self.excerpt(raw))
-                if answer.get("ok") is True and response.status == 200:
-                    return Delivered(status_code=200, provider_message_id=answer.get("ts"))
-                if answer.get("error"):
-                    return outcome_for(str(answer["error"]), response.status, retry_after)
-                return http_failure(response.status, self.excerpt(raw))
-        except TargetRefused as exc:
-            return Permanent("target_refused", str(exc))
-        except asyncio.TimeoutError:
-            return Transient("timeout", f"no response within {self.timeout.total}s")
-        except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, self.excerpt(str(exc)))
+            document = json.loads(answer.body)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            if answer.status == 200:
+                return Transient("slack_bad_response", f"not a JSON object: {self.excerpt(answer.body)}", 200)
+            return http_failure(answer.status, self.excerpt(answer.body))
+        if document.get("ok") is True and answer.status == 200:
+            return Delivered(status_code=200, provider_message_id=document.get("ts"))
+        if document.get("error"):
+            return outcome_for(str(document["error"]), answer.status, retry_after)
+        return http_failure(answer.status, self.excerpt(answer.body))
 
     async def _post_webhook(self, target: URL, body: dict) -> Outcome:
         url = str(target)
         if parked := self._park_if_backlogged(url):  # one webhook URL posts to one channel
             return parked
-        await self.pacer.wait(url)
-        try:
-            async with self.session.post(target, data=_json(body), allow_redirects=False,
-                                         headers={"Content-Type": "application/json"}) as response:
-                text = (await response.content.read(MAX_BODY)).decode("utf-8", "replace").strip()
-                if 200 <= response.status < 300:
-                    return Delivered(status_code=response.status)
-                if response.status == 429:
-                    return rate_limited(429, retry_after_seconds(response.headers.get("Retry-After")))
-                if ERROR_CODE.fullmatch(text):
-                    return outcome_for(text, response.status)
-                return http_failure(response.status, self.excerpt(text))
-        except TargetRefused as exc:
-            return Permanent("target_refused", str(exc))
-        except asyncio.TimeoutError:
-            return Transient("timeout", f"no response within {self.timeout.total}s")
-        except aiohttp.InvalidURL as exc:
-            return Permanent("invalid_url", self.excerpt(str(exc)))
-        except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, self.excerpt(str(exc)))
+        await self.pacer.wait_async(url)
+        answer = await self.http.request("POST", target, data=_json(body), headers={"Content-Type": "application/json"})
+        if not isinstance(answer, Answer):
+            return answer
+        if 200 <= answer.status < 300:
+            return Delivered(status_code=answer.status)
+        if answer.status == 429:
+            return rate_limited(429, answer.retry_after_s())
+        text = answer.text.strip()
+        if ERROR_CODE.fullmatch(text):
+            return outcome_for(text, answer.status)
+        return http_failure(answer.status, self.excerpt(text))
 
 
 def webhook_hosts(setting: str) -> frozenset[str]:

@@ -31,4 +31,5 @@ SPEC = ChannelSpec(
     parts=(TemplatePart("text", escape="slack"), TemplatePart("blocks", "json", escape="slack")),
     provider="channels.slack.provider:SlackProvider",
     providers=("slack-webhook", "slack-api"),
+    compose_environment={"TIDINGS_SLACK_BOT_TOKEN": "${TIDINGS_SLACK_BOT_TOKEN:-}"},
 )

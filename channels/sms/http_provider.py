@@ -1,21 +1,17 @@
 """A custom HTTP SMS gateway described by configuration: URL, method, headers, a body template
-with JSON-escaped {to}/{text}/{id}, which statuses mean sent, and where the message id is."""
+with JSON-escaped {to}/{text}/{id}, which statuses mean sent, and where the message id is.
+Sent through the outbound HTTP kit (channels/outbound_http.py): an internal gateway host must be
+listed in sms_allowed_targets."""
 from __future__ import annotations
 
-import asyncio
 import json
 
-import aiohttp
+from aiohttp.abc import AbstractResolver
 
 from channels.answer_excerpt import AnswerExcerpt
-from consumer.outcomes import (
-    Delivered,
-    Outcome,
-    Permanent,
-    Transient,
-    classify_http,
-    retry_after_seconds,
-)
+from channels.outbound import TargetPolicy, parse_url
+from channels.outbound_http import Answer, OutboundHttp
+from consumer.outcomes import Delivered, Outcome, Permanent, classify_http
 from consumer.settings import Settings, SettingsError
 
 MAX_BODY = 64 * 1024
@@ -52,52 +48,64 @@ def dig(document, path: str):
     return document
 
 
-class HttpSms:
+class SmsOverHttp:
+    """What the SMS providers that speak HTTP (this one, twilio) share: one outbound HTTP kit,
+    `self.http` (sms_http below), opened and closed with the worker."""
+
+    name: str
+    http: OutboundHttp
+
+    def name_for(self, message: dict) -> str:
+        return self.name
+
+    async def start(self) -> None:
+        await self.http.start()
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def sms_http(settings: Settings, excerpt: AnswerExcerpt, resolver: AbstractResolver | None = None) -> OutboundHttp:
+    """The outbound HTTP kit as the SMS providers that speak HTTP use it: sms_timeout_s, and the
+    SSRF guard with sms_allowed_targets (their URLs are the operator's, still guarded)."""
+    return OutboundHttp(TargetPolicy.from_setting(settings.sms_allowed_targets, "sms_allowed_targets"),
+                        timeout_s=settings.sms_timeout_s, max_answer_bytes=MAX_BODY, resolver=resolver,
+                        excerpt=excerpt)
+
+
+class HttpSms(SmsOverHttp):
     name = "http"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, resolver: AbstractResolver | None = None):
         if not settings.sms_http_url:
             raise SettingsError("the http SMS provider needs sms_http_url")
+        self.url = parse_url(settings.sms_http_url)
+        if isinstance(self.url, Permanent):
+            raise SettingsError(f"sms_http_url: {self.url.message}")
         try:
             self.headers = {str(k): str(v) for k, v in json.loads(settings.sms_http_headers or "{}").items()}
         except (ValueError, AttributeError):
             raise SettingsError("sms_http_headers must be a JSON object") from None
         self.settings = settings
         self.is_success = success_matcher(settings.sms_http_success_status)
-        self.timeout = aiohttp.ClientTimeout(total=settings.sms_timeout_s)
         self.excerpt = AnswerExcerpt.from_settings(settings)
-        self.session: aiohttp.ClientSession | None = None
-
-    def name_for(self, message: dict) -> str:
-        return self.name
-
-    async def start(self) -> None:
-        self.session = aiohttp.ClientSession(timeout=self.timeout, headers={"User-Agent": "tidings/0.1"})
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        self.http = sms_http(settings, self.excerpt, resolver)
 
     async def send(self, message: dict) -> Outcome:
         s = self.settings
         body = render_body(s.sms_http_body, {"to": message["address"], "text": message["text"],
                                              "id": str(message["delivery_id"])})
         headers = {"Content-Type": "application/json", **self.headers}
-        try:
-            async with self.session.request(s.sms_http_method.upper(), s.sms_http_url, data=body.encode(),
-                                            headers=headers, allow_redirects=False) as response:
-                text = (await response.content.read(MAX_BODY)).decode("utf-8", "replace")
-                if self.is_success(response.status):
-                    return Delivered(status_code=response.status, provider_message_id=self._message_id(text))
-                excerpt = self.excerpt(text)
-                outcome = classify_http(response.status, excerpt, retry_after_seconds(response.headers.get("Retry-After")))
-                # A status outside the success list but still 2xx/3xx: the gateway did not accept it.
-                return outcome if not isinstance(outcome, Delivered) else Permanent(
-                    f"http_{response.status}", excerpt, response.status)
-        except asyncio.TimeoutError:
-            return Transient("timeout", f"no response within {s.sms_timeout_s}s")
-        except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, self.excerpt(str(exc)))
+        answer = await self.http.request(s.sms_http_method.upper(), self.url, data=body.encode(), headers=headers)
+        if not isinstance(answer, Answer):
+            return answer
+        if self.is_success(answer.status):
+            return Delivered(status_code=answer.status, provider_message_id=self._message_id(answer.text))
+        excerpt = self.excerpt(answer.text)
+        outcome = classify_http(answer.status, excerpt, answer.retry_after_s())
+        # A status outside the success list but still 2xx: the gateway did not accept it.
+        return outcome if not isinstance(outcome, Delivered) else Permanent(
+            f"http_{answer.status}", excerpt, answer.status)
 
     def _message_id(self, text: str) -> str | None:
         field = self.settings.sms_http_message_id_field

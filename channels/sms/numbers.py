@@ -28,6 +28,8 @@ def parse_allowed_kinds(text: str) -> frozenset[str]:
     return kinds
 
 
+ALL_KINDS = frozenset({*KINDS.values(), NON_GEOGRAPHIC, "unknown"})
+
 # Mobile and fixed-line, and "fixed_line_or_mobile": phonenumbers cannot tell the two apart in the
 # NANP (US, Canada, ...) and several other regions.
 DEFAULT_ALLOWED = parse_allowed_kinds(Settings.sms_allowed_number_types)

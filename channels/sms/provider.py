@@ -1,5 +1,6 @@
 """The SMS channel: validates the number (E.164, an allowed kind) and the length (segments, 1,600
-cap) once, then tries the configured providers in order, skipping any whose circuit breaker is open."""
+cap) once, then tries the configured providers in order, skipping any whose circuit breaker
+(consumer/circuit_breaker.py) refuses: open, or half-open with its one probe out."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ from dataclasses import replace
 from typing import Callable
 
 from channels.provider import Provider
-from channels.sms.circuit import CircuitBreaker
 from channels.sms.http_provider import HttpSms
 from channels.sms.numbers import parse_allowed_kinds, to_e164
 from channels.sms.sns import SnsSms
 from channels.sms.segments import check_length, estimate_cost, parse_prices
 from channels.sms.twilio_provider import TwilioSms
+from consumer.circuit_breaker import OPEN, CircuitBreaker
 from consumer.outcomes import Delivered, Outcome, Permanent, Suppressed, Transient
 from consumer.settings import Settings, SettingsError
 
@@ -38,8 +39,9 @@ class SmsProvider:
                 raise SettingsError(f"sms_providers: {settings.sms_providers!r} (known: {', '.join(SMS_PROVIDERS)})")
             providers = [SMS_PROVIDERS[n](settings) for n in names]
         self.providers = providers
-        self.circuits = {p.name: CircuitBreaker(settings.sms_circuit_failures, settings.sms_circuit_cooldown_s, clock)
-                         for p in providers}
+        # At least one failure opens a circuit (0 has always meant 1 here).
+        self.circuits = {p.name: CircuitBreaker(settings.sms_circuit_cooldown_s, max(1, settings.sms_circuit_failures),
+                                                clock) for p in providers}
 
     def name_for(self, message: dict) -> str:
         # Which provider delivers is only known afterwards: see Delivered.detail {"provider": ...}.
@@ -47,7 +49,7 @@ class SmsProvider:
 
     def open_circuits(self) -> dict[str, int]:
         """1 per provider whose breaker is open now (tidings_circuit_breakers_open)."""
-        return {name: int(circuit.is_open) for name, circuit in self.circuits.items()}
+        return {name: int(circuit.state == OPEN) for name, circuit in self.circuits.items()}
 
     async def start(self) -> None:
         for provider in self.providers:
@@ -69,14 +71,19 @@ class SmsProvider:
         last: Outcome | None = None
         for provider in self.providers:
             circuit = self.circuits[provider.name]
-            if circuit.is_open:
+            admission = circuit.admit()
+            if admission is None:
                 continue
-            outcome = await provider.send(outgoing)
+            try:
+                outcome = await provider.send(outgoing)
+            except BaseException:  # cancelled, or a defect: no verdict on the provider
+                circuit.released(admission)
+                raise
             if isinstance(outcome, Transient):
-                circuit.record_failure()
+                circuit.failed(admission)
                 last = replace(outcome, provider=provider.name)
                 continue
-            circuit.record_success()  # a permanent answer is about the message, not the provider
+            circuit.succeeded(admission)  # a permanent answer is about the message, not the provider
             if isinstance(outcome, Delivered):
                 detail = {"provider": provider.name, "segments": length.segments, "encoding": length.encoding}
                 return Delivered(outcome.status_code, outcome.provider_message_id,
@@ -88,5 +95,5 @@ class SmsProvider:
             return replace(outcome, provider=provider.name)
         if last is not None:
             return last
-        wait = min(c.remaining_s() for c in self.circuits.values())
+        wait = min(c.retry_after_s() for c in self.circuits.values())
         return Transient("circuit_open", "every SMS provider's circuit breaker is open", None, wait)

@@ -6,10 +6,14 @@ from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
 
 def check_address(address: str) -> str:
-    from channels.sms.numbers import to_e164
+    """A valid number in international form, returned in E.164. Which kinds of number may be sent
+    to (TIDINGS_SMS_ALLOWED_NUMBER_TYPES) is the worker's decision at send time, not the address's."""
+    from channels.sms.numbers import ALL_KINDS, to_e164
     from consumer.outcomes import Permanent
 
-    if isinstance(number := to_e164(address), Permanent):
+    if not address.strip().startswith("+"):
+        raise AddressInvalid(f"{address[:40]!r}: give the number in international form, +<country code>...")
+    if isinstance(number := to_e164(address, allowed=ALL_KINDS), Permanent):
         raise AddressInvalid(number.message)
     return number
 
@@ -23,4 +27,10 @@ SPEC = ChannelSpec(
     parts=(TemplatePart("text", "one_line"),),
     provider="channels.sms.provider:SmsProvider",
     providers=("twilio", "sns", "http"),
+    # docker-compose.yml: it sends nothing without a provider's credentials, so it waits behind a profile.
+    compose_profile="sms",
+    compose_environment={"TIDINGS_SMS_PROVIDERS": "twilio",
+                         "TIDINGS_SMS_TWILIO_ACCOUNT_SID": "${TIDINGS_SMS_TWILIO_ACCOUNT_SID:-}",
+                         "TIDINGS_SMS_TWILIO_AUTH_TOKEN": "${TIDINGS_SMS_TWILIO_AUTH_TOKEN:-}",
+                         "TIDINGS_SMS_TWILIO_FROM": "${TIDINGS_SMS_TWILIO_FROM:-}"},
 )

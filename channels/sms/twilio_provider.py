@@ -1,17 +1,26 @@
 """Twilio SMS through the official `twilio` library's async client: one Messages.create per
-delivery, Twilio's error codes mapped to Delivered / Transient / Permanent."""
+delivery, Twilio's error codes mapped to Delivered / Transient / Permanent.
+
+The library builds the requests and reads the answers; they travel through the outbound HTTP kit
+(channels/outbound_http.py: pooled connections, the SSRF guard with sms_allowed_targets, timeouts,
+capped reads), plugged in as the library's HTTP client."""
 from __future__ import annotations
 
-import asyncio
+import base64
 import time
 from contextvars import ContextVar
 
-import aiohttp
+from aiohttp.abc import AbstractResolver
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
+from yarl import URL
 
 from channels.answer_excerpt import AnswerExcerpt
+from channels.outbound import parse_url
+from channels.outbound_http import Answer, OutboundHttp, user_agent
+from channels.sms.http_provider import SmsOverHttp, sms_http
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient, retry_after_seconds
 from consumer.settings import Settings, SettingsError
 
@@ -30,41 +39,56 @@ TRANSIENT_CODES = {20429: "rate_limited"}  # too many requests
 _retry_after: ContextVar[str | None] = ContextVar("twilio_retry_after", default=None)
 
 
-class RetryAfterKeepingClient(AsyncTwilioHttpClient):
-    async def request(self, *args, **kwargs):
-        response = await super().request(*args, **kwargs)
-        _retry_after.set((response.headers or {}).get("Retry-After"))
-        return response
+class NotAnswered(Exception):
+    """The kit's outcome for a request that got no usable answer (refused, timed out, a 3xx),
+    carried out of the twilio library to TwilioSms.send."""
+
+    def __init__(self, outcome: Permanent | Transient):
+        super().__init__(outcome.message)
+        self.outcome = outcome
 
 
-class TwilioSms:
+class KitHttpClient(AsyncHttpClient):
+    """The twilio library's HTTP client interface over an OutboundHttp."""
+
+    def __init__(self, http: OutboundHttp):
+        super().__init__(logger=None, is_async=True, timeout=None)
+        self.http = http
+
+    async def request(self, method: str, uri: str, params=None, data=None, headers=None, auth=None,
+                      timeout=None, allow_redirects=False) -> Response:
+        """Timeouts are the kit's (sms_timeout_s) and redirects are never followed, whatever the
+        library asks."""
+        url = str(URL(uri).update_query({k: v for k, v in params.items() if v is not None})) if params else uri
+        headers = dict(headers or {})
+        headers["User-Agent"] = f"{user_agent()} {headers.get('User-Agent', '')}".strip()
+        if auth is not None:  # the client's (account sid, auth token)
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        answer = await self.http.request(method, url, data=data, headers=headers)
+        if not isinstance(answer, Answer):
+            raise NotAnswered(answer)
+        _retry_after.set(answer.headers.get("Retry-After"))
+        return Response(answer.status, answer.text, answer.headers)
+
+
+class TwilioSms(SmsOverHttp):
     name = "twilio"
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, resolver: AbstractResolver | None = None):
         if not settings.sms_twilio_account_sid or not settings.sms_twilio_auth_token:
             raise SettingsError("the twilio SMS provider needs sms_twilio_account_sid and sms_twilio_auth_token")
         if not settings.sms_twilio_from and not settings.sms_twilio_messaging_service_sid:
             raise SettingsError("the twilio SMS provider needs sms_twilio_from or sms_twilio_messaging_service_sid")
         self.settings = settings
         self.excerpt = AnswerExcerpt.from_settings(settings)
-        self.http: RetryAfterKeepingClient | None = None
-        self.client: Client | None = None
-
-    def name_for(self, message: dict) -> str:
-        return self.name
-
-    async def start(self) -> None:
-        s = self.settings
-        # The aiohttp session inside is created here, within the running loop.
-        self.http = RetryAfterKeepingClient(timeout=s.sms_timeout_s)
-        self.client = Client(s.sms_twilio_account_sid, s.sms_twilio_auth_token, http_client=self.http)
-        if s.sms_twilio_base_url:
+        self.http = sms_http(settings, self.excerpt, resolver)
+        self.client = Client(settings.sms_twilio_account_sid, settings.sms_twilio_auth_token,
+                             http_client=KitHttpClient(self.http))
+        if settings.sms_twilio_base_url:
+            if isinstance(base := parse_url(settings.sms_twilio_base_url), Permanent):
+                raise SettingsError(f"sms_twilio_base_url: {base.message}")
             # The Api domain builds every URL from base_url (default https://api.twilio.com).
-            self.client.api.base_url = s.sms_twilio_base_url.rstrip("/")
-
-    async def close(self) -> None:
-        if self.http is not None:
-            await self.http.close()
+            self.client.api.base_url = settings.sms_twilio_base_url.rstrip("/")
 
     async def send(self, message: dict) -> Outcome:
         s = self.settings
@@ -79,10 +103,8 @@ class TwilioSms:
             sent = await self.client.messages.create_async(**fields)
         except TwilioRestException as exc:
             return outcome_for_error(exc, retry_after_seconds(_retry_after.get(), time.time()), self.excerpt)
-        except asyncio.TimeoutError:
-            return Transient("timeout", f"no answer from Twilio within {s.sms_timeout_s}s")
-        except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, self.excerpt(str(exc)))
+        except NotAnswered as exc:
+            return exc.outcome
         return Delivered(status_code=201, provider_message_id=sent.sid)
 
 

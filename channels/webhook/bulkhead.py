@@ -4,7 +4,8 @@ scheme://host:port, so one slow or failing receiver cannot take every delivery s
 A full endpoint makes a send wait up to `wait_s` for a slot, then answers Deferred (parked on a
 retry tier, no attempt spent). After `failures` consecutive transient failures the circuit opens
 for `cooldown_s`: sends answer Transient("circuit_open") without a request; after the cool-down
-one probe goes through, and its outcome closes or re-opens the circuit."""
+one probe goes through, and its outcome closes or re-opens the circuit (consumer/circuit_breaker.py,
+the breaker every part of Tidings uses)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
+from consumer.circuit_breaker import OPEN, Admission, CircuitBreaker
 from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
 
 
@@ -27,10 +29,8 @@ def endpoint_of(url: str) -> str:
 @dataclass
 class _Endpoint:
     slots: asyncio.Semaphore
-    users: int = 0  # sends holding or waiting for a slot; the entry is dropped at 0 when healthy
-    failures: int = 0
-    open_until: float | None = None
-    probing: bool = False
+    circuit: CircuitBreaker
+    users: int = 0  # sends holding or waiting for a slot; the entry is dropped at 0 when at rest
 
 
 @dataclass
@@ -44,64 +44,56 @@ class EndpointBulkhead:
 
     def state(self, endpoint: str) -> str:
         entry = self._endpoints.get(endpoint)
-        if entry is None or entry.open_until is None:
-            return "closed"
-        return "open" if self.clock() < entry.open_until else "half_open"
+        return "closed" if entry is None else entry.circuit.state
 
     def open_count(self) -> int:
         """Endpoints whose circuit is open now (not yet half-open)."""
-        return sum(1 for key in self._endpoints if self.state(key) == "open")
+        return sum(1 for entry in self._endpoints.values() if entry.circuit.state == OPEN)
 
     async def run(self, url: str, attempt: Callable[[], Awaitable[Outcome]]) -> Outcome:
         key = endpoint_of(url)
         entry = self._endpoints.get(key)
         if entry is None:
-            entry = self._endpoints[key] = _Endpoint(asyncio.Semaphore(max(1, self.concurrency)))
-        refused = self._refused_by_circuit(entry)
-        if refused is not None:
-            return refused
-        probe = entry.open_until is not None  # past the cool-down: this send is the one probe
-        entry.probing = entry.probing or probe
+            entry = self._endpoints[key] = _Endpoint(asyncio.Semaphore(max(1, self.concurrency)),
+                                                     CircuitBreaker(self.cooldown_s, self.failures, self.clock))
+        admission = entry.circuit.admit()
+        if admission is None:
+            return _refusal(entry.circuit)
         entry.users += 1
         try:
             if not await _take_slot(entry.slots, self.wait_s):
-                if probe:
-                    entry.probing = False
+                entry.circuit.released(admission)
                 return Deferred("endpoint_busy", self.wait_s)
             try:
                 outcome = await attempt()
+            except BaseException:  # cancelled, or a defect: no verdict on the endpoint
+                entry.circuit.released(admission)
+                raise
             finally:
                 entry.slots.release()
-            self._record(entry, outcome, probe)
+            _record(entry.circuit, admission, outcome)
             return outcome
         finally:
             entry.users -= 1
-            if entry.users == 0 and entry.failures == 0 and entry.open_until is None:
+            if entry.users == 0 and entry.circuit.at_rest:
                 self._endpoints.pop(key, None)
 
-    def _refused_by_circuit(self, entry: _Endpoint) -> Transient | None:
-        if entry.open_until is None:
-            return None
-        remaining = entry.open_until - self.clock()
-        if remaining > 0:
-            return Transient("circuit_open", f"endpoint circuit open for {remaining:.1f}s more",
-                             retry_after_s=remaining)
-        if entry.probing:
-            return Transient("circuit_open", "endpoint circuit half-open, a probe is in flight",
-                             retry_after_s=min(self.cooldown_s, 1.0))
-        return None
 
-    def _record(self, entry: _Endpoint, outcome: Outcome, probe: bool) -> None:
-        if probe:
-            entry.probing = False
-        if isinstance(outcome, (Delivered, Permanent)):  # the endpoint answered: it is alive
-            entry.failures, entry.open_until = 0, None
-        elif isinstance(outcome, Transient) and self.failures and _endpoint_failure(outcome):
-            entry.failures += 1
-            if entry.failures >= self.failures or probe:
-                entry.open_until = self.clock() + self.cooldown_s
-        elif probe:  # a probe that ended otherwise (429, ...) leaves the circuit open a while longer
-            entry.open_until = self.clock() + self.cooldown_s
+def _refusal(circuit: CircuitBreaker) -> Transient:
+    if circuit.state == OPEN:
+        return Transient("circuit_open", f"endpoint circuit open for {circuit.remaining_s():.1f}s more",
+                         retry_after_s=circuit.retry_after_s())
+    return Transient("circuit_open", "endpoint circuit half-open, a probe is in flight",
+                     retry_after_s=circuit.retry_after_s())
+
+
+def _record(circuit: CircuitBreaker, admission: Admission, outcome: Outcome) -> None:
+    if isinstance(outcome, (Delivered, Permanent)):  # the endpoint answered: it is alive
+        circuit.succeeded(admission)
+    elif isinstance(outcome, Transient) and _endpoint_failure(outcome):
+        circuit.failed(admission)
+    elif admission.probe:  # a probe that ended otherwise (429, ...) leaves the circuit open a while longer
+        circuit.failed(admission)
 
 
 async def _take_slot(slots: asyncio.Semaphore, wait_s: float) -> bool:

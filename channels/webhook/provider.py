@@ -1,20 +1,20 @@
 """Webhook provider: sends each delivery to the recipient's URL as a signed HTTP request, through
-one shared aiohttp session, behind a per-endpoint bulkhead and circuit breaker.
+the outbound HTTP kit (channels/outbound_http.py), behind a per-endpoint bulkhead and circuit breaker.
 
-Timeouts (connect and total), no redirects, a capped request body and a capped response read;
-URL and SSRF checks on the URL and on every resolved address (channels/outbound.py); what a
-receiver answers is kept as a short excerpt with configured secrets redacted (answer_excerpt.py)."""
+The kit gives timeouts (connect and total), no redirects, a capped response read, and URL and SSRF
+checks on the URL and on every resolved address (channels/outbound.py); this module adds the
+capped request body, signing, 410 Gone, and redacting the endpoint's own secrets from what a
+receiver answers (answer_excerpt.py)."""
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Callable
 
-import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from channels.answer_excerpt import AnswerExcerpt
-from channels.outbound import TargetPolicy, TargetRefused, guarded_connector, read_capped
+from channels.outbound import TargetPolicy
+from channels.outbound_http import Answer, OutboundHttp
 from channels.webhook.bulkhead import EndpointBulkhead
 from channels.webhook.endpoints import DisabledEndpoints
 from channels.webhook.request import (
@@ -28,7 +28,6 @@ from consumer.outcomes import (
     Outcome,
     Permanent,
     Suppressed,
-    Transient,
     classify_http,
     retry_after_seconds,
 )
@@ -45,8 +44,6 @@ class WebhookProvider:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, resolver: AbstractResolver | None = None):
-        self.timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_s,
-                                             sock_connect=settings.webhook_connect_timeout_s)
         self.concurrency = settings.webhook_concurrency
         self.per_endpoint = settings.webhook_per_endpoint_concurrency
         self.max_body_bytes = settings.webhook_max_body_bytes
@@ -59,10 +56,12 @@ class WebhookProvider:
             clock=clock)
         self.disabled = DisabledEndpoints(settings.database_url, settings.webhook_endpoints_refresh_s)
         self.targets = TargetPolicy.from_setting(settings.webhook_allowed_targets)
-        self.resolver = resolver  # the system resolver unless a test injects one
         self.excerpt = AnswerExcerpt.from_settings(settings)
+        self.http = OutboundHttp(self.targets, timeout_s=settings.webhook_timeout_s,
+                                 connect_timeout_s=settings.webhook_connect_timeout_s,
+                                 max_answer_bytes=MAX_RESPONSE_BYTES, limit=self.concurrency,
+                                 limit_per_host=self.per_endpoint, resolver=resolver, excerpt=self.excerpt)
         self.wall_clock = wall_clock
-        self.session: aiohttp.ClientSession | None = None
 
     def name_for(self, message: dict) -> str:
         return self.name
@@ -71,15 +70,11 @@ class WebhookProvider:
         return {self.name: self.bulkhead.open_count()}
 
     async def start(self) -> None:
-        connector = guarded_connector(self.targets, self.resolver, limit=self.concurrency,
-                                      limit_per_host=self.per_endpoint)
-        self.session = aiohttp.ClientSession(connector=connector, timeout=self.timeout,
-                                             headers={"User-Agent": "tidings/0.1"})
+        await self.http.start()
         await self.disabled.start()
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+        await self.http.close()
         await self.disabled.close()
 
     async def send(self, message: dict) -> Outcome:
@@ -90,32 +85,19 @@ class WebhookProvider:
         if self.disabled.is_disabled(request.url):
             return Suppressed("endpoint_disabled", f"{request.url[:200]} answered 410 Gone earlier; "
                               "`tidings endpoints enable URL` re-enables it")
+        # Refused before the bulkhead, so that a refused target takes no endpoint slot.
         if refused := self.targets.screen(request.target):
             return refused
         return await self.bulkhead.run(request.url, lambda: self._attempt(request))
 
     async def _attempt(self, request: WebhookRequest) -> Outcome:
-        try:
-            async with self.session.request(request.method, request.url, data=request.body,
-                                            headers=request.headers, allow_redirects=False) as response:
-                status = response.status
-                if 300 <= status < 400:
-                    location = self.excerpt(response.headers.get("Location", ""))
-                    return Permanent("redirect_refused", f"redirect to {location!r} not followed", status)
-                # Read even a 2xx answer (up to the cap) so that the connection can be reused.
-                answer = await read_capped(response, MAX_RESPONSE_BYTES)
-                # The receiver may echo the request: its own signing secrets are redacted too.
-                text = self.excerpt(answer, *self.signer.secrets_for(request.target)) if status >= 300 else ""
-                if status == 410:
-                    await self.disabled.disable(request.url, status, text, request.headers["Idempotency-Key"])
-                    return Permanent("endpoint_gone", text, status)
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"), self.wall_clock())
-                return classify_http(status, text, retry_after)
-        except TargetRefused as exc:
-            return Permanent("target_refused", str(exc))
-        except asyncio.TimeoutError:
-            return Transient("timeout", f"no complete response within {self.timeout.total}s")
-        except aiohttp.InvalidURL as exc:
-            return Permanent("invalid_url", self.excerpt(str(exc)))
-        except aiohttp.ClientError as exc:
-            return Transient(type(exc).__name__, self.excerpt(str(exc)))
+        answer = await self.http.request(request.method, request.target, data=request.body, headers=request.headers)
+        if not isinstance(answer, Answer):
+            return answer
+        status = answer.status
+        # The receiver may echo the request: its own signing secrets are redacted too.
+        text = self.excerpt(answer.body, *self.signer.secrets_for(request.target)) if status >= 300 else ""
+        if status == 410:
+            await self.disabled.disable(request.url, status, text, request.headers["Idempotency-Key"])
+            return Permanent("endpoint_gone", text, status)
+        return classify_http(status, text, answer.retry_after_s(self.wall_clock()))

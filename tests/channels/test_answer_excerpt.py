@@ -142,7 +142,7 @@ def test_sms_http_answers_keep_no_gateway_key():
     async def run():
         async with Gateway() as gateway:
             gateway.script.append((401, "invalid key Bearer gw-secret\x00 for account"))
-            settings = Settings(sms_providers="http", sms_http_url=gateway.url,
+            settings = Settings(sms_providers="http", sms_http_url=gateway.url, sms_allowed_targets="127.0.0.1",
                                 sms_http_headers='{"Authorization": "Bearer gw-secret"}')
             return await send_with(HttpSms(settings), sms_message())
 

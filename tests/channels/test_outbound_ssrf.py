@@ -1,11 +1,12 @@
-"""The SSRF matrix through both channels that connect to a URL named by an event (webhooks and
-Slack incoming webhooks): every internal destination, in every spelling, by name or by redirect,
-is refused and no connection is attempted.
+"""The SSRF matrix through every provider that speaks HTTP: webhooks and Slack incoming webhooks
+(the URL comes from the event), and the Slack Web API, the custom HTTP SMS gateway and Twilio (the
+URL is the operator's setting, guarded all the same). Every internal destination, in every
+spelling, by name or by redirect, is refused and no connection is attempted.
 
 Addresses such as 10.0.0.1 or fd00::1 cannot be bound on a test machine, so every connect the event
 loop makes is recorded and sent to one canary listener on loopback instead: a canary that sees
-nothing means no connection was attempted anywhere. A control case lets one through to show the
-canary would see it."""
+nothing means no connection was attempted anywhere. A control case per provider lets one through to
+show the canary would see it."""
 from __future__ import annotations
 
 import asyncio
@@ -16,12 +17,17 @@ from aiohttp import web
 
 from channels.slack.provider import SlackProvider
 from channels.slack.threads import MemoryThreads
+from channels.sms.http_provider import HttpSms
+from channels.sms.provider import SmsProvider
+from channels.sms.twilio_provider import TwilioSms
 from channels.webhook.provider import WebhookProvider
 from consumer.outcomes import Permanent
 from consumer.settings import Settings
 from tests.channels.test_slack import message as slack_message
+from tests.channels.test_sms import message as sms_message
 from tests.channels.test_webhook_provider import Receiver, message as webhook_message, serving
 from tests.channels.test_webhook_targets import FakeDns
+from tests.fixtures.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 # What the injected resolver answers: names an attacker controls can point anywhere.
 DNS = {"localtest": ["127.0.0.1"], "localhost": ["127.0.0.1", "::1"], "metadata.test": ["169.254.169.254"],
@@ -60,18 +66,44 @@ MATRIX = {
 }
 
 
-def webhook_provider(allowed: str | None) -> WebhookProvider:
+def webhook_provider(allowed: str | None, url: str) -> WebhookProvider:
     return WebhookProvider(Settings(webhook_allowed_targets=allowed, webhook_timeout_s=5.0), resolver=FakeDns(DNS))
 
 
-def slack_provider(allowed: str | None, hosts: str = "*") -> SlackProvider:
+def slack_provider(allowed: str | None, url: str, hosts: str = "*") -> SlackProvider:
     """Every host accepted as a Slack webhook host, so that only the SSRF guard stands in the way."""
     settings = Settings(slack_webhook_hosts=hosts, slack_allowed_targets=allowed, slack_timeout_s=5.0,
                         slack_per_channel_per_s=0.0)
     return SlackProvider(settings, threads=MemoryThreads(), resolver=FakeDns(DNS))
 
 
-CHANNELS = {"webhook": (webhook_provider, webhook_message), "slack": (slack_provider, slack_message)}
+def slack_api_provider(allowed: str | None, url: str) -> SlackProvider:
+    settings = Settings(slack_api_url=url, slack_bot_token="xoxb-test", slack_allowed_targets=allowed,
+                        slack_timeout_s=5.0, slack_per_channel_per_s=0.0)
+    return SlackProvider(settings, threads=MemoryThreads(), resolver=FakeDns(DNS))
+
+
+def sms_http_provider(allowed: str | None, url: str) -> SmsProvider:
+    settings = Settings(sms_providers="http", sms_http_url=url, sms_allowed_targets=allowed, sms_timeout_s=5.0)
+    return SmsProvider(settings, providers=[HttpSms(settings, resolver=FakeDns(DNS))])
+
+
+def twilio_provider(allowed: str | None, url: str) -> SmsProvider:
+    settings = Settings(sms_twilio_account_sid=ACCOUNT_SID, sms_twilio_auth_token=AUTH_TOKEN,
+                        sms_twilio_from="+15005550006", sms_twilio_base_url=url, sms_allowed_targets=allowed,
+                        sms_timeout_s=5.0)
+    return SmsProvider(settings, providers=[TwilioSms(settings, resolver=FakeDns(DNS))])
+
+
+# channel/provider -> (the provider, given the allowed targets and the URL; the message, given the URL).
+# Webhooks and Slack incoming webhooks take the URL from the message, the others from their settings.
+CHANNELS = {
+    "webhook": (webhook_provider, webhook_message),
+    "slack webhook": (slack_provider, slack_message),
+    "slack api": (slack_api_provider, lambda url: slack_message("C0001")),
+    "sms http": (sms_http_provider, lambda url: sms_message()),
+    "sms twilio": (twilio_provider, lambda url: sms_message()),
+}
 
 
 def attempt(channel: str, url_template: str, *, allowed: str | None = None,
@@ -100,10 +132,10 @@ def attempt(channel: str, url_template: str, *, allowed: str | None = None,
                 return await real_connect(sock, to)
 
             loop.sock_connect = recorded_connect
-            provider = make_provider(allowed, **provider_args)
+            target = f"http://redirector.test:{redirector_port}/services/T0/B0/x" if redirect else url
+            provider = make_provider(allowed, target, **provider_args)
             await provider.start()
             try:
-                target = f"http://redirector.test:{redirector_port}/services/T0/B0/x" if redirect else url
                 outcome = await provider.send(make_message(target))
             finally:
                 await provider.close()
@@ -141,7 +173,7 @@ def test_control_an_allowed_internal_target_does_reach_the_canary(channel):
 def test_slacks_own_host_is_still_guarded_when_its_name_resolves_internally():
     """hooks.slack.com is accepted by default, but a poisoned or split-horizon DNS answer for it
     must not take the request into the operator's network."""
-    outcome, attempts, canary_hits = attempt("slack", "https://hooks.slack.com/services/T0/B0/x",
+    outcome, attempts, canary_hits = attempt("slack webhook", "https://hooks.slack.com/services/T0/B0/x",
                                              hosts="hooks.slack.com")
     assert isinstance(outcome, Permanent) and outcome.error_class == "target_refused", outcome
     assert "172.31.0.9" in outcome.message and attempts == [] and canary_hits == []
@@ -156,6 +188,6 @@ def test_slacks_own_host_is_still_guarded_when_its_name_resolves_internally():
     "https://localtest:{port}/services/T0/B0/x",
 ])
 def test_a_slack_webhook_off_slacks_host_is_invalid_address_and_nothing_is_sent(url):
-    outcome, attempts, canary_hits = attempt("slack", url, allowed="127.0.0.0/8", hosts="hooks.slack.com")
+    outcome, attempts, canary_hits = attempt("slack webhook", url, allowed="127.0.0.0/8", hosts="hooks.slack.com")
     assert isinstance(outcome, Permanent) and outcome.error_class == "invalid_address", outcome
     assert "hooks.slack.com" in outcome.message and attempts == [] and canary_hits == []

@@ -13,7 +13,6 @@ import pytest
 from channels.registry import provider_for
 from channels.slack.provider import SlackProvider
 from channels.slack.errors import ERRORS, PERMANENT
-from channels.slack.pacer import ChannelPacer
 from channels.slack.threads import MemoryThreads
 from consumer.outcomes import Deferred, Delivered, Permanent, Transient
 from consumer.settings import Settings
@@ -237,8 +236,11 @@ def test_webhooks_are_accepted_on_the_configured_hosts_only(fake_slack):
     [unguarded] = send_all(settings_for(fake_slack, slack_allowed_targets=None), [message(fake_slack.webhook_url())])
     assert isinstance(unguarded, Permanent) and unguarded.error_class == "target_refused"
     assert fake_slack.requests == 0 and fake_slack.posts == []
-    # The Web API base URL is the operator's own setting: its loopback host needs no listing.
-    [api] = send_all(default, [message("C0001")])
+    # The Web API base URL is the operator's own setting, and still guarded: loopback must be listed.
+    [unlisted_api] = send_all(default, [message("C0001")])
+    assert isinstance(unlisted_api, Permanent) and unlisted_api.error_class == "target_refused"
+    assert fake_slack.requests == 0
+    [api] = send_all(default.replace(slack_allowed_targets="127.0.0.0/8"), [message("C0001")])
     assert isinstance(api, Delivered) and len(fake_slack.posts) == 1
 
 
@@ -257,27 +259,20 @@ def test_http_5xx_timeouts_and_refused_connections_are_transient(fake_slack):
     assert down.error_class == hook_down.error_class == "ClientConnectorError"
 
 
+def test_a_long_message_posted_with_the_web_api_is_delivered_once(fake_slack):
+    """chat.postMessage answers with the posted message: an answer cut at a few KB read as "not
+    JSON", a transient failure, and the retry posted the message a second time."""
+    [outcome] = send_all(settings_for(fake_slack), [message("C0001", "x" * 20_000)])
+    assert isinstance(outcome, Delivered) and outcome.provider_message_id == fake_slack.posts[0]["ts"]
+    assert len(fake_slack.posts) == 1
+
+
 def test_429_is_transient_with_slacks_retry_after(fake_slack):
     fake_slack.answer_next(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"})
     fake_slack.answer_next(429, "rate_limited", {"Retry-After": "30"})
     api, hook = send_all(settings_for(fake_slack), [message("C0001"), message(fake_slack.webhook_url())])
     assert api == Transient("slack_ratelimited", api.message, 429, 7.0)
     assert hook == Transient("slack_ratelimited", hook.message, 429, 30.0)
-
-
-def test_pacer_spaces_one_channel_and_leaves_others_alone():
-    clock = FakeClock()
-    pacer = ChannelPacer(1.0, clock, clock.sleep)
-    assert [pacer.reserve("C1") for _ in range(3)] == [0.0, 1.0, 2.0]
-    assert pacer.reserve("C2") == 0.0
-    clock.now = 1.5
-    assert pacer.reserve("C1") == 1.5  # slots 0, 1, 2 are taken: the next is at 3
-    assert pacer.reserve("C2") == 0.0
-    clock.now = 10.0
-    assert pacer.reserve("C1") == 0.0
-    fast = ChannelPacer(4.0, clock, clock.sleep)
-    assert [fast.reserve("C1") for _ in range(3)] == [0.0, 0.25, 0.5]
-    assert ChannelPacer(0, clock, clock.sleep).reserve("C1") == 0.0  # 0 turns pacing off
 
 
 def test_provider_paces_sends_per_channel(fake_slack):
@@ -305,7 +300,7 @@ def test_a_long_queue_for_one_channel_parks_instead_of_holding_the_worker(fake_s
 
 def test_the_token_appears_in_no_log_and_no_repr(fake_slack, caplog):
     settings = Settings.load({"TIDINGS_SLACK_BOT_TOKEN": TOKEN, "TIDINGS_SLACK_API_URL": fake_slack.api_url,
-                              "TIDINGS_SLACK_PER_CHANNEL_PER_S": "0"})
+                              "TIDINGS_SLACK_PER_CHANNEL_PER_S": "0", "TIDINGS_SLACK_ALLOWED_TARGETS": "127.0.0.0/8"})
     assert settings.slack_bot_token == TOKEN and TOKEN not in repr(settings) and TOKEN not in str(settings)
     fake_slack.api_error_next("invalid_auth")
     fake_slack.answer_next(500, "oops")

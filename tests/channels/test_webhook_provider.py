@@ -497,6 +497,37 @@ def test_circuit_opens_after_n_failures_and_a_probe_closes_it():
     run(scenario())
 
 
+def test_a_probe_that_never_answers_hands_the_half_open_turn_to_the_next_send():
+    """A probe cancelled (a rebalance, a stop) or raising says nothing about the endpoint: the next
+    send probes instead of being refused for ever."""
+    async def scenario():
+        clock = Clock()
+        bulkhead = EndpointBulkhead(failures=1, cooldown_s=30.0, clock=clock)
+
+        async def answer(outcome):
+            return outcome
+
+        await bulkhead.run("http://b.test/", lambda: answer(Transient("http_503", status_code=503)))
+        clock.now += 31
+        hanging = asyncio.create_task(bulkhead.run("http://b.test/", asyncio.Event().wait))
+        await asyncio.sleep(0)
+        refused = await bulkhead.run("http://b.test/", lambda: answer(Delivered(200)))
+        assert refused.error_class == "circuit_open" and "probe is in flight" in refused.message
+        hanging.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hanging
+
+        async def defect():
+            raise RuntimeError("a bug around the request")
+
+        with pytest.raises(RuntimeError):
+            await bulkhead.run("http://b.test/", defect)
+        assert await bulkhead.run("http://b.test/", lambda: answer(Delivered(200))) == Delivered(200)
+        assert bulkhead.state("http://b.test:80") == "closed"
+
+    run(scenario())
+
+
 def test_circuit_through_the_provider_with_a_real_failing_receiver():
     async def scenario():
         receiver = Receiver()

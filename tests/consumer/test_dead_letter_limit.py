@@ -30,3 +30,14 @@ def test_successes_reset_the_run():
     for _ in range(10):
         assert limit.admit_dead_letter(0) and limit.admit_dead_letter(0)
         limit.succeeded(0)
+
+
+def test_only_the_first_outcome_after_the_cooldown_decides():
+    """A success while the limit holds (a delivery sent before it tripped) does not close it; after
+    the cool-down the first outcome is the one probe of the circuit breaker."""
+    limit = DeadLetterLimit(max_consecutive=1, max_share=1.0, window=100, cooldown_s=10)
+    assert not limit.admit_dead_letter(0) and limit.tripped_until == 10
+    limit.succeeded(5)
+    assert limit.is_tripped(6) and not limit.admit_dead_letter(6)
+    limit.succeeded(10)  # the probe: closed
+    assert not limit.is_tripped(10) and limit.trips == 1
