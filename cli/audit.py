@@ -9,10 +9,11 @@ import sys
 import psycopg
 from rich.console import Console
 
-from cli.dlq_read import jsonable, parse_moment
 from cli.tables import show
+from consumer.json_values import jsonable
+from consumer.moments import parse_moment
 from consumer.settings import Settings
-from gateway.audit import read
+from tracking.audit_log import read
 
 
 def audit_command(args: argparse.Namespace, settings: Settings) -> int:

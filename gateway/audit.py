@@ -1,12 +1,10 @@
 """The audit log: one append-only Postgres row per mutating call (principal, action, target,
-outcome, time, request id), written before the answer leaves; read by `tidings audit`."""
+outcome, time, request id), written before the answer leaves; read by `tidings audit`
+(tracking/audit_log.py)."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-
-import psycopg
-from psycopg.rows import dict_row
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +31,3 @@ async def record(pool, *, at: datetime, request_id: str, principal: str | None, 
 def _text(value: str | None, limit: int = 1000) -> str | None:
     """Postgres text holds no NUL; the caller's input may."""
     return value[:limit].replace("\x00", "\\0") if value else None
-
-
-def read(conn: psycopg.Connection, since: datetime, principal: str | None = None,
-         action: str | None = None) -> list[dict]:
-    """Audit rows at or after `since`, oldest first, optionally of one principal or action."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT at, request_id, principal, action, target, outcome, status_code, detail FROM audit_log"
-                    " WHERE at >= %(since)s AND (%(principal)s::text IS NULL OR principal = %(principal)s)"
-                    " AND (%(action)s::text IS NULL OR action = %(action)s) ORDER BY at, id",
-                    {"since": since, "principal": principal, "action": action})
-        return cur.fetchall()

@@ -1,25 +1,40 @@
-"""/v1/dlq: the dead-letter topic's counts and samples, and replay to the topics the messages
-failed from, with the same ledger as `tidings dlq replay` (cli/dlq_read.py, cli/dlq_replay.py).
+"""/v1/dlq: the dead letters' counts and samples as the tracking sink recorded them in Postgres,
+and replay to the topics they failed from as a background job (gateway/dlq_replay_jobs.py), with
+the ledger of `tidings dlq replay` (tracking/dead_letters.py, tracking/dead_letter_replay.py).
 A token sees and replays only the dead letters of its tenants (the tenant in the payload)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
+from contextlib import asynccontextmanager
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
 
-from cli.dlq_read import (DeadLetter, DeadLetterFilter, DeadLetterTopicMissing, decode_payload, read_dead_letters,
-                          summarize)
-from cli.dlq_replay import RatePacer, ReplayLedger, execute_replay, plan_replay
 from consumer.channel_specs import channel_names
 from gateway.auth import Principal
+from gateway.dlq_replay_jobs import ReplayJobs, ReplayRequest, TooManyReplays, job_json, job_status
 from gateway.errors import ApiError
 from gateway.moments import moment
-from gateway.openapi_schemas import DLQ_REPLAY_BODY
+from gateway.openapi_schemas import DLQ_REPLAY_BODY, DLQ_REPLAY_RESPONSES, DLQ_REPLAY_JOB_RESPONSES
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_DLQ, requires
+from tracking.dead_letter_replay import ReplayLedger
+from tracking.dead_letters import DeadLetterFilter, NothingRecorded, summarize
 
-router = APIRouter(tags=["dead letters"])
+
+@asynccontextmanager
+async def replay_jobs(app: FastAPI):
+    """Inside the gateway's own lifespan: jobs stop (interrupted) before the producer closes."""
+    app.state.replay_jobs = ReplayJobs(app.state.gateway)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(app.state.replay_jobs.close)
+
+
+router = APIRouter(tags=["dead letters"], lifespan=replay_jobs)
 
 
 @router.get("/v1/dlq", name="dlq.list")
@@ -28,12 +43,15 @@ async def list_dead_letters(request: Request, channel: Literal[channel_names()] 
                             since: str | None = Query(None, max_length=64), until: str | None = Query(None, max_length=64),
                             principal: Principal = Depends(requires(ADMIN_DLQ))):
     gateway = request.app.state.gateway
-    selection = _selection(gateway, {"channel": channel, "error": error, "since": since, "until": until})
-    letters = await _read(gateway, principal)
-    return summarize([letter for letter in letters if selection.matches(letter)], len(letters), gateway.codec)
+    selection = _selection(gateway, {"channel": channel, "error": error, "since": since, "until": until}, principal)
+    try:
+        return await gateway.blocking(lambda conn: summarize(conn, gateway.topics.dlq, selection))
+    except NothingRecorded as exc:
+        raise ApiError(503, str(exc)) from None
 
 
-@router.post("/v1/dlq/replay", name="dlq.replay", openapi_extra=DLQ_REPLAY_BODY)
+@router.post("/v1/dlq/replay", name="dlq.replay", status_code=202, openapi_extra=DLQ_REPLAY_BODY,
+             responses=DLQ_REPLAY_RESPONSES)
 async def replay_dead_letters(request: Request, principal: Principal = Depends(requires(ADMIN_DLQ))):
     gateway = request.app.state.gateway
     body = json_object(await json_body(request))
@@ -45,52 +63,43 @@ async def replay_dead_letters(request: Request, principal: Principal = Depends(r
         raise ApiError(422, "dry_run: expected true or false", "dry_run")
     if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 100000):
         raise ApiError(422, "rate: expected messages per second, over 0 and at most 100000", "rate")
-    selection = _selection(gateway, body)
+    selection = _selection(gateway, body, principal)
     request.state.target = gateway.topics.dlq
-    letters = [letter for letter in await _read(gateway, principal) if selection.matches(letter)]
-    return await asyncio.to_thread(_replay, gateway, letters, dry_run, rate)
-
-
-def _replay(gateway, letters, dry_run: bool, rate: float | None) -> dict:
-    ledger = ReplayLedger.open(gateway.settings.database_url, migrate=False)
+    if dry_run:  # counted in Postgres: answered at once
+        plan = await gateway.blocking(lambda conn: ReplayLedger(conn).plan(gateway.topics.dlq, selection))
+        return JSONResponse({"dry_run": True, "matching": plan.matching, "replayed": 0, "would_replay": plan.to_replay,
+                             "skipped_already_replayed": plan.already_replayed,
+                             "skipped_already_sent": plan.already_sent, "skipped_no_original_topic": plan.no_origin,
+                             "failures": []})
     try:
-        plan = plan_replay(letters, ledger, gateway.codec, gateway.topics.dlq, clock=gateway.clock)
-        answer = {"dry_run": dry_run, "matching": len(letters), "replayed": 0,
-                  "would_replay": len(plan.replay) if dry_run else None,
-                  "skipped_already_replayed": len(plan.already_replayed),
-                  "skipped_already_sent": len(plan.already_sent), "skipped_no_original_topic": len(plan.no_origin),
-                  "failures": []}
-        if not dry_run:
-            result = execute_replay(plan, gateway.publisher, ledger, gateway.codec, gateway.topics.deliveries,
-                                    RatePacer(rate))
-            answer.update(replayed=result.replayed, failures=result.failures)
-        return answer
-    finally:
-        ledger.close()
+        row = await asyncio.to_thread(request.app.state.replay_jobs.start,
+                                      ReplayRequest(selection, rate, principal.subject))
+    except TooManyReplays as exc:
+        raise ApiError(409, str(exc)) from None
+    request.state.target = f"{gateway.topics.dlq} replay {row['id']}"
+    location = request.url_for("dlq.replay_job", job_id=str(row["id"])).path
+    return JSONResponse(job_json(row), status_code=202, headers={"Location": location})
 
 
-def _selection(gateway, given: dict) -> DeadLetterFilter:
+@router.get("/v1/dlq/replays/{job_id}", name="dlq.replay_job", responses=DLQ_REPLAY_JOB_RESPONSES)
+async def replay_job(request: Request, job_id: uuid.UUID, principal: Principal = Depends(requires(ADMIN_DLQ))):
+    """A replay job's state (queued, running, done, failed), its counts and failures."""
+    gateway = request.app.state.gateway
+    row = await gateway.blocking(lambda conn: job_status(conn, job_id))
+    # Only tokens that may see every dead letter it touched see it; others get the unknown id's answer.
+    visible = row is not None and (principal.tenants is None or (
+        row["tenants"] is not None and set(row["tenants"]) <= principal.tenants))
+    if not visible:
+        raise ApiError(404, f"no replay {job_id}", "job_id")
+    return job_json(row)
+
+
+def _selection(gateway, given: dict, principal: Principal) -> DeadLetterFilter:
     for key in ("channel", "error", "since", "until"):
         if given.get(key) is not None and not isinstance(given[key], str):
             raise ApiError(422, f"{key}: expected a string", key)
     if given.get("channel") is not None and given["channel"] not in channel_names():
         raise ApiError(422, f"channel: {given['channel']!r} is not one of {', '.join(channel_names())}", "channel")
+    # The tenant comes from the payload: those no codec reads have none, so only "*" tokens see them.
     return DeadLetterFilter(given.get("channel"), given.get("error"), moment(given.get("since"), "since", gateway.clock),
-                            moment(given.get("until"), "until", gateway.clock))
-
-
-async def _read(gateway, principal: Principal) -> list[DeadLetter]:
-    """The dead letters the token may see: all for a "*" token, else those of its tenants."""
-    try:
-        letters = await asyncio.to_thread(read_dead_letters, gateway.settings, gateway.topics.dlq, 1.0, 60.0)
-    except DeadLetterTopicMissing as exc:
-        raise ApiError(503, str(exc)) from None
-    if principal.tenants is None:
-        return letters
-    return [letter for letter in letters if principal.acts_for(tenant_of(letter, gateway.codec))]
-
-
-def tenant_of(letter: DeadLetter, codec) -> str | None:
-    """The tenant in the letter's payload; None for bytes no codec reads (only "*" sees those)."""
-    payload = decode_payload(codec, letter.value)
-    return payload.record.get("tenant") if payload.record is not None else None
+                            moment(given.get("until"), "until", gateway.clock), tenants=principal.tenants)

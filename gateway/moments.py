@@ -1,10 +1,10 @@
 """Query parameters that name a moment: an ISO 8601 time or an age ("15m", "24h", "7d"), parsed
-like the CLI's --since (cli/dlq_read.parse_moment), with the gateway's clock."""
+like the CLI's --since (consumer/moments.py), with the gateway's clock."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from cli.dlq_read import parse_moment
+from consumer.moments import parse_moment
 from gateway.errors import ApiError
 
 

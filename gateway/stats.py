@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from cli.dlq_read import jsonable
+from consumer.json_values import jsonable
 from gateway.errors import ApiError
 from gateway.moments import moment
 from gateway.auth import Principal

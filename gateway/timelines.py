@@ -2,7 +2,7 @@
 Postgres; this turns its rows into JSON, and unknown ids or other tenants' ones into 404)."""
 from __future__ import annotations
 
-from cli.dlq_read import jsonable
+from consumer.json_values import jsonable
 from gateway.auth import Principal
 from gateway.errors import ApiError
 from tracking.timeline import (notification_status_async, notification_tenants_async, notification_uuid,

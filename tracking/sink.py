@@ -1,7 +1,10 @@
 """`tidings run sink`: consume tidings.deliveries into Postgres, idempotent on the DeliveryEvent
 id (re-reading the topic from offset 0 changes nothing). Group commit: batches fetched while a
 write is running are written together in the next transaction, so under load transactions grow
-instead of queueing up one small batch each."""
+instead of queueing up one small batch each.
+
+It records the dead-letter topic too (tracking.dead_letters: one row per message, idempotent on
+its position), which `tidings dlq` and GET /v1/dlq list from instead of reading the topic."""
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +24,7 @@ from consumer.outages import dependency_of
 from consumer.publisher import Publisher
 from consumer.settings import Settings
 from consumer.topics import Topics
+from tracking.dead_letters import DeadLetter, DeadLetterLog, dead_letter_row
 from tracking.migrate import migrate
 from tracking.stats import dead_lettered_count
 from tracking.row_rules import row_problem, safe_text
@@ -45,7 +49,8 @@ class SinkService:
         self.metrics = metrics
         self.codec = Codec.from_settings(settings)
         self.group_id = f"{settings.group_prefix}.sink"
-        self.topics = [Topics(settings.topic_prefix).deliveries]
+        self.dlq_topic = Topics(settings.topic_prefix).dlq
+        self.topics = [Topics(settings.topic_prefix).deliveries, self.dlq_topic]
         self.batch_size = settings.sink_batch_size
         # Room for many batches while one is written (delivery events are small): with in-flight
         # near one batch the stream pauses after every batch and then waits for the first fetch
@@ -55,6 +60,7 @@ class SinkService:
         self.log: DeliveryLog | None = None
         self.publisher: Publisher | None = None
         self.dead_letters: DeadLetters | None = None
+        self.dead_letter_log: DeadLetterLog | None = None
         # One connection: batches fetched while one is being written wait, then go in together.
         self._writing = asyncio.Lock()
         # One batch decodes at a time, in slices: the write's round trips are then answered within
@@ -66,6 +72,7 @@ class SinkService:
     async def start(self) -> None:
         migrate(self.settings.database_url)
         self.log = await DeliveryLog.connect(self.settings.database_url)
+        self.dead_letter_log = DeadLetterLog(self.settings.database_url, self.settings.sink_write_timeout_s)
         self.publisher = Publisher.from_settings(self.settings)
         self.dead_letters = DeadLetters(self.publisher, Topics(self.settings.topic_prefix), self.group_id,
                                         self.name, self.metrics)
@@ -92,10 +99,16 @@ class SinkService:
                 await self._depth_watch
         if self.log is not None:
             await self.log.close()
+        if self.dead_letter_log is not None:
+            await self.dead_letter_log.close()
         if self.publisher is not None:
             self.publisher.close()
 
     async def handle(self, messages: list[Message]) -> None:
+        if dead := [m for m in messages if m.topic() == self.dlq_topic]:
+            # Few and far between: written on their own connection, then the delivery events.
+            await self.dead_letter_log.record([dead_letter_row(DeadLetter.of(m), self.codec) for m in dead])
+            messages = [m for m in messages if m.topic() != self.dlq_topic]
         rows, rejected = [], []
         async with self._decoding:
             for start in range(0, len(messages), DECODE_SLICE):
@@ -122,6 +135,16 @@ class SinkService:
                     await self._write_pending()
             await written  # raises if the transaction that carried these rows failed
         await asyncio.gather(*rejected)
+
+    async def quarantine(self, raw: Message, exc: BaseException) -> None:
+        """A message whose handling kept raising. Never a dead letter back onto the dead-letter
+        topic (the sink would read it again, forever): that one stays on the topic unlisted."""
+        if raw.topic() == self.dlq_topic:
+            log.error("sink: cannot record the dead letter %s[%d]@%d (%s); it stays on the topic but is not "
+                      "listed", raw.topic(), raw.partition(), raw.offset(), describe(exc))
+            return
+        await self.dead_letters.send(raw, reason="internal_error", error_class=type(exc).__name__,
+                                     error_message=describe(exc))
 
     async def _write_pending(self) -> None:
         taken, self._pending = self._pending, []

@@ -1,5 +1,5 @@
 """`tidings dlq list|show|replay` against a real broker and Postgres, on dead letters produced here
-by the header contract in consumer/failure_headers.py."""
+by the header contract in consumer/failure_headers.py and recorded by the tracking sink's handler."""
 from __future__ import annotations
 
 import asyncio
@@ -9,14 +9,16 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from cli.dlq_replay import RatePacer
 from consumer import failure_headers as fh
 from consumer.codec import Codec
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, delivery_event, delivery_id, utcnow
+from consumer.metrics import ServiceMetrics
 from consumer.publisher import Publisher
 from consumer.topics import Topics
 from tests.cli.run import tidings
 from tests.pipeline import make_notifications, read_topic
+from consumer.pacing import Pacer as RatePacer
+from tracking.sink import SinkService
 from tracking.store import DeliveryLog
 
 GARBAGE = b"\x00\xff\xfe not avro \x01"
@@ -35,6 +37,7 @@ class DeadLetters:
     """Produces dead letters the way the pipeline's stages do, and remembers them."""
 
     def __init__(self, settings):
+        self.settings = settings
         self.codec, self.names = Codec.from_settings(settings), Topics(settings.topic_prefix)
         self.publisher = Publisher.from_settings(settings)
         self.offset = 100
@@ -68,7 +71,25 @@ class DeadLetters:
                    stage="router", reason="undecodable", notification_id=notification_id)
 
     def flush(self) -> None:
+        """Published, and recorded in Postgres as the tracking sink records them."""
         assert self.publisher.close(timeout=30) == 0
+        sink_records_dead_letters(self.settings)
+
+
+def sink_records_dead_letters(settings) -> int:
+    """The tracking sink's handler run here on what the dead-letter topic holds (the sink process
+    does the same; this spares each test a consumer-group join). Returns how many it was given."""
+    messages = read_topic(settings, Topics(settings.topic_prefix).dlq, idle_s=1.0)
+
+    async def record() -> None:
+        sink = SinkService(settings, ServiceMetrics("sink"))
+        await sink.start()
+        try:
+            assert not await sink.handle(messages)
+        finally:
+            await sink.close()
+    asyncio.run(record())
+    return len(messages)
 
 
 def run_json(settings, *args: str, **env: str):

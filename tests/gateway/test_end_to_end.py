@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.gateway.conftest import make_token
+from tests.gateway.test_dlq_replay_jobs import start_replay, wait_for_job
 from tests.pipeline import wait_for_statuses
 
 
@@ -56,9 +57,9 @@ def test_posted_then_delivered_then_timeline_stats_and_dlq_replay(gateway, servi
     dry = gateway.request("POST", "/v1/dlq/replay", token, json={"channel": "webhook", "dry_run": True}).json()
     assert (dry["would_replay"], dry["replayed"]) == (1, 0)
     webhook_receiver.status = 200
-    replayed = gateway.request("POST", "/v1/dlq/replay", token, json={"channel": "webhook"})
-    assert replayed.status_code == 200 and replayed.json()["replayed"] == 1, replayed.text
+    replayed = wait_for_job(gateway, token, start_replay(gateway, token, {"channel": "webhook"})[1])
+    assert replayed["state"] == "done" and replayed["replayed"] == 1, replayed
     wait_for_statuses(pipeline.database_url, [failed_id])
     assert webhook_receiver.notification_ids()[failed_id] >= 1
-    again = gateway.request("POST", "/v1/dlq/replay", token, json={"channel": "webhook"}).json()
+    again = wait_for_job(gateway, token, start_replay(gateway, token, {"channel": "webhook"})[1])
     assert (again["replayed"], again["skipped_already_replayed"]) == (0, 1)

@@ -17,6 +17,7 @@ from consumer.settings import SettingsError
 from consumer.topics import Topics
 from tests.cli.test_dlq import DeadLetters, channel_message, ledger_rows
 from tests.gateway.conftest import ALL_SCOPES, make_token
+from tests.gateway.test_dlq_replay_jobs import start_replay, wait_for_job
 from tests.gateway.test_directory import INVOICE
 from tests.gateway.test_notifications import ONE, events_on
 from tests.pipeline import read_topic
@@ -140,8 +141,8 @@ def test_dead_letters_are_listed_and_replayed_only_for_the_tokens_tenants(gatewa
     assert gateway.request("GET", "/v1/dlq", make_token(tenants=["globex"])).json()["total"] == 1
     assert gateway.request("GET", "/v1/dlq", make_token("ops")).json()["total"] == 4
 
-    replayed = gateway.request("POST", "/v1/dlq/replay", acme(), json={})
-    assert replayed.status_code == 200 and replayed.json()["replayed"] == 2, replayed.text
+    replayed = wait_for_job(gateway, acme(), start_replay(gateway, acme(), {})[1])
+    assert replayed["state"] == "done" and replayed["replayed"] == 2, replayed
     assert len(ledger_rows(pipeline.database_url)) == 2
     codec = Codec.from_settings(pipeline)
     origin = Topics(pipeline.topic_prefix).channel("webhook", "high")
