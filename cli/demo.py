@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 from aiohttp import web
-from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,7 +28,7 @@ from consumer.events import NOTIFICATION, lane, utcnow
 from consumer.publisher import Publisher
 from consumer.retry_tiers import all_tier_names
 from consumer.settings import Settings
-from consumer.topics import PRIORITIES, Topics, create_topics
+from consumer.topics import PRIORITIES, Topics, admin_client, create_topics
 from tracking.migrate import migrate
 from tracking.stats import current_statuses
 from tracking.statuses import FINAL_STATUSES
@@ -85,7 +84,7 @@ def demo_command(events: int, as_json: bool, settings: Settings) -> int:
                                     # the demo's receiver is on loopback, which SSRF protection refuses
                                     webhook_allowed_targets=",".join(filter(None, [settings.webhook_allowed_targets,
                                                                                    "127.0.0.1"])))
-        create_topics(AdminClient(settings.kafka_common()), Topics(settings.topic_prefix).all(all_tier_names(settings)), settings.partitions)
+        create_topics(admin_client(settings.kafka_common()), Topics(settings.topic_prefix).all(all_tier_names(settings)), settings.partitions)
         migrate(settings.database_url)
         children = start_services(settings, workdir)
         console.print("starting router, webhook channel and sink...")

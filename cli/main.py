@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from consumer import kafka_logging
 from consumer.settings import Settings, SettingsError
 from consumer.channel_specs import channel_names
 
@@ -66,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", help="a file of JSON Lines or one JSON document (an object or an array), "
                                       "or - for standard input")
 
-    from cli import endpoints, prefs, recipients, templates
+    from cli import deploy, endpoints, prefs, recipients, templates
+    deploy.add_parser(verbs)
     endpoints.add_parser(verbs)
     templates.add_parser(verbs)
     recipients.add_parser(verbs)
@@ -81,13 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     reading = argparse.ArgumentParser(add_help=False)
     reading.add_argument("--json", action="store_true", help="print JSON instead of tables")
     reading.add_argument("--idle", type=float, default=2.0, metavar="SECONDS",
-                         help="end of topic when no partition-EOF and nothing new for this long (default 2)")
+                         help="reading dead letters back from the broker (show, replay): give up after this long "
+                              "without one (default 2)")
     selection = argparse.ArgumentParser(add_help=False, parents=[reading])
     selection.add_argument("--channel", choices=channel_names(), help="only this channel's dead letters")
     selection.add_argument("--error", metavar="E", help="only this error class or reason")
     selection.add_argument("--since", metavar="T", help="dead-lettered at or after T (ISO 8601, or ago: 15m, 2h, 7d)")
     selection.add_argument("--until", metavar="T", help="dead-lettered at or before T (ISO 8601, or ago)")
-    dlq_verbs.add_parser("list", parents=[selection], help="counts by channel and error class, with samples")
+    dlq_verbs.add_parser("list", parents=[selection],
+                         help="counts by channel and error class, with samples (as the sink recorded them)")
     show = dlq_verbs.add_parser("show", parents=[reading], help="every dead letter of one notification")
     show.add_argument("notification_id")
     replay = dlq_verbs.add_parser("replay", parents=[selection],
@@ -108,6 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"tidings: {exc}", file=sys.stderr)
         return 2
+    if args.verb == "run":  # services wait out a broker outage and log the Kafka client's lines
+        return dispatch(args, settings)
+    with kafka_logging.quiet_for_commands(settings.log_level):
+        try:
+            return dispatch(args, settings)
+        except Exception as exc:  # whichever command met it: one line, not a traceback
+            if (unreachable := kafka_logging.unreachable(exc, settings.bootstrap_servers)) is None:
+                raise
+            print(f"tidings: {unreachable}", file=sys.stderr)
+            return 2
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.verb == "deploy":
+        from cli.deploy import deploy_command
+        return deploy_command(args)
     if args.verb == "run" and args.service == "gateway":
         from cli.gateway import run_gateway
         return run_gateway(settings)

@@ -11,14 +11,13 @@ import re
 import sys
 from typing import IO, Any, Iterable
 
-from confluent_kafka.admin import AdminClient
-
 from consumer.codec import Codec
 from consumer.events import NOTIFICATION, lane
 from consumer.notification_json import InvalidNotification, notification_from_json
 from consumer.publisher import Publisher
+from consumer.kafka_logging import check_reachable
 from consumer.settings import Settings
-from consumer.topics import Topics, list_topics
+from consumer.topics import Topics, admin_client, list_topics
 
 
 Parsed = tuple[list[tuple[int, dict]], list[tuple[int, str]]]  # (line, record) and (line, reason)
@@ -111,7 +110,9 @@ def publish_command(path: str, settings: Settings, out: IO[str] = sys.stdout, er
     if not records:
         return 1 if errors else 0
     names = Topics(settings.topic_prefix)
-    missing = set(names.all_events()) - set(list_topics(AdminClient(settings.kafka_common()), settings.topic_prefix))
+    admin = admin_client(settings.kafka_common())
+    check_reachable(admin, settings.bootstrap_servers)  # else BrokerUnreachable: one line (cli/main.py)
+    missing = set(names.all_events()) - set(list_topics(admin, settings.topic_prefix))
     if missing:
         print(f"tidings publish: topics missing ({', '.join(sorted(missing))}); run `tidings topics create`", file=err)
         return 2

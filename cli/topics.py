@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import argparse
 
-from confluent_kafka.admin import AdminClient
 from rich.console import Console
 from rich.table import Table
 
 from consumer.retry_tiers import all_tier_names
+from consumer.kafka_logging import check_reachable
 from consumer.settings import Settings
-from consumer.topics import Topics, create_topics, list_topics
+from consumer.topics import Topics, admin_client, create_topics, list_topics
 
 
 def topics_command(args: argparse.Namespace, settings: Settings) -> int:
-    admin = AdminClient(settings.kafka_common())
+    admin = admin_client(settings.kafka_common())
     console = Console()
+    # No broker: BrokerUnreachable, one line from cli/main.py (create would wait out its timeout).
+    check_reachable(admin, settings.bootstrap_servers)
     if args.topics_verb == "create":
         partitions = args.partitions or settings.partitions
         if partitions < 1:

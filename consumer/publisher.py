@@ -13,6 +13,8 @@ from typing import Any, Callable, Sequence
 
 from confluent_kafka import KafkaException, Producer
 
+from consumer.kafka_logging import routed
+
 Headers = Sequence[tuple[str, bytes | str]]
 
 
@@ -30,13 +32,13 @@ class Publisher:
     def __init__(self, config: dict[str, Any]):
         # Called with a topic and how many publish()es to it were acknowledged (metrics); set by the runtime.
         self.on_acked: Callable[[str, int], None] | None = None
-        self._producer = Producer({
+        self._producer = Producer(routed({
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
             "message.timeout.ms": 60000,
             **config,
-        })
+        }))
         # Delivery reports waiting to be handed to their event loops: (loop, future, outcome, topic).
         self._settled: deque = deque()
         self._running = True

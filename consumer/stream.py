@@ -27,7 +27,7 @@ from typing import Awaitable, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from consumer import failure_headers
+from consumer import failure_headers, kafka_logging
 from consumer.events import Clock, utcnow
 from consumer.fetch_positions import FetchPositions, Gap
 from consumer.isolation import Isolation, Quarantine, Quarantined, RetryLater, Split, describe
@@ -142,6 +142,7 @@ class StreamConsumer(Rebalancing):
             "statistics.interval.ms": 5000,
             "stats_cb": self._on_statistics,
             "error_cb": self._on_error,
+            "logger": kafka_logging.log,  # librdkafka's own lines through logging, not stderr
         }
         config.update({k: v for k, v in self.settings.kafka_common().items() if k == "partition.assignment.strategy"})
         # Incremental (cooperative) assignment calls differ from eager ones; the client cannot say which it runs.
@@ -225,7 +226,7 @@ class StreamConsumer(Rebalancing):
         """librdkafka's error callback (fetch thread): broker-wide trouble is reported in health."""
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
             self.broker_error = f"{err.name()}: {err.str()}"
-        log.warning("kafka: %s", err)
+        kafka_logging.on_error(err)  # through logging, repeats held back
 
     def _refetch(self, gap: Gap) -> None:
         """Offsets went missing between the broker and us: fetch again from the first missing one."""

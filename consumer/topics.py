@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumer.channel_specs import channel_names
+from consumer.kafka_logging import routed
 
 PRIORITIES = ("urgent", "high", "normal", "low")
 
@@ -53,6 +54,12 @@ def _check(value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
     return value
+
+
+def admin_client(config: dict) -> AdminClient:
+    """An AdminClient for `config` (Settings.kafka_common()) whose librdkafka lines and errors go
+    through logging (consumer.kafka_logging), not straight to stderr."""
+    return AdminClient(routed(config))
 
 
 def create_topics(admin: AdminClient, names: list[str], partitions: int, replication_factor: int = 1,

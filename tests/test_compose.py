@@ -14,15 +14,17 @@ import pytest
 import yaml
 
 from cli.main import build_parser
+from consumer.channel_specs import channel_names, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 
-PIPELINE_SERVICES = ("router", "channel-webhook", "channel-email", "channel-slack", "sink")
-# Run only with `--profile`; not scraped by default (a target that never runs would alert).
-OPTIONAL_SERVICES = ("channel-sms",)
+PIPELINE_SERVICES = ("router", *(f"channel-{s.name}" for s in registry().values() if not s.compose_profile), "sink")
+# Run only with `--profile` (a channel that needs credentials); not scraped by default (a target
+# that never runs would alert).
+OPTIONAL_SERVICES = tuple(f"channel-{s.name}" for s in registry().values() if s.compose_profile)
 MONITORING = ("prometheus", "alertmanager", "grafana")
 SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash")
 
@@ -109,7 +111,10 @@ def kafka_service(services: dict) -> str:
 def test_required_services_exist(services):
     for name in ("kafka", "postgres", "init", *PIPELINE_SERVICES, *OPTIONAL_SERVICES, "gateway", *MONITORING):
         assert name in services, f"docker-compose.yml has no service {name!r}"
-    assert services["channel-sms"].get("profiles") == ["sms"]
+    for spec in registry().values():
+        profile = services[f"channel-{spec.name}"].get("profiles")
+        assert profile == ([spec.compose_profile] if spec.compose_profile else None), spec.name
+    assert services["channel-sms"].get("profiles") == ["sms"]  # it cannot start without credentials
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["postgres"]["image"].startswith("postgres:16")
     assert environment(services["postgres"])["POSTGRES_DB"] == "tidings"
@@ -129,7 +134,7 @@ def test_every_tidings_command_parses_with_the_real_cli(services):
             assert_cli_accepts(argv, f"service {name!r}")
             checked.append(argv)
     assert ["run", "router"] in checked
-    for channel in ("webhook", "email", "slack", "sms"):
+    for channel in channel_names():
         assert ["run", "channel", channel] in checked
     assert ["run", "sink"] in checked and ["run", "gateway"] in checked
 

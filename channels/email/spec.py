@@ -24,4 +24,8 @@ SPEC = ChannelSpec(
     parts=(TemplatePart("subject", "one_line"), TemplatePart("text"), TemplatePart("html", "html")),
     provider="channels.email.provider:EmailProvider",
     providers=("smtp",),
+    # docker-compose.yml: Mailpit, the stack's local SMTP server (web UI on :8025), in plain text on
+    # the compose network only; a real relay wants starttls.
+    compose_environment={"TIDINGS_SMTP_HOST": "mailpit", "TIDINGS_SMTP_PORT": "1025", "TIDINGS_SMTP_TLS": "none",
+                         "TIDINGS_SMTP_FROM": "Tidings <tidings@example.com>"},
 )
