@@ -5,6 +5,7 @@ makes its topics, the router fans out to it, `tidings run channel pager` deliver
 the sink records `sent`."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,10 @@ PLUGIN = Path(__file__).parent / "plugins" / "tidings_pager"
 
 def test_an_installed_channel_package_is_routed_delivered_and_tracked(pipeline, services, webhook_receiver,
                                                                     tmp_path):
-    target = tmp_path / "site"
+    target, source = tmp_path / "site", tmp_path / "tidings_pager"
+    shutil.copytree(PLUGIN, source)  # pip builds in the source tree: keep tests/ clean
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                                str(target), str(PLUGIN)], capture_output=True, text=True, timeout=300)
+                                str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr
     with_plugin = {"PYTHONPATH": str(target)}
 
