@@ -27,6 +27,7 @@ import aiosmtplib
 from channels.email.provider import EmailProvider
 from consumer.outcomes import Delivered
 from consumer.settings import Settings
+from channels.email.settings import EmailSettings
 
 SENDER = "bench@tidings.test"
 
@@ -81,9 +82,10 @@ async def through_provider(settings: Settings, n: int) -> float:
 
 
 async def raw_pool(settings: Settings, n: int) -> float:
-    context = ssl.create_default_context(cafile=settings.smtp_ca_file) if settings.smtp_tls == "starttls" else None
-    sessions = [aiosmtplib.SMTP(hostname=settings.smtp_host, port=settings.smtp_port, tls_context=context,
-                                start_tls=settings.smtp_tls == "starttls") for _ in range(settings.smtp_connections)]
+    smtp = settings.section(EmailSettings)
+    context = ssl.create_default_context(cafile=smtp.smtp_ca_file) if smtp.smtp_tls == "starttls" else None
+    sessions = [aiosmtplib.SMTP(hostname=smtp.smtp_host, port=smtp.smtp_port, tls_context=context,
+                                start_tls=smtp.smtp_tls == "starttls") for _ in range(smtp.smtp_connections)]
     await asyncio.gather(*(s.connect() for s in sessions))
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = SENDER, "user@example.com", "Raw"

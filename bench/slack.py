@@ -20,6 +20,7 @@ from channels.slack.provider import SlackProvider
 from consumer.outcomes import Delivered
 from consumer.settings import Settings
 from tests.fixtures.slack import LOOPBACK_WEBHOOKS, TOKEN, FakeSlack
+from channels.slack.settings import SlackSettings
 
 
 def messages(addresses: list[str]) -> list[dict]:
@@ -64,9 +65,10 @@ def main() -> None:
         for label, settings, addresses in runs:
             elapsed, delivered = asyncio.run(run(settings, messages(addresses)))
             expected = ""
-            if addresses is shared and settings.slack_per_channel_per_s > 0:
+            per_s = settings.section(SlackSettings).slack_per_channel_per_s
+            if addresses is shared and per_s > 0:
                 slots = -(-n // args.channels)  # the busiest channel's messages
-                expected = f"  (pace bound: {(slots - 1) / settings.slack_per_channel_per_s:.1f}s minimum)"
+                expected = f"  (pace bound: {(slots - 1) / per_s:.1f}s minimum)"
             print(f"{label:55s} {delivered:6d}/{n} delivered in {elapsed:6.2f}s = {n / elapsed:8.0f} msg/s{expected}")
     finally:
         slack.close()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import fields
 from typing import Iterable
 
-from consumer.settings import Settings
+from pydantic import SecretStr
+
+from consumer.settings import Settings, known_sections
 
 LIMIT = 200
 REDACTED = "[redacted]"
@@ -54,27 +55,37 @@ class AnswerExcerpt:
 
 
 def secret_values(settings: Settings) -> set[str]:
-    """Every secret value in the settings, in the forms an answer could echo. Secret settings are
-    the fields declared with repr=False; those holding JSON are taken apart field by field."""
+    """Every secret value configured, in the forms an answer could echo: the SecretStr fields of
+    the runtime's settings and of every section this process knows (each channel's; the gateway's
+    when it is loaded)."""
     values: set[str] = set()
-    for f in fields(settings):
-        raw = getattr(settings, f.name)
-        if f.repr or not isinstance(raw, str) or not raw.strip():
-            continue
-        values.add(raw.strip())
-        document = _json(raw)
-        if f.name == "webhook_credentials" and isinstance(document, dict):
-            values |= _credential_values(document)
-        elif f.name == "webhook_endpoint_secrets" and isinstance(document, dict):
-            for secrets in document.values():
-                values |= _secret_list(secrets if isinstance(secrets, str) else ",".join(map(str, secrets or [])))
-        elif f.name == "sms_http_headers" and isinstance(document, dict):
-            for value in map(str, document.values()):
-                values |= {value, value.split()[-1] if value.split() else value}
-        elif f.name == "gateway_static_tokens" and isinstance(document, dict):
-            values |= set(map(str, document))  # the tokens are the keys
-        elif document is None:
-            values |= _secret_list(raw)
+    for model in known_sections():
+        section = settings if isinstance(settings, model) else settings.section(model)
+        for name in model.model_fields:
+            value = getattr(section, name)
+            if isinstance(value, SecretStr):
+                values |= _forms(name, value.get_secret_value())
+    return values
+
+
+def _forms(name: str, raw: str) -> set[str]:
+    """A secret as configured, and the parts of it an answer could echo (JSON taken apart)."""
+    if not raw.strip():
+        return set()
+    values = {raw.strip()}
+    document = _json(raw)
+    if name == "webhook_credentials" and isinstance(document, dict):
+        values |= _credential_values(document)
+    elif name == "webhook_endpoint_secrets" and isinstance(document, dict):
+        for secrets in document.values():
+            values |= _secret_list(secrets if isinstance(secrets, str) else ",".join(map(str, secrets or [])))
+    elif name == "sms_http_headers" and isinstance(document, dict):
+        for value in map(str, document.values()):
+            values |= {value, value.split()[-1] if value.split() else value}
+    elif name == "gateway_static_tokens" and isinstance(document, dict):
+        values |= set(map(str, document))  # the tokens are the keys
+    elif document is None:
+        values |= _secret_list(raw)
     return values
 
 

@@ -32,6 +32,7 @@ from consumer.topics import PRIORITIES, Topics, admin_client, create_topics
 from tracking.migrate import migrate
 from tracking.stats import current_statuses
 from tracking.statuses import FINAL_STATUSES
+from channels.webhook.settings import WebhookSettings
 
 class Receiver:
     """The demo's webhook endpoint: counts distinct deliveries it got."""
@@ -82,8 +83,8 @@ def demo_command(events: int, as_json: bool, settings: Settings) -> int:
                                     group_prefix=f"tidings-demo-{run_id}",
                                     partitions=min(settings.partitions, 4),
                                     # the demo's receiver is on loopback, which SSRF protection refuses
-                                    webhook_allowed_targets=",".join(filter(None, [settings.webhook_allowed_targets,
-                                                                                   "127.0.0.1"])))
+                                    webhook_allowed_targets=",".join(filter(None, [
+                                        settings.section(WebhookSettings).webhook_allowed_targets, "127.0.0.1"])))
         create_topics(admin_client(settings.kafka_common()), Topics(settings.topic_prefix).all(all_tier_names(settings)), settings.partitions)
         migrate(settings.database_url)
         children = start_services(settings, workdir)

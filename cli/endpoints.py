@@ -12,6 +12,7 @@ from channels.webhook.endpoints import DELETE, SELECT
 from channels.webhook.signing import WebhookSigner, endpoint_url
 from consumer.outcomes import Permanent
 from consumer.settings import Settings
+from channels.webhook.settings import WebhookSettings
 
 
 def add_parser(verbs) -> None:
@@ -60,8 +61,9 @@ def secret_command(args: argparse.Namespace, settings: Settings) -> int:
     if isinstance(target, Permanent):
         print(f"tidings endpoints secret: {target.message}", file=sys.stderr)
         return 2
-    secrets = WebhookSigner.from_settings(settings.webhook_signing_secrets,
-                                          settings.webhook_endpoint_secrets).secrets_for(target)
+    own = settings.section(WebhookSettings)
+    secrets = WebhookSigner.from_settings(*(s.get_secret_value() if s else None for s in (
+        own.webhook_signing_secrets, own.webhook_endpoint_secrets))).secrets_for(target)
     if not secrets:
         print("tidings endpoints secret: no signing secret for this endpoint; set TIDINGS_WEBHOOK_SIGNING_SECRETS "
               "(or list it in TIDINGS_WEBHOOK_ENDPOINT_SECRETS)", file=sys.stderr)

@@ -13,8 +13,14 @@ import uvicorn
 
 from consumer import service as runtime
 from consumer.settings import Settings, SettingsError
+from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
+
+
+def gateway_settings(settings: Settings) -> GatewaySettings:
+    """The gateway's own settings (for `tidings config show`, which may not import the gateway)."""
+    return settings.section(GatewaySettings)
 
 
 def run_gateway(settings: Settings) -> int:
@@ -29,7 +35,7 @@ def run_gateway(settings: Settings) -> int:
     # Access logs stay off: unsubscribe links carry their token in the query string. Keep-alive
     # outlasts the 60 s idle timeout of common load balancers, which otherwise reuse a connection
     # the gateway has just closed (a 502 for the caller).
-    config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, lifespan="on",
+    config = uvicorn.Config(app, host=settings.section(GatewaySettings).gateway_host, port=settings.section(GatewaySettings).gateway_port, lifespan="on",
                             log_config=None, access_log=False, timeout_keep_alive=75,
                             timeout_graceful_shutdown=settings.shutdown_grace_s)
     server = GatewayServer(config)

@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", help="a file of JSON Lines or one JSON document (an object or an array), "
                                       "or - for standard input")
 
-    from cli import deploy, endpoints, prefs, recipients, templates
+    from cli import config, deploy, endpoints, prefs, recipients, templates
     deploy.add_parser(verbs)
+    config.add_parser(verbs)
     endpoints.add_parser(verbs)
     templates.add_parser(verbs)
     recipients.add_parser(verbs)
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.verb == "config":
+        from cli.config import config_command
+        return config_command(args, settings)
     if args.verb == "deploy":
         from cli.deploy import deploy_command
         return deploy_command(args)

@@ -22,8 +22,7 @@ def start_services(settings: Settings, workdir: Path, services=PIPELINE, **extra
            "TIDINGS_TOPIC_PREFIX": settings.topic_prefix,
            "TIDINGS_GROUP_PREFIX": settings.group_prefix,
            **({"TIDINGS_DATABASE_URL": settings.database_url} if settings.database_url else {}),
-           **({"TIDINGS_WEBHOOK_ALLOWED_TARGETS": settings.webhook_allowed_targets}
-              if settings.webhook_allowed_targets else {}),
+           **({"TIDINGS_WEBHOOK_ALLOWED_TARGETS": targets} if (targets := _webhook_targets(settings)) else {}),
            "TIDINGS_METRICS_HOST": "127.0.0.1",
            "TIDINGS_SESSION_TIMEOUT_MS": "6000",
            "TIDINGS_RETRY_TIERS": settings.retry_tiers,
@@ -69,3 +68,8 @@ def stop_processes(children: list[subprocess.Popen], timeout: float = 15.0) -> N
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def _webhook_targets(settings: Settings) -> str | None:
+    from channels.webhook.settings import WebhookSettings
+    return settings.section(WebhookSettings).webhook_allowed_targets

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from consumer.settings import Settings, SettingsError
 from consumer.topics import PRIORITIES
 from consumer.channel_specs import channel_names
+from gateway.settings import GatewaySettings
 
 _SETTING = "TIDINGS_GATEWAY_ALERTMANAGER_ROUTES"
 
@@ -31,13 +32,13 @@ class AlertRoutes:
     @classmethod
     def from_settings(cls, settings: Settings) -> "AlertRoutes":
         try:
-            table = json.loads(settings.gateway_alertmanager_routes)
+            table = json.loads(settings.section(GatewaySettings).gateway_alertmanager_routes)
             routes = [_route(entry) for entry in table]
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise SettingsError(f"{_SETTING}: expected a JSON list of "
                                 f'{{"match": {{label: value}}, "channels": [...], "recipient": {{"id": ...}}}} ({exc})') from None
         priorities = {}
-        for entry in (e for e in settings.gateway_alertmanager_priorities.split(",") if e.strip()):
+        for entry in (e for e in settings.section(GatewaySettings).gateway_alertmanager_priorities.split(",") if e.strip()):
             severity, _, priority = entry.partition("=")
             if priority.strip() not in PRIORITIES:
                 raise SettingsError(f"TIDINGS_GATEWAY_ALERTMANAGER_PRIORITIES: {priority.strip()!r} is not one of "

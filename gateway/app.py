@@ -12,6 +12,7 @@ from gateway import errors
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.context import Gateway
 from gateway.middleware import RequestContextMiddleware
+from gateway.settings import GatewaySettings
 
 DESCRIPTION = """The REST API of Tidings: publish notifications (answered 202 once the broker
 acknowledged them), read their timelines and delivery statistics, manage templates, recipients
@@ -34,6 +35,6 @@ def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
     for module in (notifications, stats, templates, recipients, dead_letters, alertmanager, unsubscribe, operations):
         app.include_router(module.router)
     # The last added is the outermost: the request id and audit see the body cap's 413 too.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.gateway_max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.section(GatewaySettings).gateway_max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

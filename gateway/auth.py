@@ -12,6 +12,7 @@ import jwt
 
 from consumer.settings import Settings, SettingsError
 from gateway.errors import ApiError
+from gateway.settings import GatewaySettings
 
 
 ALL_TENANTS = "*"
@@ -44,7 +45,7 @@ def parse_tenants(value, where: str) -> frozenset[str] | None:
 def default_tenants(settings: Settings) -> frozenset[str] | None:
     """What a token without a tenants claim acts for: TIDINGS_GATEWAY_DEFAULT_TENANTS ("*" by
     default, every tenant; names restrict such tokens; empty refuses them)."""
-    names = [t.strip() for t in (settings.gateway_default_tenants or "").split(",") if t.strip()]
+    names = [t.strip() for t in (settings.section(GatewaySettings).gateway_default_tenants or "").split(",") if t.strip()]
     return parse_tenants(names, "TIDINGS_GATEWAY_DEFAULT_TENANTS") if names else frozenset()
 
 
@@ -80,16 +81,18 @@ def scopes_of(claims: dict) -> frozenset[str]:
 
 class TokenVerifier:
     def __init__(self, settings: Settings):
-        self.secret = settings.gateway_jwt_secret
-        self.jwks = jwt.PyJWKClient(settings.gateway_jwks_url, lifespan=300, timeout=5) if settings.gateway_jwks_url else None
-        self.issuer = settings.gateway_jwt_issuer
-        self.audience = settings.gateway_jwt_audience
-        self.leeway = settings.gateway_jwt_leeway_s
+        own = settings.section(GatewaySettings)
+        self.secret = own.gateway_jwt_secret.get_secret_value() if own.gateway_jwt_secret else None
+        self.jwks = jwt.PyJWKClient(settings.section(GatewaySettings).gateway_jwks_url, lifespan=300, timeout=5) if settings.section(GatewaySettings).gateway_jwks_url else None
+        self.issuer = settings.section(GatewaySettings).gateway_jwt_issuer
+        self.audience = settings.section(GatewaySettings).gateway_jwt_audience
+        self.leeway = settings.section(GatewaySettings).gateway_jwt_leeway_s
         try:
             self.default_tenants = default_tenants(settings)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        self.static = parse_static_tokens(settings.gateway_static_tokens, self.default_tenants)
+        static = own.gateway_static_tokens.get_secret_value() if own.gateway_static_tokens else None
+        self.static = parse_static_tokens(static, self.default_tenants)
 
     async def verify(self, authorization: str | None) -> Principal:
         if not authorization:

@@ -21,6 +21,7 @@ from gateway.auth import TokenVerifier
 from gateway.housekeeping import prune_forever
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limits import RateLimits
+from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,8 @@ class Gateway:
         if not self.settings.database_url:
             raise SettingsError("the gateway needs TIDINGS_DATABASE_URL (audit log, idempotency, rate limits)")
         for name in ("gateway_jwt_secret", "gateway_unsubscribe_secret"):
-            secret = getattr(self.settings, name)
-            if secret is not None and len(secret.encode()) < 32:  # RFC 7518: at least the HMAC's size
+            secret = getattr(self.settings.section(GatewaySettings), name)
+            if secret is not None and len(secret.get_secret_value().encode()) < 32:  # RFC 7518: at least the HMAC's size
                 raise SettingsError(f"TIDINGS_{name.upper()}: use at least 32 bytes (a random string)")
         self.topics = Topics(self.settings.topic_prefix)
         self.verifier = TokenVerifier(self.settings)
@@ -72,7 +73,7 @@ class Gateway:
         self.blocking_pool = ConnectionPool(self.settings.database_url, min_size=1, max_size=4, open=False,
                                             kwargs={"autocommit": True})
         await asyncio.to_thread(self.blocking_pool.open)
-        if not (self.settings.gateway_jwt_secret or self.settings.gateway_jwks_url or self.verifier.static):
+        if not (self.settings.section(GatewaySettings).gateway_jwt_secret or self.settings.section(GatewaySettings).gateway_jwks_url or self.verifier.static):
             log.warning("no JWT secret, JWKS URL or static token is configured: every call will be refused (401)")
         if self.verifier.default_tenants is None:
             log.info("tokens without a tenants claim act for every tenant (TIDINGS_GATEWAY_DEFAULT_TENANTS=*)")

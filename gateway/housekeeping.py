@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ async def prune(pool, now: datetime, idempotency_ttl_s: float) -> tuple[int, int
 async def prune_forever(gateway, interval_s: float = INTERVAL_S) -> None:
     while True:
         try:
-            await prune(gateway.pool, gateway.clock(), gateway.settings.gateway_idempotency_ttl_s)
+            await prune(gateway.pool, gateway.clock(), gateway.settings.section(GatewaySettings).gateway_idempotency_ttl_s)
         except Exception:  # Postgres away for a while: try again next round, the rows only wait
             log.warning("gateway housekeeping failed; will retry", exc_info=True)
         await asyncio.sleep(interval_s)

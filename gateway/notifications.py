@@ -20,6 +20,7 @@ from gateway.rate_limits import RateLimited, take
 from gateway.request_body import parse_json
 from gateway.scopes import READ, authenticate, check, check_tenants, requires, send_scope
 from gateway.timelines import timeline_of
+from gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["notifications"])
 
@@ -45,7 +46,7 @@ async def create_notifications(request: Request, principal: Principal = Depends(
     if idempotency_key:
         stored = await idempotency.claim(gateway.pool, principal.subject, idempotency_key,
                                          idempotency.request_hash(body), gateway.clock(),
-                                         gateway.settings.gateway_idempotency_ttl_s)
+                                         gateway.settings.section(GatewaySettings).gateway_idempotency_ttl_s)
         if stored is not None:
             return JSONResponse(stored, status_code=202, headers={"Idempotent-Replayed": "true"})
     try:
@@ -62,7 +63,7 @@ async def create_notifications(request: Request, principal: Principal = Depends(
 def validate(items: list[Any], principal: Principal, key: str | None, gateway, single: bool) -> list[dict]:
     if not items:
         raise ApiError(422, "expected a notification object or a non-empty array of them")
-    cap = gateway.settings.gateway_max_batch
+    cap = gateway.settings.section(GatewaySettings).gateway_max_batch
     if len(items) > cap:
         raise ApiError(413, f"batch of {len(items)} notifications is over the cap of {cap}")
     records = []

@@ -11,6 +11,7 @@ import psycopg
 from consumer.durations import parse_rate as parse_count_per_period
 from consumer.settings import Settings, SettingsError
 from consumer.channel_specs import channel_names
+from gateway.settings import GatewaySettings
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,12 @@ class RateLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> "RateLimits":
         per_channel = {}
-        for entry in (e for e in (settings.gateway_rate_limits or "").split(",") if e.strip()):
+        for entry in (e for e in (settings.section(GatewaySettings).gateway_rate_limits or "").split(",") if e.strip()):
             channel, _, rate = entry.partition("=")
             if channel.strip() not in channel_names():
                 raise SettingsError(f"TIDINGS_GATEWAY_RATE_LIMITS: {channel.strip()!r} is not a channel")
             per_channel[channel.strip()] = parse_rate(rate, "TIDINGS_GATEWAY_RATE_LIMITS")
-        return cls(parse_rate(settings.gateway_rate_limit), per_channel)
+        return cls(parse_rate(settings.section(GatewaySettings).gateway_rate_limit), per_channel)
 
     def of(self, channel: str) -> Rate:
         return self.per_channel.get(channel, self.default)

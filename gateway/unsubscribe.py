@@ -21,6 +21,7 @@ from gateway.openapi_schemas import UNSUBSCRIBE_LINK_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_PREFERENCES, requires
 from router.preferences import ANY, PreferenceInvalid, Preferences
+from gateway.settings import GatewaySettings
 
 router = APIRouter(tags=["unsubscribe"])
 
@@ -41,8 +42,8 @@ def unsubscribe_url(settings: Settings, recipient_id: str, channel: str | None =
                     now: datetime | None = None) -> tuple[str, datetime]:
     """The https link for List-Unsubscribe (the email channel's `unsubscribe_url` option)."""
     token, expires = sign(_secret(settings), recipient_id, channel, category, now or datetime.now(timezone.utc),
-                          settings.gateway_unsubscribe_ttl_s)
-    return f"{settings.gateway_public_url.rstrip('/')}/v1/unsubscribe?token={quote(token)}", expires
+                          settings.section(GatewaySettings).gateway_unsubscribe_ttl_s)
+    return f"{settings.section(GatewaySettings).gateway_public_url.rstrip('/')}/v1/unsubscribe?token={quote(token)}", expires
 
 
 def verify(secret: str, token: str) -> dict:
@@ -58,9 +59,9 @@ def verify(secret: str, token: str) -> dict:
 
 
 def _secret(settings: Settings) -> str:
-    if not settings.gateway_unsubscribe_secret:
+    if not settings.section(GatewaySettings).gateway_unsubscribe_secret:
         raise ApiError(503, "unsubscribe links are not configured (TIDINGS_GATEWAY_UNSUBSCRIBE_SECRET)")
-    return settings.gateway_unsubscribe_secret
+    return settings.section(GatewaySettings).gateway_unsubscribe_secret.get_secret_value()
 
 
 _USE = ("INSERT INTO unsubscribe_link_uses (link_id, recipient_id, channel, category, expires_at)"

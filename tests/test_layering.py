@@ -1,13 +1,15 @@
 """The CLI and the gateway are two front ends over the same modules (tracking/, consumer/): neither
-imports the other's code. The one exception is the launcher: `tidings run gateway` starts the
-gateway's app as `tidings run <service>` starts every service."""
+imports the other's code. The one exception is the launcher, cli/gateway.py: `tidings run gateway`
+starts the gateway's app as `tidings run <service>` starts every service, with its settings model."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAUNCHER = {("cli/gateway.py", "gateway.app")}
+# The launcher starts the gateway's app and reads the gateway's own settings model (for `config show`).
+LAUNCHER = {("cli/gateway.py", "gateway.app"), ("cli/gateway.py", "gateway.settings"),
+            ("cli/gateway.py", "gateway.settings.GatewaySettings")}
 
 
 def imports(package: str) -> set[tuple[str, str]]:

@@ -14,6 +14,7 @@ import ssl
 
 import aiosmtplib
 
+from channels.email.settings import EmailSettings
 from channels.email.message import Composition, InvalidEmail, compose
 from channels.email.smtp_pool import TLS_MODES, AuthUnavailable, SmtpPool, SmtpServer, TLSUnavailable
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient
@@ -29,15 +30,16 @@ class EmailProvider:
     name = "smtp"
 
     def __init__(self, settings: Settings):
-        if settings.smtp_tls not in TLS_MODES:
-            raise SettingsError(f"setting smtp_tls (TIDINGS_SMTP_TLS): {settings.smtp_tls!r} is not one of "
+        own = settings.section(EmailSettings)
+        if own.smtp_tls not in TLS_MODES:
+            raise SettingsError(f"setting smtp_tls (TIDINGS_SMTP_TLS): {own.smtp_tls!r} is not one of "
                                 f"{', '.join(TLS_MODES)}")
-        self.server = SmtpServer(settings.smtp_host, settings.smtp_port, settings.smtp_tls, settings.smtp_ca_file,
-                                 settings.smtp_username, settings.smtp_password, settings.smtp_timeout_s)
-        self.composition = Composition(settings.smtp_from, settings.smtp_message_id_domain,
-                                       settings.smtp_max_attachment_bytes)
-        self.connections = settings.smtp_connections
-        self.max_messages = settings.smtp_max_messages_per_connection
+        self.server = SmtpServer(own.smtp_host, own.smtp_port, own.smtp_tls, own.smtp_ca_file,
+                                 own.smtp_username, _secret(own.smtp_password), own.smtp_timeout_s)
+        self.composition = Composition(own.smtp_from, own.smtp_message_id_domain,
+                                       own.smtp_max_attachment_bytes)
+        self.connections = own.smtp_connections
+        self.max_messages = own.smtp_max_messages_per_connection
         self.pool: SmtpPool | None = None
 
     def name_for(self, message: dict) -> str:
@@ -135,3 +137,7 @@ def _caused_by(exc: BaseException | None, kind: type) -> BaseException | None:
             return exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from channels.email.settings import EmailSettings
 from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -22,6 +23,7 @@ SPEC = ChannelSpec(
     check_address=check_address,
     legacy_address_field="email",
     parts=(TemplatePart("subject", "one_line"), TemplatePart("text"), TemplatePart("html", "html")),
+    settings=EmailSettings,
     provider="channels.email.provider:EmailProvider",
     providers=("smtp",),
     # docker-compose.yml: Mailpit, the stack's local SMTP server (web UI on :8025), in plain text on

@@ -21,6 +21,7 @@ import psycopg
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from channels.slack.settings import SlackSettings
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import TargetPolicy, parse_url
 from channels.outbound_http import Answer, OutboundHttp
@@ -63,18 +64,19 @@ class SlackProvider:
     def __init__(self, settings: Settings, *, clock: MonotonicClock = time.monotonic,
                  sleep: Sleep = asyncio.sleep, threads: ThreadStore | None = None,
                  resolver: AbstractResolver | None = None):
-        self.api_url = settings.slack_api_url.rstrip("/")
+        own = settings.section(SlackSettings)
+        self.api_url = own.slack_api_url.rstrip("/")
         self.post_message_url = parse_url(f"{self.api_url}/chat.postMessage")
         if isinstance(self.post_message_url, Permanent):
             raise SettingsError(f"slack_api_url: {self.post_message_url.message}")
-        self._token = settings.slack_bot_token
-        self.webhook_hosts = webhook_hosts(settings.slack_webhook_hosts)
-        self.targets = TargetPolicy.from_setting(settings.slack_allowed_targets, "slack_allowed_targets")
+        self._token = _secret(own.slack_bot_token)
+        self.webhook_hosts = webhook_hosts(own.slack_webhook_hosts)
+        self.targets = TargetPolicy.from_setting(own.slack_allowed_targets, "slack_allowed_targets")
         self.excerpt = AnswerExcerpt.from_settings(settings)
-        self.http = OutboundHttp(self.targets, timeout_s=settings.slack_timeout_s, max_answer_bytes=MAX_BODY,
+        self.http = OutboundHttp(self.targets, timeout_s=own.slack_timeout_s, max_answer_bytes=MAX_BODY,
                                  resolver=resolver, excerpt=self.excerpt)
-        self.pacer = Pacer(settings.slack_per_channel_per_s, clock, sleep)
-        self.max_pacing_wait_s = settings.slack_max_pacing_wait_s
+        self.pacer = Pacer(own.slack_per_channel_per_s, clock, sleep)
+        self.max_pacing_wait_s = own.slack_max_pacing_wait_s
         self.threads = threads if threads is not None else thread_store(settings.database_url)
         self.starts = ThreadStarts()
 
@@ -207,3 +209,7 @@ def webhook_hosts(setting: str) -> frozenset[str]:
 
 def _json(body: dict) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from channels.slack.settings import SlackSettings
 from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
 _CHANNEL = re.compile(r"^[#@]?[\w.-]{1,80}$")
@@ -29,6 +30,7 @@ SPEC = ChannelSpec(
     check_address=check_address,
     legacy_address_field="slack",
     parts=(TemplatePart("text", escape="slack"), TemplatePart("blocks", "json", escape="slack")),
+    settings=SlackSettings,
     provider="channels.slack.provider:SlackProvider",
     providers=("slack-webhook", "slack-api"),
     compose_environment={"TIDINGS_SLACK_BOT_TOKEN": "${TIDINGS_SLACK_BOT_TOKEN:-}"},

@@ -8,6 +8,7 @@ import json
 
 from aiohttp.abc import AbstractResolver
 
+from channels.sms.settings import SmsSettings
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import TargetPolicy, parse_url
 from channels.outbound_http import Answer, OutboundHttp
@@ -68,8 +69,9 @@ class SmsOverHttp:
 def sms_http(settings: Settings, excerpt: AnswerExcerpt, resolver: AbstractResolver | None = None) -> OutboundHttp:
     """The outbound HTTP kit as the SMS providers that speak HTTP use it: sms_timeout_s, and the
     SSRF guard with sms_allowed_targets (their URLs are the operator's, still guarded)."""
-    return OutboundHttp(TargetPolicy.from_setting(settings.sms_allowed_targets, "sms_allowed_targets"),
-                        timeout_s=settings.sms_timeout_s, max_answer_bytes=MAX_BODY, resolver=resolver,
+    own = settings.section(SmsSettings)
+    return OutboundHttp(TargetPolicy.from_setting(own.sms_allowed_targets, "sms_allowed_targets"),
+                        timeout_s=own.sms_timeout_s, max_answer_bytes=MAX_BODY, resolver=resolver,
                         excerpt=excerpt)
 
 
@@ -77,17 +79,18 @@ class HttpSms(SmsOverHttp):
     name = "http"
 
     def __init__(self, settings: Settings, *, resolver: AbstractResolver | None = None):
-        if not settings.sms_http_url:
+        own = settings.section(SmsSettings)
+        if not own.sms_http_url:
             raise SettingsError("the http SMS provider needs sms_http_url")
-        self.url = parse_url(settings.sms_http_url)
+        self.url = parse_url(own.sms_http_url)
         if isinstance(self.url, Permanent):
             raise SettingsError(f"sms_http_url: {self.url.message}")
         try:
-            self.headers = {str(k): str(v) for k, v in json.loads(settings.sms_http_headers or "{}").items()}
+            self.headers = {str(k): str(v) for k, v in json.loads(_secret(own.sms_http_headers) or "{}").items()}
         except (ValueError, AttributeError):
             raise SettingsError("sms_http_headers must be a JSON object") from None
-        self.settings = settings
-        self.is_success = success_matcher(settings.sms_http_success_status)
+        self.settings = own
+        self.is_success = success_matcher(own.sms_http_success_status)
         self.excerpt = AnswerExcerpt.from_settings(settings)
         self.http = sms_http(settings, self.excerpt, resolver)
 
@@ -116,3 +119,7 @@ class HttpSms(SmsOverHttp):
         except ValueError:
             return None
         return None if value is None else str(value)
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -8,7 +8,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from consumer.outcomes import Permanent
-from consumer.settings import Settings
+from channels.sms.settings import SmsSettings
 
 # Numbers of the non-geographic calling codes (+800, +808, +870, +881, +882, +883, +979, ...):
 # satellite phones and international networks. phonenumbers calls +881/+870 numbers "mobile",
@@ -32,7 +32,7 @@ ALL_KINDS = frozenset({*KINDS.values(), NON_GEOGRAPHIC, "unknown"})
 
 # Mobile and fixed-line, and "fixed_line_or_mobile": phonenumbers cannot tell the two apart in the
 # NANP (US, Canada, ...) and several other regions.
-DEFAULT_ALLOWED = parse_allowed_kinds(Settings.sms_allowed_number_types)
+DEFAULT_ALLOWED = parse_allowed_kinds(SmsSettings.model_fields["sms_allowed_number_types"].default)
 
 
 def number_kind(number: phonenumbers.PhoneNumber) -> str:

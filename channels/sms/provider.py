@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from typing import Callable
 
+from channels.sms.settings import SmsSettings
 from channels.provider import Provider
 from channels.sms.http_provider import HttpSms
 from channels.sms.numbers import parse_allowed_kinds, to_e164
@@ -26,21 +27,22 @@ class SmsProvider:
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic,
                  providers: list[Provider] | None = None):
-        self.region = settings.sms_default_region
+        own = settings.section(SmsSettings)
+        self.region = own.sms_default_region
         try:
-            self.prices = parse_prices(settings.sms_prices)
-            self.allowed_kinds = parse_allowed_kinds(settings.sms_allowed_number_types)
+            self.prices = parse_prices(own.sms_prices)
+            self.allowed_kinds = parse_allowed_kinds(own.sms_allowed_number_types)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         if providers is None:
-            names = [n.strip() for n in settings.sms_providers.split(",") if n.strip()]
+            names = [n.strip() for n in own.sms_providers.split(",") if n.strip()]
             unknown = [n for n in names if n not in SMS_PROVIDERS]
             if unknown or not names:
-                raise SettingsError(f"sms_providers: {settings.sms_providers!r} (known: {', '.join(SMS_PROVIDERS)})")
+                raise SettingsError(f"sms_providers: {own.sms_providers!r} (known: {', '.join(SMS_PROVIDERS)})")
             providers = [SMS_PROVIDERS[n](settings) for n in names]
         self.providers = providers
         # At least one failure opens a circuit (0 has always meant 1 here).
-        self.circuits = {p.name: CircuitBreaker(settings.sms_circuit_cooldown_s, max(1, settings.sms_circuit_failures),
+        self.circuits = {p.name: CircuitBreaker(own.sms_circuit_cooldown_s, max(1, own.sms_circuit_failures),
                                                 clock) for p in providers}
 
     def name_for(self, message: dict) -> str:

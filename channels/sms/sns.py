@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from channels.sms.settings import SmsSettings
 from channels.sms.sns_opt_outs import OptOutList
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient
 from consumer.settings import Settings
@@ -29,11 +30,12 @@ class SnsSms:
     name = "sns"
 
     def __init__(self, settings: Settings):
-        self.settings = settings
-        self.pool = ThreadPoolExecutor(max_workers=settings.sms_sns_concurrency, thread_name_prefix="sns")
+        own = settings.section(SmsSettings)
+        self.settings = own
+        self.pool = ThreadPoolExecutor(max_workers=own.sms_sns_concurrency, thread_name_prefix="sns")
         self.client = None
         self.opted_out = OptOutList(lambda: self._call(self._read_opt_outs), self._check_opt_out,
-                                    settings.sms_sns_opt_out_refresh_s)
+                                    own.sms_sns_opt_out_refresh_s)
 
     def name_for(self, message: dict) -> str:
         return self.name

@@ -2,6 +2,7 @@
 E.164 (the one phone rule, channels/sms/numbers.py), one text part."""
 from __future__ import annotations
 
+from channels.sms.settings import SmsSettings
 from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
 
@@ -25,6 +26,7 @@ SPEC = ChannelSpec(
     check_address=check_address,
     legacy_address_field="phone",
     parts=(TemplatePart("text", "one_line"),),
+    settings=SmsSettings,
     provider="channels.sms.provider:SmsProvider",
     providers=("twilio", "sns", "http"),
     # docker-compose.yml: it sends nothing without a provider's credentials, so it waits behind a profile.

@@ -17,6 +17,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from yarl import URL
 
+from channels.sms.settings import SmsSettings
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import parse_url
 from channels.outbound_http import Answer, OutboundHttp, user_agent
@@ -75,20 +76,21 @@ class TwilioSms(SmsOverHttp):
     name = "twilio"
 
     def __init__(self, settings: Settings, *, resolver: AbstractResolver | None = None):
-        if not settings.sms_twilio_account_sid or not settings.sms_twilio_auth_token:
+        own = settings.section(SmsSettings)
+        if not own.sms_twilio_account_sid or not _secret(own.sms_twilio_auth_token):
             raise SettingsError("the twilio SMS provider needs sms_twilio_account_sid and sms_twilio_auth_token")
-        if not settings.sms_twilio_from and not settings.sms_twilio_messaging_service_sid:
+        if not own.sms_twilio_from and not own.sms_twilio_messaging_service_sid:
             raise SettingsError("the twilio SMS provider needs sms_twilio_from or sms_twilio_messaging_service_sid")
-        self.settings = settings
+        self.settings = own
         self.excerpt = AnswerExcerpt.from_settings(settings)
         self.http = sms_http(settings, self.excerpt, resolver)
-        self.client = Client(settings.sms_twilio_account_sid, settings.sms_twilio_auth_token,
+        self.client = Client(own.sms_twilio_account_sid, _secret(own.sms_twilio_auth_token),
                              http_client=KitHttpClient(self.http))
-        if settings.sms_twilio_base_url:
-            if isinstance(base := parse_url(settings.sms_twilio_base_url), Permanent):
+        if own.sms_twilio_base_url:
+            if isinstance(base := parse_url(own.sms_twilio_base_url), Permanent):
                 raise SettingsError(f"sms_twilio_base_url: {base.message}")
             # The Api domain builds every URL from base_url (default https://api.twilio.com).
-            self.client.api.base_url = settings.sms_twilio_base_url.rstrip("/")
+            self.client.api.base_url = own.sms_twilio_base_url.rstrip("/")
 
     async def send(self, message: dict) -> Outcome:
         s = self.settings
@@ -118,3 +120,7 @@ def outcome_for_error(exc: TwilioRestException, retry_after_s: float | None = No
     if exc.status == 429 or exc.status >= 500:
         return Transient(f"http_{exc.status}", text, exc.status, retry_after_s)
     return Permanent(f"twilio_{exc.code}" if exc.code else f"http_{exc.status}", text, exc.status)
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -12,6 +12,7 @@ from typing import Callable
 
 from aiohttp.abc import AbstractResolver
 
+from channels.webhook.settings import WebhookSettings
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import TargetPolicy
 from channels.outbound_http import Answer, OutboundHttp
@@ -44,21 +45,22 @@ class WebhookProvider:
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time, resolver: AbstractResolver | None = None):
-        self.concurrency = settings.webhook_concurrency
-        self.per_endpoint = settings.webhook_per_endpoint_concurrency
-        self.max_body_bytes = settings.webhook_max_body_bytes
-        self.signer = WebhookSigner.from_settings(settings.webhook_signing_secrets,
-                                                  settings.webhook_endpoint_secrets)
-        self.credentials = parse_credentials(settings.webhook_credentials)
+        own = settings.section(WebhookSettings)
+        self.concurrency = own.webhook_concurrency
+        self.per_endpoint = own.webhook_per_endpoint_concurrency
+        self.max_body_bytes = own.webhook_max_body_bytes
+        self.signer = WebhookSigner.from_settings(_secret(own.webhook_signing_secrets),
+                                                  _secret(own.webhook_endpoint_secrets))
+        self.credentials = parse_credentials(_secret(own.webhook_credentials))
         self.bulkhead = EndpointBulkhead(
-            concurrency=settings.webhook_per_endpoint_concurrency, wait_s=settings.webhook_endpoint_wait_s,
-            failures=settings.webhook_circuit_failures, cooldown_s=settings.webhook_circuit_cooldown_s,
+            concurrency=own.webhook_per_endpoint_concurrency, wait_s=own.webhook_endpoint_wait_s,
+            failures=own.webhook_circuit_failures, cooldown_s=own.webhook_circuit_cooldown_s,
             clock=clock)
-        self.disabled = DisabledEndpoints(settings.database_url, settings.webhook_endpoints_refresh_s)
-        self.targets = TargetPolicy.from_setting(settings.webhook_allowed_targets)
+        self.disabled = DisabledEndpoints(settings.database_url, own.webhook_endpoints_refresh_s)
+        self.targets = TargetPolicy.from_setting(own.webhook_allowed_targets)
         self.excerpt = AnswerExcerpt.from_settings(settings)
-        self.http = OutboundHttp(self.targets, timeout_s=settings.webhook_timeout_s,
-                                 connect_timeout_s=settings.webhook_connect_timeout_s,
+        self.http = OutboundHttp(self.targets, timeout_s=own.webhook_timeout_s,
+                                 connect_timeout_s=own.webhook_connect_timeout_s,
                                  max_answer_bytes=MAX_RESPONSE_BYTES, limit=self.concurrency,
                                  limit_per_host=self.per_endpoint, resolver=resolver, excerpt=self.excerpt)
         self.wall_clock = wall_clock
@@ -101,3 +103,7 @@ class WebhookProvider:
             await self.disabled.disable(request.url, status, text, request.headers["Idempotency-Key"])
             return Permanent("endpoint_gone", text, status)
         return classify_http(status, text, answer.retry_after_s(self.wall_clock()))
+
+
+def _secret(value) -> str | None:
+    return value.get_secret_value() if value is not None else None

@@ -19,6 +19,7 @@ from channels.registry import provider_for
 from consumer.outcomes import Delivered, Permanent, Transient
 from consumer.settings import Settings, SettingsError
 from tests.fixtures.smtp import PASSWORD, USERNAME
+from channels.email.settings import EmailSettings
 
 SENDER = "Tidings <noreply@tidings.test>"
 # aiosmtpd cannot tell that an implicit-TLS session is encrypted, so the fixture lets it AUTH anyway.
@@ -290,8 +291,10 @@ def test_settings_read_from_the_environment_and_hide_the_password():
     settings = Settings.load({"TIDINGS_SMTP_HOST": "smtp.example.com", "TIDINGS_SMTP_PORT": "465",
                               "TIDINGS_SMTP_TLS": "implicit", "TIDINGS_SMTP_PASSWORD": "hunter2-secret",
                               "TIDINGS_SMTP_CONNECTIONS": "4", "TIDINGS_SMTP_TIMEOUT_S": "2.5"})
-    assert (settings.smtp_host, settings.smtp_port, settings.smtp_tls) == ("smtp.example.com", 465, "implicit")
-    assert settings.smtp_connections == 4 and settings.smtp_timeout_s == 2.5
+    smtp = settings.section(EmailSettings)  # the channel's own settings model
+    assert (smtp.smtp_host, smtp.smtp_port, smtp.smtp_tls) == ("smtp.example.com", 465, "implicit")
+    assert smtp.smtp_connections == 4 and smtp.smtp_timeout_s == 2.5
+    assert smtp.smtp_password.get_secret_value() == "hunter2-secret" and "hunter2" not in repr(smtp)
     provider = provider_for("email", settings)
     assert isinstance(provider, EmailProvider)
     assert "hunter2-secret" not in repr(settings) and "hunter2-secret" not in repr(provider.server)

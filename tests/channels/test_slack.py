@@ -18,6 +18,7 @@ from consumer.outcomes import Deferred, Delivered, Permanent, Transient
 from consumer.settings import Settings
 from tests.fixtures.slack import LOOPBACK_WEBHOOKS, TOKEN, WEBHOOK_ERROR_STATUS, FakeSlack  # noqa: F401
 from tracking.migrate import migrate
+from channels.slack.settings import SlackSettings
 
 
 class FakeClock:
@@ -229,7 +230,7 @@ def test_a_webhook_url_that_cannot_be_parsed_is_a_permanent_invalid_url(fake_sla
 
 def test_webhooks_are_accepted_on_the_configured_hosts_only(fake_slack):
     default = Settings(slack_bot_token=TOKEN, slack_api_url=fake_slack.api_url, slack_per_channel_per_s=0.0)
-    assert default.slack_webhook_hosts == "hooks.slack.com"
+    assert default.section(SlackSettings).slack_webhook_hosts == "hooks.slack.com"
     [off_host] = send_all(default, [message(fake_slack.webhook_url())])
     assert isinstance(off_host, Permanent) and off_host.error_class == "invalid_address"
     # Listed as a host but not as an allowed internal target: the SSRF guard still refuses loopback.
@@ -301,7 +302,8 @@ def test_a_long_queue_for_one_channel_parks_instead_of_holding_the_worker(fake_s
 def test_the_token_appears_in_no_log_and_no_repr(fake_slack, caplog):
     settings = Settings.load({"TIDINGS_SLACK_BOT_TOKEN": TOKEN, "TIDINGS_SLACK_API_URL": fake_slack.api_url,
                               "TIDINGS_SLACK_PER_CHANNEL_PER_S": "0", "TIDINGS_SLACK_ALLOWED_TARGETS": "127.0.0.0/8"})
-    assert settings.slack_bot_token == TOKEN and TOKEN not in repr(settings) and TOKEN not in str(settings)
+    slack = settings.section(SlackSettings)
+    assert slack.slack_bot_token.get_secret_value() == TOKEN and TOKEN not in repr(slack) and TOKEN not in str(slack)
     fake_slack.api_error_next("invalid_auth")
     fake_slack.answer_next(500, "oops")
     with caplog.at_level(logging.DEBUG):
@@ -315,6 +317,7 @@ def test_the_token_appears_in_no_log_and_no_repr(fake_slack, caplog):
 
 def test_settings_and_registry():
     settings = Settings.load({"TIDINGS_SLACK_TIMEOUT_S": "3", "TIDINGS_SLACK_PER_CHANNEL_PER_S": "2.5"})
-    assert (settings.slack_timeout_s, settings.slack_per_channel_per_s) == (3.0, 2.5)
-    assert settings.slack_api_url == "https://slack.com/api" and settings.slack_bot_token is None
+    slack = settings.section(SlackSettings)
+    assert (slack.slack_timeout_s, slack.slack_per_channel_per_s) == (3.0, 2.5)
+    assert slack.slack_api_url == "https://slack.com/api" and slack.slack_bot_token is None
     assert isinstance(provider_for("slack", settings), SlackProvider)

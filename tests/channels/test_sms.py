@@ -20,6 +20,7 @@ from consumer.health import start_app
 from consumer.outcomes import Delivered, Permanent, Suppressed, Transient
 from consumer.settings import Settings, SettingsError
 from tests.fixtures.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: F401
+from channels.sms.settings import SmsSettings
 
 TO = "+14155552671"
 # The fakes listen on loopback, which the SSRF guard refuses unless the operator lists it.
@@ -431,7 +432,8 @@ def test_sms_provider_validates_before_sending(fake_twilio):
 def test_registry_and_settings_from_env():
     settings = Settings.load({"TIDINGS_SMS_PROVIDERS": "http", "TIDINGS_SMS_HTTP_URL": "http://127.0.0.1:1/x",
                               "TIDINGS_SMS_CIRCUIT_FAILURES": "2", "TIDINGS_SMS_TWILIO_AUTH_TOKEN": "tok-secret"})
-    assert settings.sms_circuit_failures == 2 and "tok-secret" not in repr(settings)
+    sms = settings.section(SmsSettings)
+    assert sms.sms_circuit_failures == 2 and "tok-secret" not in repr(sms)
     assert isinstance(provider_for("sms", settings), SmsProvider)
     with pytest.raises(SettingsError):
         SmsProvider(Settings(sms_providers="carrier-pigeon"))

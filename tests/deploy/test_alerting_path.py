@@ -23,6 +23,7 @@ from consumer.events import CHANNEL_MESSAGE, NOTIFICATION, utcnow
 from consumer.publisher import Publisher
 from consumer.retry_tiers import all_tier_names
 from consumer.settings import Settings
+from gateway.settings import GatewaySettings
 from consumer.topics import PRIORITIES, Topics, create_topics
 from router.fanout import fan_out
 from tests.deploy.conftest import gateway_environment
@@ -137,7 +138,7 @@ def stack(prom_tools, kafka_bootstrap, postgres_server_url, tmp_path_factory):
         gateway = RunningGateway(gateway_settings(
             settings, gateway_alertmanager_routes=compose["TIDINGS_GATEWAY_ALERTMANAGER_ROUTES"],
             gateway_alertmanager_priorities=compose.get("TIDINGS_GATEWAY_ALERTMANAGER_PRIORITIES",
-                                                        Settings().gateway_alertmanager_priorities)), utcnow)
+                                                        GatewaySettings().gateway_alertmanager_priorities)), utcnow)
         started.append(gateway)
         alertmanager = start_alertmanager(prom_tools["prometheus-alertmanager"], workdir, gateway.base,
                                           ALERTMANAGER_TOKEN)

@@ -76,11 +76,12 @@ def shipped_rules() -> list[dict]:
 def compose_alert_routes():
     from consumer.settings import Settings
     from gateway.alert_routes import AlertRoutes
+    from gateway.settings import GatewaySettings
 
     gateway = gateway_environment()
     settings = Settings(gateway_alertmanager_routes=gateway["TIDINGS_GATEWAY_ALERTMANAGER_ROUTES"],
                         gateway_alertmanager_priorities=gateway.get("TIDINGS_GATEWAY_ALERTMANAGER_PRIORITIES",
-                                                                    Settings().gateway_alertmanager_priorities))
+                                                                    GatewaySettings().gateway_alertmanager_priorities))
     return AlertRoutes.from_settings(settings)
 
 

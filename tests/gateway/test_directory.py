@@ -9,6 +9,7 @@ import psycopg
 
 from gateway.unsubscribe import sign
 from tests.gateway.conftest import make_token
+from gateway.settings import GatewaySettings
 
 INVOICE = {"description": "invoice ready",
            "parts": {"email": {"default": {"subject": "Invoice {{ invoice.number }}", "text": "Total {{ invoice.total }}"}}},
@@ -117,7 +118,7 @@ def test_one_click_unsubscribe_writes_the_preference(gateway, pipeline):
 
 
 def test_unsubscribe_tokens_must_be_ours_and_fresh(gateway, pipeline):
-    secret = gateway.settings.gateway_unsubscribe_secret
+    secret = gateway.settings.section(GatewaySettings).gateway_unsubscribe_secret.get_secret_value()
     long_ago = datetime.now(timezone.utc) - timedelta(days=60)
     expired, _ = sign(secret, "user-7", None, None, long_ago, ttl_s=86400)
     forged, _ = sign("not-the-secret-but-long-enough-1234", "user-7", None, None, datetime.now(timezone.utc), 3600)

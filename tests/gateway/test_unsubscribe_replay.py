@@ -12,6 +12,7 @@ import psycopg
 from gateway.unsubscribe import AUDIENCE
 from tests.cli.run import tidings
 from tests.gateway.conftest import make_token
+from gateway.settings import GatewaySettings
 
 NEWSLETTER = {"recipient_id": "user-7", "channel": "email", "category": "newsletter"}
 
@@ -78,7 +79,7 @@ def test_links_signed_before_link_ids_are_single_use_too(gateway, pipeline):
     """Links already in mailboxes carry no jti: they are known by their hash."""
     now = datetime.now(timezone.utc)
     legacy = jwt.encode({"sub": "user-7", "aud": AUDIENCE, "iat": now, "exp": now + timedelta(days=30),
-                         "ch": "email", "cat": "newsletter"}, gateway.settings.gateway_unsubscribe_secret,
+                         "ch": "email", "cat": "newsletter"}, gateway.settings.section(GatewaySettings).gateway_unsubscribe_secret.get_secret_value(),
                         algorithm="HS256")
     assert one_click(gateway, legacy).status_code == 200
     opt_back_in(gateway)
