@@ -78,6 +78,34 @@ def _hostname_fault(host: str) -> str | None:
     return None
 
 
+class HostList:
+    """The hosts a channel sends to, whatever the event names: host names, `*.example.com` for
+    the subdomains of example.com, or `*` for any host (every one still passes the SSRF guard)."""
+
+    _PATTERN = re.compile(r"\*|(\*\.)?[a-z0-9._-]+")
+
+    def __init__(self, patterns: frozenset[str]):
+        self.patterns = patterns
+
+    @classmethod
+    def parse(cls, text: str, setting: str) -> "HostList":
+        """Comma-separated patterns; SettingsError naming `setting` for one that is no host."""
+        patterns = frozenset(p.strip().lower().rstrip(".") for p in text.split(",") if p.strip())
+        bad = sorted(p for p in patterns if not cls._PATTERN.fullmatch(p))
+        if bad or not patterns:
+            raise SettingsError(f"setting {setting}: {', '.join(bad) or repr(text)} is not a host name, "
+                                "*.domain or *")
+        return cls(patterns)
+
+    def allows(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        return "*" in self.patterns or host in self.patterns or any(
+            p.startswith("*.") and host.endswith(p[1:]) for p in self.patterns)
+
+    def __str__(self) -> str:
+        return ", ".join(sorted(self.patterns))
+
+
 class TargetPolicy:
     def __init__(self, hosts: frozenset[str] = frozenset(), networks: tuple = ()):
         self.hosts = hosts

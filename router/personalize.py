@@ -137,18 +137,23 @@ class Personalizer:
         return done
 
 
+# Parts that are ChannelMessage fields of their own; every other part travels in its options.
+MESSAGE_FIELDS = ("subject", "text", "html")
+
+
 def apply(message: dict, parts: dict, ref: str) -> dict:
-    """The ChannelMessage with its rendered parts: Slack blocks and a webhook body travel in the
-    options / data fields the channels already read."""
+    """The ChannelMessage with its rendered parts: subject, text and html in their fields, a webhook
+    body in `data` (options.body = "data"), and any other part (Slack's blocks, a Teams card, a
+    plugin's own) in options under its part name, where the channel reads it."""
     message = {**message, "template": ref}
-    for field in ("subject", "text", "html"):
-        if field in parts:
-            message[field] = parts[field]
     options = json.loads(message.get("options") or "{}")
-    if "blocks" in parts:
-        options["blocks"] = parts["blocks"]
-    if "body" in parts:
-        message["data"] = json.dumps(parts["body"], separators=(",", ":"))
-        options["body"] = "data"
+    for name, value in parts.items():
+        if name in MESSAGE_FIELDS:
+            message[name] = value
+        elif name == "body":
+            message["data"] = json.dumps(value, separators=(",", ":"))
+            options["body"] = "data"
+        else:
+            options[name] = value
     message["options"] = json.dumps(options, separators=(",", ":"))
     return message
