@@ -35,7 +35,7 @@ class Rebalancing:
         if partitions:
             consumer.resume(partitions)
         starts = self._committed(consumer, partitions)
-        self._in_loop(self._assigned(partitions, starts), timeout=30)
+        self._in_loop(self._assigned(partitions, starts), timeout=120)
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))
 
     def _committed(self, consumer: Consumer, partitions: list[TopicPartition]) -> dict[Key, int | None]:

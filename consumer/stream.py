@@ -101,6 +101,7 @@ class StreamConsumer(Rebalancing):
         self._cooperative = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fetcher = ThreadPoolExecutor(1, thread_name_prefix=f"{metrics.service}-fetch")
+        self._fetcher_closed = False
         self._in_flight = metrics.in_flight.labels(metrics.service)
 
     def health(self) -> tuple[bool, dict]:
@@ -176,8 +177,9 @@ class StreamConsumer(Rebalancing):
             await self._drain()
         finally:
             self.running = False
-            self._commit(self.assigned)
+            await self._fetch_thread(self._commit, set(self.assigned))
             await self._fetch_thread(consumer.close)  # a last revoke: nothing is in flight any more
+            self._fetcher_closed = True
             self._fetcher.shutdown(wait=False)
         if self.failure is not None:
             raise self.failure
@@ -234,11 +236,14 @@ class StreamConsumer(Rebalancing):
         self.metrics.offset_gaps.labels(self.metrics.service, topic).inc()
         log.warning("%s[%d]: fetched offset %d but expected %d; fetching again from %d",
                     topic, partition, gap.fetched, gap.expected, gap.expected)
-        try:
-            self._consumer.seek(TopicPartition(topic, partition, gap.expected))
-        except KafkaException as exc:  # not fetching yet (e.g. paused right now): try on the next turn
-            log.warning("seek %s[%d] to %d: %s", topic, partition, gap.expected, exc)
-            self.positions.expect(gap.key, gap.expected)
+
+        def seek() -> None:
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, gap.expected))
+            except (KafkaException, RuntimeError) as exc:  # not fetching yet: the gap shows again, try then
+                log.warning("seek %s[%d] to %d: %s", topic, partition, gap.expected, exc)
+
+        self._on_fetch_thread(seek)
 
     def _admit(self, messages: list[Message]) -> list[Message]:
         """Messages that may run now. On a retry tier, the first not-yet-due message of a
@@ -300,16 +305,22 @@ class StreamConsumer(Rebalancing):
         if self._consumer is None or wanted == self._paused:
             return
         pause, resume = wanted - self._paused, self._paused - wanted
-        try:
-            if pause:
-                self._consumer.pause([TopicPartition(t, p) for t, p in pause])
-            if resume:
-                self._consumer.resume([TopicPartition(t, p) for t, p in resume])
-        except KafkaException as exc:  # a partition is being revoked right now: the next turn redoes it
-            log.debug("pause/resume: %s", exc)
-            return
         self._paused = wanted
         self._report_paused(pause | resume)
+        self._on_fetch_thread(self._apply_pauses, pause, resume)
+
+    def _apply_pauses(self, pause: set[Key], resume: set[Key]) -> None:
+        """On the fetch thread. A pause or resume that fails (the partition is being revoked right
+        now) is handed back, so that the next loop turn sees the difference and asks again."""
+        for keys, call, undo in ((pause, self._consumer.pause, self._paused.difference_update),
+                                 (resume, self._consumer.resume, self._paused.update)):
+            if not keys:
+                continue
+            try:
+                call([TopicPartition(t, p) for t, p in keys])
+            except (KafkaException, RuntimeError) as exc:
+                log.debug("pause/resume: %s", exc)
+                self._loop.call_soon_threadsafe(undo, keys)
 
     def _report_paused(self, changed: set[Key]) -> None:
         for topic in {t for t, _ in changed}:
@@ -392,10 +403,21 @@ class StreamConsumer(Rebalancing):
         self._count(self.metrics.completed, entries)
         self._in_flight.set(self.tracker.in_flight())
         if to_store and self._consumer is not None:
-            try:
-                self._consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in to_store.items()])
-            except KafkaException as exc:  # partition revoked in the meantime: the new owner redoes it
-                log.debug("store_offsets: %s", exc)
+            self._on_fetch_thread(self._store, [TopicPartition(t, p, o) for (t, p), o in to_store.items()])
+
+    def _store(self, offsets: list[TopicPartition]) -> None:
+        try:
+            self._consumer.store_offsets(offsets=offsets)
+        except (KafkaException, RuntimeError) as exc:  # revoked in the meantime: the new owner redoes it
+            log.debug("store_offsets: %s", exc)
+
+    def _on_fetch_thread(self, call, *args) -> None:
+        """Run a call on the consumer on the fetch thread, after whatever it is doing: the client is
+        used from that one thread only. librdkafka's pause and resume wait for its own threads, which
+        may be waiting for a rebalance callback, which waits for this loop (seen: a router's
+        assignment held 30 s, then given up)."""
+        if not self._fetcher_closed:
+            self._fetcher.submit(call, *args)
 
     def _failed(self, messages: list[Message], entries: list[Entry], exc: BaseException,
                 quarantining: BaseException | None) -> None:
