@@ -11,4 +11,9 @@ def provider_for(channel: str, settings: Settings) -> Provider:
     spec = registry().get(channel)
     if spec is None:
         raise ValueError(f"no channel {channel!r} (available: {', '.join(channel_names())})")
-    return spec.load_provider()(settings)
+    try:
+        factory = spec.load_provider()
+    except ModuleNotFoundError as exc:  # an optional dependency (the channel's extra) is not installed
+        raise ValueError(f"the {channel} channel needs {exc.name}, which is not installed: "
+                         f"pip install 'tidings[{channel}]' (or 'tidings[all]')") from None
+    return factory(settings)

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from consumer.events import Clock, utcnow
 from consumer.settings import Settings
-from gateway import errors
+from gateway import errors, openapi_schemas
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.context import Gateway
 from gateway.middleware import RequestContextMiddleware
@@ -31,6 +31,8 @@ def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
     app = FastAPI(title="Tidings gateway", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.gateway = gateway
     errors.install(app)
+    # The notification and recipient bodies' schemas come from the contract models, the batch limit too.
+    openapi_schemas.install(app, settings.section(GatewaySettings).gateway_max_batch)
     from gateway import alertmanager, dead_letters, notifications, operations, recipients, stats, templates, unsubscribe
     for module in (notifications, stats, templates, recipients, dead_letters, alertmanager, unsubscribe, operations):
         app.include_router(module.router)

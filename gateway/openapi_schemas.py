@@ -1,38 +1,43 @@
 """JSON Schemas of the request bodies the gateway reads itself (so that its own validators, shared
-with `tidings publish`, give the errors), for the OpenAPI document."""
+with `tidings publish` and the CLI, give the errors), for the OpenAPI document. The notification and
+recipient bodies are the contract models' own schemas (consumer/notification_model.py,
+consumer/recipient_model.py), added to the document's components when it is first served."""
 from __future__ import annotations
 
-from consumer.topics import PRIORITIES
+from fastapi import FastAPI
+from pydantic.json_schema import models_json_schema
+
 from consumer.channel_specs import channel_names
+from consumer.notification_model import notification_request_model
+from consumer.recipient_model import recipient_fields_model
 
 _TEXT = {"type": "string", "minLength": 1}
-# Channel name -> address; email, phone, slack and webhook_url are the same before the map existed.
-_ADDRESSES = {"type": "object", "additionalProperties": False,
-              "properties": {channel: _TEXT for channel in channel_names()}}
-_CONTENT = {"type": "object", "additionalProperties": False, "properties": {
-    "subject": _TEXT, "text": _TEXT, "html": _TEXT, "options": {"type": "object"},
-    "template": {"oneOf": [_TEXT, {"type": "object", "required": ["name"],
-                                   "properties": {"name": _TEXT, "version": {"type": "integer"}}}]}}}
+_COMPONENTS = "#/components/schemas/"
 
-NOTIFICATION = {
-    "type": "object", "required": ["channels", "recipient"], "additionalProperties": False,
-    "properties": {
-        "id": {"type": "string", "format": "uuid"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "priority": {"type": "string", "enum": list(PRIORITIES)},
-        "source": {"type": "string", "description": "ignored: the token's subject is the source"},
-        "tenant": _TEXT, "category": _TEXT,
-        "channels": {"type": "array", "items": {"type": "string", "enum": list(channel_names())},
-                     "minItems": 1, "uniqueItems": True},
-        "recipient": {"type": "object", "required": ["id"], "additionalProperties": False,
-                      "properties": {"id": _TEXT, "addresses": _ADDRESSES, "email": _TEXT, "phone": _TEXT,
-                                     "slack": _TEXT, "webhook_url": _TEXT, "locale": _TEXT, "timezone": _TEXT}},
-        "content": {"type": "object", "additionalProperties": _CONTENT},
-        "data": {"type": "object"},
-        "expires_at": {"type": "string", "format": "date-time"},
-        "idempotency_key": _TEXT,
-    },
-}
+
+def contract_schemas(max_batch: int) -> dict[str, dict]:
+    """The contract models' schemas by name, as components.schemas holds them (their references
+    point there): NotificationRequest (one notification or up to `max_batch`), RecipientFields, and
+    every model they use (Notification, Recipient, each channel's options, ...)."""
+    _, schemas = models_json_schema([(notification_request_model(max_batch), "validation"),
+                                     (recipient_fields_model(), "validation")], ref_template=_COMPONENTS + "{model}")
+    return schemas["$defs"]
+
+
+def install(app: FastAPI, max_batch: int) -> None:
+    """Serve the app's OpenAPI document with the contract models' schemas among its components."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = generate()  # FastAPI keeps it as app.openapi_schema
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in contract_schemas(max_batch).items():
+                if components.setdefault(name, schema) != schema:
+                    raise RuntimeError(f"two OpenAPI schemas are named {name}")
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def body(schema: dict, description: str) -> dict:
@@ -40,8 +45,7 @@ def body(schema: dict, description: str) -> dict:
                             "content": {"application/json": {"schema": schema}}}}
 
 
-NOTIFICATION_BODY = body({"oneOf": [NOTIFICATION, {"type": "array", "items": NOTIFICATION, "minItems": 1,
-                                                   "maxItems": 500}]},
+NOTIFICATION_BODY = body({"$ref": _COMPONENTS + "NotificationRequest"},
                          "one notification, or a batch as an array (up to TIDINGS_GATEWAY_MAX_BATCH)")
 
 ALERTMANAGER_BODY = body({
@@ -73,11 +77,8 @@ TEMPLATE_BODY = body(TEMPLATE, "a template (the name comes from the path)")
 TEMPLATES_BODY = body({"oneOf": [TEMPLATE, {"type": "array", "items": TEMPLATE, "minItems": 1}]},
                       "one template or an array, stored all or nothing")
 
-RECIPIENT = {"type": "object", "properties": {
-    "addresses": {"type": "object", "additionalProperties": False,
-                  "properties": {channel: {"type": ["string", "null"]} for channel in channel_names()}},
-    **{key: {"type": ["string", "null"]} for key in ("email", "phone", "slack", "webhook_url", "locale", "timezone")}}}
-RECIPIENT_BODY = body(RECIPIENT, "the fields to set (null clears one; absent ones are kept)")
+RECIPIENT_BODY = body({"$ref": _COMPONENTS + "RecipientFields"},
+                      "the fields to set (null clears one; absent ones are kept)")
 
 PREFERENCE = {"type": "object", "required": ["enabled"], "additionalProperties": False, "properties": {
     "enabled": {"type": "boolean"}, "channel": {"type": "string", "enum": list(channel_names())},

@@ -2,20 +2,19 @@
 The router fills in what an event leaves out; values carried inline in the event win."""
 from __future__ import annotations
 
-import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import psycopg
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 
-from consumer.channel_specs import (AddressInvalid, channel_names, folded_addresses, legacy_fields, registry,
-                                    with_legacy_fields)
-from consumer.text_rules import SINGLE_LINE, ControlCharacter, field_flaw
+from consumer.channel_specs import folded_addresses, legacy_fields, with_legacy_fields
+from consumer.contracts import CONTROL_CHARACTER, first_problem
+from consumer.recipient_model import directory_record_model, given_fields
+from consumer.text_rules import ControlCharacter
 
 # The fields of a directory record besides its addresses (channel -> address, consumer/channel_specs).
 PROFILE = ("locale", "timezone")
-_LOCALE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
 
 class RecipientInvalid(ValueError):
@@ -27,63 +26,26 @@ class RecipientCharacter(RecipientInvalid, ControlCharacter):
 
 
 def recipient_from_json(obj: Any) -> dict:
-    """Validate one directory record; keeps only the fields given (null clears a field). Addresses
-    come as `addresses` (channel -> address, null removes one) or, as before the map, as the
-    per-channel fields (email, phone, slack, webhook_url); each is checked by its channel."""
+    """Validate one directory record (its model: consumer/recipient_model.py); keeps only the
+    fields given (null clears a field). Addresses come as `addresses` (channel -> address, null
+    removes one) or, as before the map, as the per-channel fields (email, phone, slack, webhook_url);
+    each is checked, and normalised, by its channel."""
     if not isinstance(obj, dict):
         raise RecipientInvalid("expected a JSON object")
-    legacy = legacy_fields()
-    known = ("id", "addresses", *legacy, *PROFILE)
-    unknown = set(obj) - set(known)
-    if unknown:
-        raise RecipientInvalid(f"unknown field(s): {', '.join(sorted(unknown))} (known: {', '.join(known)})")
-    if not isinstance(obj.get("id"), str) or not obj["id"].strip():
-        raise RecipientInvalid("id: required, a non-empty string")
-    for key in ("id", *legacy, *PROFILE):
-        if problem := field_flaw(key, obj.get(key), SINGLE_LINE):
-            raise RecipientCharacter(problem)
-    given = obj.get("addresses", {})
-    if not isinstance(given, dict):
-        raise RecipientInvalid("addresses: expected an object, channel name -> address (or null to remove it)")
-    addresses = {legacy[key]: obj[key] for key in legacy if key in obj}
-    addresses.update(given)
-    out: dict[str, Any] = {"id": obj["id"], "addresses": {}}
-    for channel, address in addresses.items():
-        where = f"addresses.{channel}" if channel in given else next(k for k, c in legacy.items() if c == channel)
-        if problem := (field_flaw("addresses", channel, SINGLE_LINE) or field_flaw(where, address, SINGLE_LINE)):
-            raise RecipientCharacter(problem)
-        out["addresses"][channel] = None if address is None else _address(channel, address, where)
-    for key in PROFILE:
-        if key in obj:
-            value = obj[key]
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise RecipientInvalid(f"{key}: expected a non-empty string or null")
-            if value is not None:
-                _check(key, value)
-            out[key] = value
-    return out
-
-
-def _address(channel: str, address: Any, where: str) -> str:
-    spec = registry().get(channel)
-    if spec is None:
-        raise RecipientInvalid(f"{where}: {channel!r} is not a channel (known: {', '.join(channel_names())})")
-    if not isinstance(address, str) or not address.strip():
-        raise RecipientInvalid(f"{where}: expected a non-empty string or null")
     try:
-        return spec.check_address(address)
-    except AddressInvalid as exc:
-        raise RecipientInvalid(f"{where}: {exc}") from None
-
-
-def _check(key: str, value: str) -> None:
-    if key == "locale" and not _LOCALE.match(value):
-        raise RecipientInvalid(f"locale: {value!r} is not a locale like pt-BR")
-    if key == "timezone":
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise RecipientInvalid(f"timezone: {value!r} is not an IANA time zone like Europe/Lisbon") from None
+        record = directory_record_model().model_validate(obj)
+    except ValidationError as exc:
+        problem = first_problem(exc)
+        raise (RecipientCharacter if problem.kind == CONTROL_CHARACTER else RecipientInvalid)(str(problem)) from None
+    given = given_fields(record)
+    out: dict[str, Any] = {"id": record.id, "addresses": {}}
+    for field, channel in legacy_fields().items():
+        if field in given:
+            out["addresses"][channel] = given[field]
+    if record.addresses is not None:
+        out["addresses"].update(given_fields(record.addresses))  # the map wins over the old fields
+    out.update({key: given[key] for key in PROFILE if key in given})
+    return out
 
 
 def resolve(inline: dict, stored: dict | None) -> dict:

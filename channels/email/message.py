@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,14 +11,14 @@ from email import headerregistry, policy
 from email.utils import encode_rfc2231, format_datetime, getaddresses, quote
 from functools import lru_cache
 
-# CR, LF and NUL, and what else str.splitlines breaks at (which the stdlib refuses in a header).
-FORBIDDEN = frozenset("\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+from channels.email.options import FORBIDDEN, MAX_LINE, EmailAttachment, EmailOptions
+from consumer.channel_options import read_options
+from consumer.outcomes import Permanent
+
 # Deliberately narrower than RFC 5321 (no quoted local parts, no address literals): what the
 # envelope gets must be unambiguous, and nothing a notification needs falls outside it.
 BARE_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"\\@]+@[^\s<>()\[\],;:\"\\@]+")
-TOKEN = r"[!#$%&'*+\-.^_`{|}~0-9A-Za-z]+"  # RFC 2045
-CONTENT_TYPE = re.compile(f"{TOKEN}/{TOKEN}")
-FOLD_AT, MAX_LINE = 78, 998  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters, MUST within 998
+FOLD_AT = 78  # RFC 5322 2.1.1: lines SHOULD stay within 78 characters (MUST within MAX_LINE, 998)
 # Header sizes, checked before anything parses or encodes a value: the stdlib's folding and RFC 2047
 # encoding grow faster than linearly (an 800 kB subject held the event loop for 70 s). A subject
 # may fold over a few lines; any other value (an address with its name, a file name) fits on one;
@@ -88,17 +87,19 @@ def message_id(delivery_id: str, domain: str) -> str:
 
 
 def compose(message: dict, config: Composition) -> Envelope:
-    options = _options(message.get("options") or "{}")
+    # The options model refuses wrong types, line breaks (header_injection) and malformed values.
+    options = read_options(EmailOptions, message.get("options"))
+    if isinstance(options, Permanent):
+        raise InvalidEmail(options.error_class, options.message)
     _check_sizes(message, options, config)
-    sender_header = _text(options.get("from") or config.default_from, "from")
+    sender_header = _text(options.sender or config.default_from, "from")
     if not sender_header:
         raise InvalidEmail("missing_from", "no options.from and no TIDINGS_SMTP_FROM")
     sender = _mailbox(sender_header, "from")
     to = _mailbox(_text(message["address"], "address"), "address")
-    cc = [_mailbox(a, "cc") for a in _addresses(options.get("cc"), "cc")]
-    bcc = [_mailbox(a, "bcc") for a in _addresses(options.get("bcc"), "bcc")]
-    reply_to = _text(options.get("reply_to"), "reply_to")
-    reply_to = [_mailbox(a, "reply_to") for a in _addresses(reply_to, "reply_to")] if reply_to else []
+    cc = [_mailbox(a, "cc") for a in options.cc or ()]
+    bcc = [_mailbox(a, "bcc") for a in options.bcc or ()]
+    reply_to = [_mailbox(options.reply_to, "reply_to")] if options.reply_to else []
     recipients = _unique([to, *cc, *bcc])
     # Non-ASCII addresses go with SMTPUTF8, and then the headers are UTF-8 too (RFC 6532); an address
     # has no encoded form in a 7-bit header (encoded-words are not allowed in one, RFC 2047 5).
@@ -119,21 +120,13 @@ def compose(message: dict, config: Composition) -> Envelope:
         head.append(_header("Date", format_datetime(message["created_at"]), utf8))
     msg_id = message_id(str(message["delivery_id"]), config.message_id_domain)
     head.append(_header("Message-ID", msg_id, utf8))
-    unsubscribe = _text(options.get("unsubscribe_url"), "unsubscribe_url")
-    if unsubscribe:
-        if not unsubscribe.startswith("https://") or any(c in unsubscribe for c in " <>"):
-            raise InvalidEmail("invalid_options", "unsubscribe_url must be an https URL")
-        # A URL has nowhere to fold and no client reads one from encoded-words: it goes on one
-        # line as it is (printable ASCII, within the hard limit), or not at all.
-        line = f"List-Unsubscribe: <{unsubscribe}>"
-        if len(line) > MAX_LINE or not (unsubscribe.isascii() and unsubscribe.isprintable()):
-            raise InvalidEmail("invalid_options", f"unsubscribe_url must be printable ASCII, at most "
-                                                  f"{MAX_LINE - len('List-Unsubscribe: <>')} characters")
-        head.append(line + "\r\n")
+    if options.unsubscribe_url:
+        # One line as it is: the model checked it is printable ASCII within the line limit.
+        head.append(f"List-Unsubscribe: <{options.unsubscribe_url}>\r\n")
         head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")  # RFC 8058 one-click
     head.append("MIME-Version: 1.0\r\n")
     body = _body(message.get("text"), message.get("html"))
-    attachments = _attachments(options.get("attachments") or [], config.max_attachment_bytes, utf8)
+    attachments = _attachments(options.attachments or (), config.max_attachment_bytes, utf8)
     if attachments:
         body = _multipart("mixed", [body, *attachments])
     return Envelope("".join(head).encode() + body, sender, recipients, msg_id, utf8)
@@ -158,26 +151,23 @@ def _folded(name: str, value: str, utf8: bool) -> str:
         raise InvalidEmail(error_class, f"{name}: the value cannot be written as a header: {value[:200]!r}") from None
 
 
-def _check_sizes(message: dict, options: dict, config: Composition) -> None:
+def _check_sizes(message: dict, options: EmailOptions, config: Composition) -> None:
     """InvalidEmail("header_too_long") for a header value over its cap, or headers over theirs in
-    total; only string values are measured (any other type is refused later, as invalid_options)."""
-    # (unsubscribe_url has its own one-line rule below, as invalid_options, and is never encoded.)
+    total; only string values are measured (the subject or address of another type is refused later)."""
+    # (unsubscribe_url has its own one-line rule in the options model, and is never encoded.)
     values = [("subject", message.get("subject"), MAX_SUBJECT_OCTETS), ("address", message.get("address"), None),
-              ("from", options.get("from") or config.default_from, None)]
-    for field in ("reply_to", "cc", "bcc"):
-        items = options.get(field)
-        values += [(field, item, None) for item in (items if isinstance(items, list) else [items])]
+              ("from", options.sender or config.default_from, None), ("reply_to", options.reply_to, None)]
+    for field, items in (("cc", options.cc), ("bcc", options.bcc)):
+        values += [(field, item, None) for item in items or ()]
     total = 0
     for field, value, limit in values:
         total += _octets_within(field, value, limit or MAX_VALUE_OCTETS) + 2  # ", " or CRLF
         if total > MAX_HEADERS_OCTETS:
             raise InvalidEmail("header_too_long", f"the headers exceed {MAX_HEADERS_OCTETS} octets together "
                                                   f"(at {field}); check the subject and the recipient lists")
-    attachments = options.get("attachments")
-    for item in attachments if isinstance(attachments, list) else []:
-        if isinstance(item, dict):
-            _octets_within("attachment filename", item.get("filename"), MAX_VALUE_OCTETS)
-            _octets_within("attachment content_type", item.get("content_type"), MAX_VALUE_OCTETS)
+    for item in options.attachments or ():
+        _octets_within("attachment filename", item.filename, MAX_VALUE_OCTETS)
+        _octets_within("attachment content_type", item.content_type, MAX_VALUE_OCTETS)
 
 
 def _octets_within(field: str, value, limit: int) -> int:
@@ -191,16 +181,6 @@ def _octets_within(field: str, value, limit: int) -> int:
     return size
 
 
-def _options(raw: str) -> dict:
-    try:
-        options = json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidEmail("invalid_options", f"options is not JSON: {exc}") from None
-    if not isinstance(options, dict):
-        raise InvalidEmail("invalid_options", "options is not a JSON object")
-    return options
-
-
 def _text(value, field: str) -> str | None:
     if value is None:
         return None
@@ -209,13 +189,6 @@ def _text(value, field: str) -> str | None:
     if not FORBIDDEN.isdisjoint(value):
         raise InvalidEmail("header_injection", f"{field} contains a line break or NUL")
     return value
-
-
-def _addresses(value, field: str) -> list[str]:
-    items = [value] if isinstance(value, str) else value or []
-    if not isinstance(items, list):
-        raise InvalidEmail("invalid_options", f"{field} must be a string or a list of strings")
-    return [_text(item, field) for item in items]
 
 
 def _mailbox(value: str, field: str) -> str:
@@ -276,22 +249,14 @@ def _multipart(subtype: str, parts: list[bytes]) -> bytes:
             + b"".join(delimiter + part for part in parts) + f"\r\n--{boundary}--\r\n".encode())
 
 
-def _attachments(attachments, limit: int, utf8: bool) -> list[bytes]:
-    if not isinstance(attachments, list):
-        raise InvalidEmail("invalid_options", "attachments must be a list")
+def _attachments(attachments: tuple[EmailAttachment, ...] | list[EmailAttachment], limit: int,
+                 utf8: bool) -> list[bytes]:
+    """The MIME parts of the attachments (checked by the options model), within the size limit."""
     parts, total = [], 0
     for item in attachments:
-        if not isinstance(item, dict):
-            raise InvalidEmail("invalid_options", "each attachment must be an object")
-        filename = _text(item.get("filename"), "attachment filename") or "attachment"
-        content_type = _text(item.get("content_type"), "attachment content_type") or "application/octet-stream"
-        if (not CONTENT_TYPE.fullmatch(content_type)
-                or content_type.partition("/")[0].lower() in ("multipart", "message")):
-            raise InvalidEmail("invalid_options", f"attachment content_type {content_type[:100]!r}")
-        try:
-            data = base64.b64decode(_text(item.get("content_base64"), "content_base64") or "", validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidEmail("invalid_options", f"attachment {filename[:100]!r} is not valid base64") from None
+        filename = item.filename or "attachment"
+        content_type = item.content_type or "application/octet-stream"
+        data = item.content
         total += len(data)
         if total > limit:
             raise InvalidEmail("attachment_too_large", f"attachments exceed {limit} bytes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from channels.email.options import EmailOptions
 from channels.email.settings import EmailSettings
 from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
@@ -23,6 +24,7 @@ SPEC = ChannelSpec(
     check_address=check_address,
     legacy_address_field="email",
     parts=(TemplatePart("subject", "one_line"), TemplatePart("text"), TemplatePart("html", "html")),
+    options=EmailOptions,
     settings=EmailSettings,
     provider="channels.email.provider:EmailProvider",
     providers=("smtp",),

@@ -23,10 +23,12 @@ from yarl import URL
 
 from channels.slack.settings import SlackSettings
 from channels.answer_excerpt import AnswerExcerpt
-from channels.outbound import TargetPolicy, parse_url
+from channels.outbound import HostList, TargetPolicy, parse_url
 from channels.outbound_http import Answer, OutboundHttp
 from channels.slack.errors import ERROR_CODE, http_failure, outcome_for, rate_limited
+from channels.slack.options import SlackOptions
 from channels.slack.threads import ThreadStarts, ThreadStore, thread_store
+from consumer.channel_options import read_options
 from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
 from consumer.pacing import MonotonicClock, Pacer, Sleep
 from consumer.settings import Settings, SettingsError
@@ -39,18 +41,15 @@ MAX_BODY = 4096
 # blocks): read it whole, or a long message that was posted would look like a bad answer and be
 # posted again.
 MAX_API_ANSWER = 1024 * 1024
-# Options given to Slack as they are: chat.postMessage arguments, which webhooks accept too.
-PASS_THROUGH = ("blocks", "attachments", "username", "icon_emoji", "icon_url", "unfurl_links",
-                "unfurl_media", "thread_ts")
 
 
 def is_webhook(address: str) -> bool:
     return address.startswith(("https://", "http://"))
 
 
-def slack_body(message: dict, options: dict) -> dict:
+def slack_body(message: dict, options: SlackOptions) -> dict:
     """The JSON both ways share: text (a bold subject line over the text), blocks, attachments, ..."""
-    body = {k: options[k] for k in PASS_THROUGH if options.get(k) is not None}
+    body = options.passed_through()
     subject, text = message.get("subject"), message.get("text")
     text = f"*{subject}*\n{text}" if subject and text else subject or text
     if text:
@@ -70,7 +69,7 @@ class SlackProvider:
         if isinstance(self.post_message_url, Permanent):
             raise SettingsError(f"slack_api_url: {self.post_message_url.message}")
         self._token = _secret(own.slack_bot_token)
-        self.webhook_hosts = webhook_hosts(own.slack_webhook_hosts)
+        self.webhook_hosts = HostList.parse(own.slack_webhook_hosts, "slack_webhook_hosts")
         self.targets = TargetPolicy.from_setting(own.slack_allowed_targets, "slack_allowed_targets")
         self.excerpt = AnswerExcerpt.from_settings(settings)
         self.http = OutboundHttp(self.targets, timeout_s=own.slack_timeout_s, max_answer_bytes=MAX_BODY,
@@ -95,12 +94,9 @@ class SlackProvider:
         await self.threads.close()
 
     async def send(self, message: dict) -> Outcome:
-        try:
-            options = json.loads(message.get("options") or "{}")
-        except ValueError as exc:
-            return Permanent("slack_invalid_options", f"options are not JSON: {exc}")
-        if not isinstance(options, dict):
-            return Permanent("slack_invalid_options", "options are not a JSON object")
+        options = read_options(SlackOptions, message.get("options"), "slack_invalid_options")
+        if isinstance(options, Permanent):
+            return options
         address = message["address"]
         if is_webhook(address):
             target = self._webhook_target(address)
@@ -108,13 +104,13 @@ class SlackProvider:
                 return target
             outcome = await self._post_webhook(target, slack_body(message, options))
         else:
-            channel = str(options.get("channel") or address)
+            channel = options.channel or address
             body = {"channel": channel, **slack_body(message, options)}
-            key = options.get("thread_key")
+            key = options.thread_key
             if key is None or "thread_ts" in body:
                 outcome = await self._post_api(body)
             else:
-                outcome = await self._post_in_thread(str(key), channel, body)
+                outcome = await self._post_in_thread(key, channel, body)
         log.debug("slack delivery %s -> %s", message.get("delivery_id"), outcome)
         return outcome
 
@@ -145,9 +141,9 @@ class SlackProvider:
         if isinstance(target, Permanent):
             return target
         host = (target.raw_host or "").lower().rstrip(".")
-        if "*" not in self.webhook_hosts and host not in self.webhook_hosts:
+        if not self.webhook_hosts.allows(host):
             return Permanent("invalid_address", f"Slack incoming webhooks are accepted on "
-                             f"{sorted(self.webhook_hosts)} only, not {host[:100]!r} (slack_webhook_hosts)")
+                             f"{self.webhook_hosts} only, not {host[:100]!r} (slack_webhook_hosts)")
         return self.targets.screen(target) or target
 
     def _park_if_backlogged(self, target: str) -> Deferred | None:
@@ -200,11 +196,6 @@ class SlackProvider:
         if ERROR_CODE.fullmatch(text):
             return outcome_for(text, answer.status)
         return http_failure(answer.status, self.excerpt(text))
-
-
-def webhook_hosts(setting: str) -> frozenset[str]:
-    """slack_webhook_hosts: comma-separated host names; "*" accepts any (still SSRF-guarded)."""
-    return frozenset(h.strip().lower().rstrip(".") for h in setting.split(",") if h.strip())
 
 
 def _json(body: dict) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from channels.slack.options import SlackOptions
 from channels.slack.settings import SlackSettings
 from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
@@ -30,6 +31,7 @@ SPEC = ChannelSpec(
     check_address=check_address,
     legacy_address_field="slack",
     parts=(TemplatePart("text", escape="slack"), TemplatePart("blocks", "json", escape="slack")),
+    options=SlackOptions,
     settings=SlackSettings,
     provider="channels.slack.provider:SlackProvider",
     providers=("slack-webhook", "slack-api"),

@@ -2,6 +2,7 @@
 E.164 (the one phone rule, channels/sms/numbers.py), one text part."""
 from __future__ import annotations
 
+from channels.sms.options import SmsOptions
 from channels.sms.settings import SmsSettings
 from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
@@ -26,6 +27,7 @@ SPEC = ChannelSpec(
     check_address=check_address,
     legacy_address_field="phone",
     parts=(TemplatePart("text", "one_line"),),
+    options=SmsOptions,
     settings=SmsSettings,
     provider="channels.sms.provider:SmsProvider",
     providers=("twilio", "sns", "http"),

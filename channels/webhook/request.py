@@ -1,8 +1,7 @@
 """Builds one webhook HTTP request from a channel message: method, headers, credentials, body and
 Standard Webhooks signature, or a Permanent outcome when the message asks for something refused.
 
-Options (content.webhook.options): method, headers (JSON object), credential (a name from the
-webhook_credentials setting), body ("data" = the event's data only; default the full payload).
+Options (content.webhook.options) are read through their model, channels/webhook/options.py.
 Secrets never come from the event: signing keys and credentials are configuration only, and a
 credential goes only to the hosts configured for it (the event chooses the URL)."""
 from __future__ import annotations
@@ -16,24 +15,16 @@ from typing import Any
 
 from yarl import URL
 
-from channels.outbound import parse_url
+from channels.outbound import HostList, parse_url
+from channels.webhook.options import WebhookOptions
 from channels.webhook.signing import WebhookSigner
+from consumer.channel_options import read_options
 from consumer.outcomes import Permanent
 from consumer.settings import SettingsError
 
-METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 BODYLESS = frozenset({"GET", "DELETE"})
-# Set by the provider only: framing, authentication, signing and idempotency.
-RESERVED_HEADERS = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "authorization",
-    "webhook-id", "webhook-timestamp", "webhook-signature", "idempotency-key"})
-# Keys that would carry a secret inside the event; refused rather than silently ignored.
-SECRET_OPTIONS = frozenset({"signing_secret", "secret", "auth", "token", "password"})
 # Built once: json.dumps with separators builds a new encoder on every call.
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-# A header name is an RFC 9110 token; a value holds no control character (HTAB and \x0b included).
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -48,15 +39,13 @@ class WebhookRequest:
 @dataclass(frozen=True)
 class Credential:
     authorization: str  # the Authorization header value
-    hosts: frozenset[str]  # host names, or "*.example.com" for its subdomains
+    hosts: HostList  # host names, or "*.example.com" for its subdomains (never "*")
 
     def __repr__(self) -> str:
-        return f"Credential(hosts={sorted(self.hosts)})"
+        return f"Credential(hosts=[{self.hosts}])"
 
     def allows(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
-        return host in self.hosts or any(
-            pattern.startswith("*.") and host.endswith(pattern[1:]) for pattern in self.hosts)
+        return self.hosts.allows(host)
 
 
 def payload(message: dict, data: Any = None) -> dict:
@@ -111,7 +100,7 @@ def parse_credentials(raw: str | None) -> dict[str, Credential]:
             raise SettingsError(f"setting webhook_credentials: credential {name!r} needs \"hosts\", the list of "
                                 "host names it may be sent to (e.g. [\"api.example.com\", \"*.example.net\"])")
     return {name: Credential(_authorization(credential),
-                             frozenset(h.strip().lower().rstrip(".") for h in credential["hosts"]))
+                             HostList.parse(",".join(credential["hosts"]), f"webhook_credentials ({name})"))
             for name, credential in data.items()}
 
 
@@ -128,49 +117,24 @@ def build_request(message: dict, *, signer: WebhookSigner, credentials: dict[str
     target = parse_url(url)
     if isinstance(target, Permanent):
         return target
-    try:
-        raw_options = message.get("options")
-        # Most messages carry no options; skip the parse for them.
-        options: Any = json.loads(raw_options) if raw_options and raw_options != "{}" else {}
-    except json.JSONDecodeError:
-        return Permanent("invalid_options", "options is not JSON")
-    if not isinstance(options, dict):
-        return Permanent("invalid_options", "options is not a JSON object")
-    if refused := sorted(SECRET_OPTIONS & options.keys()):
-        return Permanent("secret_in_event", f"secrets come from configuration only, not options {refused}")
+    options = read_options(WebhookOptions, message.get("options"))
+    if isinstance(options, Permanent):
+        return options
+    method = options.method
+    headers = dict(options.headers or {})  # checked by the model: no control character, none of ours
 
-    method = str(options.get("method", "POST")).upper()
-    if method not in METHODS:
-        return Permanent("invalid_method", f"method {method[:20]!r} is not one of {sorted(METHODS)}")
-
-    extra = options.get("headers") or {}
-    if not isinstance(extra, dict):
-        return Permanent("invalid_options", "headers is not a JSON object")
-    headers: dict[str, str] = {}
-    for name, value in extra.items():
-        value = value if isinstance(value, str) else json.dumps(value)
-        if _CONTROL.search(name) or _CONTROL.search(value):
-            return Permanent("header_injection", f"header {name[:40]!r} has a control character")
-        if name.strip().lower() in RESERVED_HEADERS:
-            return Permanent("header_not_allowed", f"header {name[:40]!r} is set by Tidings")
-        if not _TOKEN.fullmatch(name):
-            return Permanent("invalid_options", f"header name {name[:40]!r} is not an HTTP token")
-        headers[name] = value
-
-    if (name := options.get("credential")) is not None:
-        credential = credentials.get(str(name))
+    if (name := options.credential) is not None:
+        credential = credentials.get(name)
         if credential is None:
-            return Permanent("unknown_credential", f"no credential {str(name)[:60]!r} in webhook_credentials")
+            return Permanent("unknown_credential", f"no credential {name[:60]!r} in webhook_credentials")
         if not credential.allows(target.raw_host or ""):
-            return Permanent("credential_not_allowed", f"credential {str(name)[:60]!r} is not for host "
+            return Permanent("credential_not_allowed", f"credential {name[:60]!r} is not for host "
                              f"{(target.raw_host or '')[:100]!r} (its hosts in webhook_credentials)")
         headers["Authorization"] = credential.authorization
 
     body: bytes | None = None
     if method not in BODYLESS:
-        shape = options.get("body", "payload")
-        if shape not in ("payload", "data"):
-            return Permanent("invalid_options", f"body {str(shape)[:20]!r} is not payload or data")
+        shape = options.body
         try:
             data = json.loads(message["data"] or "{}")
         except (TypeError, ValueError) as exc:

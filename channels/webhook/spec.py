@@ -2,6 +2,7 @@
 a JSON body part, Standard Webhooks signatures."""
 from __future__ import annotations
 
+from channels.webhook.options import WebhookOptions
 from channels.webhook.settings import WebhookSettings
 from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
 
@@ -22,6 +23,7 @@ SPEC = ChannelSpec(
     check_address=check_address,
     legacy_address_field="webhook_url",
     parts=(TemplatePart("body", "json"),),
+    options=WebhookOptions,
     settings=WebhookSettings,
     provider="channels.webhook.provider:WebhookProvider",
     providers=("http",),
