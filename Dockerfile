@@ -8,9 +8,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# What the image runs: the core and the extras of every service (the email and SMS channels, the
+# gateway; docs/deployment.md, "Installing"). Not the demo's embedded servers, nor the test tools.
+# A smaller image for one service: docker build --build-arg EXTRAS="gateway" .
+ARG EXTRAS="email sms gateway"
+
 # Dependencies first, read from pyproject.toml, so that a source change does not reinstall them.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN python -c "import sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + [d for x in sys.argv[1:] for d in p['optional-dependencies'][x]]))" $EXTRAS \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt

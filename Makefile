@@ -28,10 +28,11 @@ TEST_WORKERS ?= 3
 test: install
 	$(BIN)/python -m pytest tests -n $(TEST_WORKERS)
 
-# Every scenario in bench/scenarios.py; writes bench/results/ and the README's Performance table.
+# Every scenario in bench/scenarios.py; writes bench/results/: a JSON file per scenario and the
+# table, bench/results/README.md (the one place the figures live; docs/performance.md links there).
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python -m bench.run --update-readme $(BENCH_ARGS)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

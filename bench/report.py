@@ -1,6 +1,7 @@
 """Turns the runs of a scenario into its result (medians, ratios to the ceilings measured in the
 same runs, targets met or missed), writes bench/results/<scenario>.json, and renders one markdown
-table for every result on disk (bench/results/README.md, and the README's Performance section)."""
+table for every result on disk: bench/results/README.md, the one place the figures are published
+(docs/performance.md says what each scenario measures and links there)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,6 @@ from pathlib import Path
 from bench.scenarios import Scenario
 
 UNITS = ("_per_s", "_s", "_mb")
-README_START = "<!-- bench-table:start -->"
-README_END = "<!-- bench-table:end -->"
 
 
 def _number(value) -> bool:
@@ -121,16 +120,6 @@ def write_table(out_dir: Path, results: list[dict]) -> Path:
     path.write_text("# Benchmark results\n\nWritten by `python -m bench.run` (these results came from "
                     f"{commands}); one JSON file per scenario beside this table. Ratios are computed "
                     "within each run against the ceiling measured in that run, then the median taken; "
-                    "targets are reported, never asserted.\n\n" + render_table(results) + "\n")
+                    "targets are reported, never asserted. What each scenario measures, and how to run "
+                    "them: [docs/performance.md](../../docs/performance.md).\n\n" + render_table(results) + "\n")
     return path
-
-
-def update_readme(readme: Path, table: str) -> bool:
-    """Replace the table between the markers of the README's Performance section; False if absent."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}")
-    return True

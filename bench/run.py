@@ -1,9 +1,10 @@
 """The benchmark harness (`make bench`): runs each scenario's measure() several times, keeps the
 median of every figure and of every ratio to the ceiling measured in the same run, and writes
-bench/results/<scenario>.json plus one markdown table with the machine and the date.
+bench/results/<scenario>.json plus one markdown table with the machine and the date,
+bench/results/README.md (the only place the figures are published).
 
-  python -m bench.run [--quick] [--scenario NAME ...] [--repeats N] [--out DIR] [--update-readme]
-  python -m bench.run --report-only [--update-readme]      # the table again from bench/results/*.json
+  python -m bench.run [--quick] [--scenario NAME ...] [--repeats N] [--out DIR]
+  python -m bench.run --report-only      # the table again from bench/results/*.json
 
 --quick runs every scenario smaller (same repeats): a smoke run, not figures to publish. A
 scenario whose module is not there yet is skipped with a message; one that fails is reported and
@@ -22,7 +23,6 @@ from bench import machine, report
 from bench.scenarios import SCENARIOS, Scenario, by_name
 
 RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 class Skipped(Exception):
@@ -65,8 +65,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"run only this scenario (repeatable): {', '.join(s.name for s in SCENARIOS)}")
     parser.add_argument("--repeats", type=int, help="runs per scenario (default: the scenario's, 3 for most)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON files and the table go")
-    parser.add_argument("--update-readme", action="store_true",
-                        help="also replace the table in README.md's Performance section")
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: rewrite the table from the JSON files already in --out")
     args = parser.parse_args(argv)
@@ -103,8 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         table_path = report.write_table(args.out, results)
         print(report.render_table(results))
         print(f"table: {table_path}", file=sys.stderr)
-        if args.update_readme and not report.update_readme(README, report.render_table(results)):
-            print(f"README.md has no {report.README_START} marker; table not copied there", file=sys.stderr)
     if skipped:
         print(f"skipped: {', '.join(skipped)}", file=sys.stderr)
     if failed:

@@ -132,7 +132,7 @@ def wait_for(condition, what: str, timeout: float, children: list[subprocess.Pop
 
 def read_timestamps(settings: Settings, topics: list[str]) -> list[float]:
     """The record timestamps (epoch seconds) of every message in the topics, read to the end of
-    each partition (Tansu's watermarks are not trusted, see README)."""
+    each partition (Tansu's watermarks are not trusted, see docs/testing.md)."""
     consumer = Consumer({**settings.kafka_common(), "group.id": f"bench-reader-{uuid.uuid4().hex[:6]}",
                          "enable.partition.eof": True, "enable.auto.commit": False})
     assignment = []

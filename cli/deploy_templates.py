@@ -260,7 +260,7 @@ COMPOSE = """\
 #   <-  grafana (the Tidings dashboard, provisioned)
 #   mailpit: a local SMTP server with a web UI that the email channel delivers to.
 {% for s in profiled %}
-#   {{ s.name }} needs credentials:  docker compose --profile {{ s.profile }} up  (README: Deployment)
+#   {{ s.name }} needs credentials:  docker compose --profile {{ s.profile }} up  (docs/deployment.md)
 {% endfor %}
 #
 # From the host: Kafka localhost:9092, Postgres localhost:5432 (tidings/tidings), the gateway

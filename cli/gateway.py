@@ -9,8 +9,6 @@ import logging
 import signal
 import sys
 
-import uvicorn
-
 from consumer import service as runtime
 from consumer.settings import Settings, SettingsError
 from gateway.settings import GatewaySettings
@@ -24,7 +22,14 @@ def gateway_settings(settings: Settings) -> GatewaySettings:
 
 
 def run_gateway(settings: Settings) -> int:
-    from gateway.app import create_app
+    try:  # the `gateway` extra: `config show` and `docs render` import this module without it
+        import uvicorn
+
+        from gateway.app import create_app
+    except ModuleNotFoundError as exc:
+        print(f"tidings: the gateway needs {exc.name}, which is not installed: pip install 'tidings[gateway]'",
+              file=sys.stderr)
+        return 2
 
     runtime.configure_logging(settings.log_level)
     try:
@@ -38,30 +43,35 @@ def run_gateway(settings: Settings) -> int:
     config = uvicorn.Config(app, host=settings.section(GatewaySettings).gateway_host, port=settings.section(GatewaySettings).gateway_port, lifespan="on",
                             log_config=None, access_log=False, timeout_keep_alive=75,
                             timeout_graceful_shutdown=settings.shutdown_grace_s)
-    server = GatewayServer(config)
+    server = gateway_server(config)
     asyncio.run(server.serve())
     return 0 if server.started else 1
 
 
-class GatewayServer(uvicorn.Server):
+def gateway_server(config):
     """uvicorn re-raises SIGTERM once it has shut down (exit status -15); a Tidings service stops
-    accepting, finishes the requests in flight, flushes its producer and exits 0."""
+    accepting, finishes the requests in flight, flushes its producer and exits 0. (A class made
+    here, not at import: uvicorn is imported only by the command that serves.)"""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self):
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop, sig)
-        try:
-            yield
-        finally:
+    class GatewayServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+                loop.add_signal_handler(sig, self._stop, sig)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
 
-    def _stop(self, sig: signal.Signals) -> None:
-        log.info("gateway: %s received, finishing requests in flight", signal.Signals(sig).name)
-        self.force_exit = self.should_exit and sig == signal.SIGINT  # a second Ctrl-C: now
-        self.should_exit = True
+        def _stop(self, sig: signal.Signals) -> None:
+            log.info("gateway: %s received, finishing requests in flight", signal.Signals(sig).name)
+            self.force_exit = self.should_exit and sig == signal.SIGINT  # a second Ctrl-C: now
+            self.should_exit = True
+
+    return GatewayServer(config)
 
 
 def openapi_command(settings: Settings) -> int:

@@ -67,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", help="a file of JSON Lines or one JSON document (an object or an array), "
                                       "or - for standard input")
 
-    from cli import config, deploy, endpoints, prefs, recipients, templates
+    from cli import config, deploy, docs, endpoints, prefs, recipients, templates
     deploy.add_parser(verbs)
+    docs.add_parser(verbs)
     config.add_parser(verbs)
     endpoints.add_parser(verbs)
     templates.add_parser(verbs)
@@ -132,6 +133,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "deploy":
         from cli.deploy import deploy_command
         return deploy_command(args)
+    if args.verb == "docs":
+        from cli.docs import docs_command
+        return docs_command(args)
     if args.verb == "run" and args.service == "gateway":
         from cli.gateway import run_gateway
         return run_gateway(settings)

@@ -1,6 +1,6 @@
 """`tidings publish FILE|-`: JSON -> NotificationEvents on their priority topics. The file is JSON
 Lines (one notification per line) or one JSON document (an object, or an array of objects, laid
-out freely, as people copy them from the README).
+out freely, as people copy them from the docs).
 
 Prints one notification id per published event; invalid ones are reported on stderr with the line
 they start on, and nothing is published for them."""

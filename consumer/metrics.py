@@ -56,7 +56,7 @@ class ServiceMetrics:
         self.duplicates = Counter("tidings_duplicates_total",
                                   "Notifications suppressed as duplicates (event id or idempotency key).",
                                   ["service"], registry=r)
-        # Tracking, outcomes and state (issue 8); names and labels are documented in the README.
+        # Tracking, outcomes and state (issue 8); names and labels are documented in docs/observability.md.
         self.produced = Counter("tidings_messages_produced_total", "Messages acknowledged by the broker.",
                                 ["service", "topic"], registry=r)
         self.delivery_latency = Histogram("tidings_delivery_latency_seconds",

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -121,76 +121,101 @@ class Settings(Section):
 
     model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="allow", frozen=True, case_sensitive=False)
 
-    bootstrap_servers: str = "localhost:9092"
-    topic_prefix: str = "tidings"
-    partitions: int = 6
-    replication_factor: int = 1
-    schema_registry_url: str | None = None
-    database_url: str | None = None
-    metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9400
-    group_prefix: str = "tidings"
-    batch_size: int = 500
-    max_in_flight: int = 5000
-    session_timeout_ms: int = 10000
-    # How long a stop or a rebalance waits for in-flight work before leaving it to be redone.
-    shutdown_grace_s: float = 5.0
-    # Stored offsets are committed this often: after a crash a consumer redoes at most what was
-    # in flight plus what finished in the last interval (README, "Delivery semantics").
-    commit_interval_ms: int = 200
-    # cooperative-sticky: a rebalance moves only the partitions that change hands.
-    assignment_strategy: str = "cooperative-sticky"
-    # A message whose handling raises is tried this many times, then dead-lettered (internal_error).
-    internal_error_attempts: int = 3
-    sink_batch_size: int = 1000
-    # A sink write Postgres has not answered in this long is given up and retried on a new
-    # connection (a frozen server never closes the old one).
-    sink_write_timeout_s: float = 30.0
-    # The largest ChannelMessage the router fans out (librdkafka refuses over 1,000,000 bytes by
-    # default); an event that would need a bigger one is dead-lettered once as too_large.
-    max_message_bytes: int = 900_000
-    log_level: str = "INFO"
-    # Retry tiers ("10s,1m,10m,1h"); TIDINGS_RETRY_TIERS_<CHANNEL> (config file: retry_tiers_<channel>)
-    # overrides them for one channel, whichever channels are installed.
-    retry_tiers: str = "10s,1m,10m,1h"
-    retry_tiers_by_channel: dict[str, str] = {}
-    # The dead-letter limit: stop dead-lettering when this many in a row, or this share of the
-    # last `dead_letter_window` outcomes, would go to the DLQ; try again after the cool-down.
-    dead_letter_max_consecutive: int = 50
-    dead_letter_max_share: float = 0.8
-    dead_letter_window: int = 100
-    dead_letter_cooldown_s: float = 60.0
-    # Priority lanes: a lane paused behind a busy higher lane resumes once every higher lane has been
-    # idle for priority_resume_after_s; one paused for priority_max_pause_s (0 = no limit) then runs
-    # for a sixth of that. Channel workers give out priority_send_slots concurrent sends, highest
-    # priority first (0 = no gate).
+    bootstrap_servers: str = Field("localhost:9092", description="Kafka bootstrap servers")
+    topic_prefix: str = Field("tidings", description="prefix of every topic name")
+    partitions: int = Field(6, description="partitions per topic for `tidings topics create` (the same on all "
+                                           "priority topics)")
+    replication_factor: int = Field(1, description="replication factor for created topics")
+    schema_registry_url: str | None = Field(None, description="Confluent-compatible schema registry; unset: the "
+                                                              "ids of `schemas/ids.json`")
+    database_url: str | None = Field(None, description="PostgreSQL conninfo or URL (the sink, the router's "
+                                                       "directory and limits, `db migrate`; the demo embeds one "
+                                                       "when unset)")
+    metrics_host: str = Field("0.0.0.0", description="where `/metrics` and `/healthz` listen")
+    metrics_port: int = Field(9400, description="the port of `/metrics` and `/healthz` (0 picks a free one)")
+    group_prefix: str = Field("tidings", description="consumer groups are `<prefix>.router`, "
+                                                     "`<prefix>.channel.<name>`, `<prefix>.sink`")
+    batch_size: int = Field(500, description="messages fetched per batch")
+    max_in_flight: int = Field(5000, description=(
+        "messages fetched but unfinished before the consumer pauses its partitions (the sink keeps room for at "
+        "least 20 of its batches); part of the bound on work redone after a crash (see "
+        "[Delivery semantics](operations.md#delivery-semantics))"))
+    session_timeout_ms: int = Field(10000, description="consumer group session timeout")
+    shutdown_grace_s: float = Field(5.0, description=(
+        "how long SIGTERM, or the revocation of partitions in a rebalance, waits for their in-flight work "
+        "before committing and handing them over; work still unfinished is redone by the next owner"))
+    commit_interval_ms: int = Field(200, description=(
+        "how often stored offsets are committed; after a crash a consumer redoes at most what was in flight "
+        "plus what finished in the last interval"))
+    assignment_strategy: str = Field("cooperative-sticky", description=(
+        "partition assignment: a rebalance moves only the partitions that change hands (`range` or "
+        "`roundrobin` for eager rebalances, e.g. while a fleet of an older version still runs)"))
+    internal_error_attempts: int = Field(3, description=(
+        "a message whose handling raises is tried this many times (backoff 0.5 s, 1 s, ...), then "
+        "dead-lettered as `internal_error`"))
+    sink_batch_size: int = Field(1000, description="delivery events per sink batch (one transaction)")
+    # A frozen Postgres server never closes the old connection, so the sink gives it up itself.
+    sink_write_timeout_s: float = Field(30.0, description=(
+        "a sink write Postgres has not answered in this long is given up (the connection dropped) and retried "
+        "on a new connection"))
+    # librdkafka refuses messages over 1,000,000 bytes by default.
+    max_message_bytes: int = Field(900_000, description=(
+        "the largest ChannelMessage the router fans out; an event that would need a bigger one is "
+        "dead-lettered once as `too_large`"))
+    log_level: str = Field("INFO", description="log level")
+    retry_tiers: str = Field("10s,1m,10m,1h", description=(
+        "retry tiers (durations, increasing; each names its topic, "
+        "`<prefix>.channel.<channel>.retry.<tier>`, one per channel) of every channel whose spec sets no "
+        "default tiers of its own"))
+    retry_tiers_by_channel: dict[str, str] = Field({}, description=(
+        "tiers for one channel, whichever channels are installed, e.g. `TIDINGS_RETRY_TIERS_WEBHOOK=1s,2s` "
+        "(config file: `retry_tiers_<channel>`)"),
+        json_schema_extra={"variable": "TIDINGS_RETRY_TIERS_<CHANNEL>", "type": "text"})
+    dead_letter_max_consecutive: int = Field(50, description="dead letters in a row that trip the dead-letter "
+                                                             "limit (it stops dead-lettering and holds the "
+                                                             "consumer)")
+    dead_letter_max_share: float = Field(0.8, description="share of the last `TIDINGS_DEAD_LETTER_WINDOW` "
+                                                          "outcomes that trips it")
+    dead_letter_window: int = Field(100, description="outcomes the share is computed over")
+    dead_letter_cooldown_s: float = Field(60.0, description="how long a tripped limit holds the consumer before "
+                                                            "trying again")
     # 0.1: a lane switch costs this plus the resumed partitions' first fetches (0.02-0.3 s each in
     # bench.router); at 0.5 the router spent a third of a four-lane backlog waiting between lanes.
-    priority_resume_after_s: float = 0.1
-    priority_max_pause_s: float = 30.0
-    priority_lag_messages: int = 100  # a lane with this many fetched since its end (or in flight) is behind
-    priority_send_slots: int = 100
-    # Rate limits (router): comma-separated rules "scope[:channel][:priority]=N/period" with scope
-    # recipient | category | source; over a limit "suppress" or "defer" (to a retry tier); the
-    # exempt priorities are neither limited nor counted.
-    rate_limits: str = "recipient=100/1h"
-    rate_limit_action: str = "suppress"
-    rate_limit_exempt: str = "urgent"
-    # Deduplication (router): an event id or idempotency key seen within this window is suppressed.
-    dedup_window_s: float = 86400.0
-    # Templates, recipients, preferences (the router, with database_url): categories that bypass
-    # opt-outs ("security,fraud"), how often the router re-checks a template's latest version, and
-    # the caps on one rendered part: its size and its rendering time.
-    critical_categories: str = ""
-    template_cache_ttl_s: float = 5.0
-    template_max_output_bytes: int = 256 * 1024
-    template_max_render_s: float = 1.0
-    # Template render workers (router/render_pool.py): how many processes render at once (per
-    # router, gateway or CLI; started when first needed), and how much memory each may add.
-    template_render_workers: int = 2
-    template_render_memory_mb: int = 256
-    # Extra librdkafka properties (security.protocol, sasl.*, ...) from the config file's [kafka] table.
-    kafka: dict[str, Any] = {}
+    priority_resume_after_s: float = Field(0.1, description=(
+        "a lane paused behind a higher lane resumes once no higher lane has been behind for this long"))
+    priority_max_pause_s: float = Field(30.0, description=(
+        "a lane paused this long runs for a sixth of it even if higher lanes stay busy (0: strict, no limit)"))
+    priority_lag_messages: int = Field(100, description=(
+        "a lane with this many messages fetched since it last reached the end of its partitions (or with half "
+        "of `TIDINGS_MAX_IN_FLIGHT` in flight) is behind and pauses the lanes below it"))
+    priority_send_slots: int = Field(100, description=(
+        "concurrent sends per channel worker, handed out highest priority first; never fewer than the "
+        "provider's own concurrency (`TIDINGS_WEBHOOK_CONCURRENCY`); 0: no gate"))
+    rate_limits: str = Field("recipient=100/1h", description=(
+        "the router's rate-limit rules, comma-separated `scope[:channel][:priority]=N/period` with scope "
+        "`recipient`, `category` or `source` (see [Rate limits](operations.md#rate-limits); empty: no limits)"))
+    rate_limit_action: str = Field("suppress", description=(
+        "over a limit: `suppress` (recorded `suppressed`, reason `rate_limited`) or `defer` (parked on a retry "
+        "tier until the next window)"))
+    rate_limit_exempt: str = Field("urgent", description="comma-separated priorities that are neither limited "
+                                                         "nor counted (empty: none)")
+    dedup_window_s: float = Field(86400.0, description="how long an event id or idempotency key is remembered "
+                                                       "(a later copy is suppressed as `duplicate`)")
+    critical_categories: str = Field("", description="comma-separated categories that bypass opt-outs, e.g. "
+                                                     "`security,fraud`")
+    template_cache_ttl_s: float = Field(5.0, description="how often the router re-checks a template's latest "
+                                                         "version")
+    template_max_output_bytes: int = Field(256 * 1024, description="the cap on one rendered template part")
+    template_max_render_s: float = Field(1.0, description=(
+        "the time budget of one rendered template part (also when `templates push` renders the sample data)"))
+    template_render_workers: int = Field(2, description=(
+        "render worker processes per router, gateway or CLI, started when first needed (see "
+        "[Templates: limits](templates.md#limits))"))
+    template_render_memory_mb: int = Field(256, description="how much memory one render worker may add to its "
+                                                            "size at start (0: no cap)")
+    kafka: dict[str, Any] = Field({}, description=(
+        "extra librdkafka properties (`security.protocol`, `sasl.*`, ...): a table of the config file "
+        "(`TIDINGS_CONFIG`) only, no environment variable"), json_schema_extra={"variable": "[kafka]", "type": "table"})
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

@@ -2,38 +2,43 @@
 `settings.section(GatewaySettings)`."""
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from consumer.settings import Section
 
 
 class GatewaySettings(Section):
-    # HTTP gateway (gateway/): where it listens; JWTs are HS256 with gateway_jwt_secret and/or RS256
-    # with keys from gateway_jwks_url, checked against issuer, audience and a leeway; static bearer
-    # tokens (Alertmanager) are a JSON object token -> {"subject": ..., "scopes": [...]}. Rate limits
-    # are "N/period" per principal and channel ("100/h"; per channel "sms=10/h,email=1000/h").
-    gateway_host: str = "0.0.0.0"
-    gateway_port: int = 8080
-    gateway_jwt_secret: SecretStr | None = None
-    gateway_jwks_url: str | None = None
-    gateway_jwt_issuer: str | None = None
-    gateway_jwt_audience: str | None = None
-    gateway_jwt_leeway_s: float = 30.0
-    gateway_static_tokens: SecretStr | None = None
-    gateway_rate_limit: str = "100/h"
-    gateway_rate_limits: str | None = None
-    gateway_max_body_bytes: int = 1024 * 1024
-    gateway_max_batch: int = 500
-    gateway_idempotency_ttl_s: float = 86400.0
-    # Gateway tenants: what a token without a `tenants` claim acts for. "*" (the default): every
-    # tenant, as before the claim existed; "a,b": those; empty: nothing (such tokens get 403).
-    gateway_default_tenants: str = "*"
-    # One-click unsubscribe (RFC 8058): tokens signed with this secret, valid this long; links
-    # are built on gateway_public_url.
-    gateway_unsubscribe_secret: SecretStr | None = None
-    gateway_unsubscribe_ttl_s: float = 30 * 86400.0
-    gateway_public_url: str = "http://localhost:8080"
-    # Alertmanager: routes, a JSON list of {"match": {label: value}, "channels": [...],
-    # "recipient": {...}}, first match wins; severity -> priority as "critical=urgent,warning=high".
-    gateway_alertmanager_routes: str = "[]"
-    gateway_alertmanager_priorities: str = "critical=urgent,error=high,warning=high,info=normal"
+    gateway_host: str = Field("0.0.0.0", description="where the gateway listens (API, `/metrics`, `/healthz`, "
+                                                     "`/readyz`)")
+    gateway_port: int = Field(8080, description="the gateway's port")
+    gateway_jwt_secret: SecretStr | None = Field(None, description="HS256 shared secret, at least 32 bytes; "
+                                                                   "never logged")
+    gateway_jwks_url: str | None = Field(None, description="JWKS URL for RS256 tokens")
+    gateway_jwt_issuer: str | None = Field(None, description="the required `iss` when set")
+    gateway_jwt_audience: str | None = Field(None, description="the required `aud` when set")
+    gateway_jwt_leeway_s: float = Field(30.0, description="clock skew allowed on `exp` / `nbf`")
+    gateway_static_tokens: SecretStr | None = Field(None, description=(
+        "JSON `{\"<token, 16+ chars>\": {\"subject\": \"alertmanager\", \"scopes\": [\"alertmanager\"], "
+        "\"tenants\": [\"default\"]}}` (`\"tenants\"`: names or `\"*\"`; left out, "
+        "`TIDINGS_GATEWAY_DEFAULT_TENANTS`); never logged"))
+    gateway_rate_limit: str = Field("100/h", description="per principal and channel: `N/s`, `N/m`, `N/h`, `N/d` "
+                                                         "or `N/30s`")
+    gateway_rate_limits: str | None = Field(None, description="per channel: `sms=10/h,email=1000/h`")
+    gateway_max_body_bytes: int = Field(1024 * 1024, description="request body cap (413 beyond it)")
+    gateway_max_batch: int = Field(500, description="notifications per POST (413 beyond it)")
+    gateway_idempotency_ttl_s: float = Field(86400.0, description="how long an Idempotency-Key is remembered")
+    gateway_default_tenants: str = Field("*", description=(
+        "the tenants a token without a `tenants` claim acts for: `*`, every tenant (as before the claim); "
+        "`acme,globex`; or empty, none (such tokens get 403)"))
+    gateway_unsubscribe_secret: SecretStr | None = Field(None, description=(
+        "signs one-click unsubscribe tokens (RFC 8058), at least 32 bytes (unset: the unsubscribe endpoints "
+        "answer 503); never logged"))
+    gateway_unsubscribe_ttl_s: float = Field(30 * 86400.0, description="how long an unsubscribe link works (30 "
+                                                                       "days)")
+    gateway_public_url: str = Field("http://localhost:8080", description="the base of unsubscribe links")
+    gateway_alertmanager_routes: str = Field("[]", description=(
+        "the Alertmanager routing table: a JSON list of `{\"match\": {label: value}, \"channels\": [...], "
+        "\"recipient\": {...}, \"tenant\"?}`, first match wins (see [Alertmanager](gateway.md#alertmanager)); "
+        "`docker-compose.yml` sets one catch-all route, by e-mail to `oncall@example.com`"))
+    gateway_alertmanager_priorities: str = Field("critical=urgent,error=high,warning=high,info=normal", description=(
+        "severity -> priority (unknown severities: normal)"))

@@ -54,7 +54,7 @@ class SinkService:
         self.batch_size = settings.sink_batch_size
         # Room for many batches while one is written (delivery events are small): with in-flight
         # near one batch the stream pauses after every batch and then waits for the first fetch
-        # after resume (0.02 s to about a second on Tansu, see README); measured 4,300 rows/s at 4
+        # after resume (0.02 s to about a second on Tansu, see docs/testing.md); measured 4,300 rows/s at 4
         # batches, 9,400 at 20 (bench.sink, before the decode and COPY changes).
         self.max_in_flight = max(settings.max_in_flight, 20 * self.batch_size)
         self.log: DeliveryLog | None = None

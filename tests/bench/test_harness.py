@@ -1,5 +1,5 @@
-"""The benchmark harness: medians and same-run ratios from fixed runs, the markdown table, the
-README section, a missing scenario skipped, and one real quick scenario writing valid JSON."""
+"""The benchmark harness: medians and same-run ratios from fixed runs, the markdown table written to
+the results folder only, a missing scenario skipped, and one real quick scenario writing valid JSON."""
 from __future__ import annotations
 
 import json
@@ -55,15 +55,16 @@ def test_result_json_and_table(tmp_path):
     assert "`events`" not in table  # counts without a unit are parameters, not figures
 
 
-def test_readme_section_is_replaced_between_markers_only(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# T\n## Performance\n{report.README_START}\nold\n{report.README_END}\nafter\n")
-    assert report.update_readme(readme, "| new |")
-    assert readme.read_text() == f"# T\n## Performance\n{report.README_START}\n| new |\n{report.README_END}\nafter\n"
-    plain = tmp_path / "PLAIN.md"
-    plain.write_text("no markers\n")
-    assert not report.update_readme(plain, "| new |")
-    assert plain.read_text() == "no markers\n"
+def test_the_table_goes_to_the_results_folder_only(tmp_path, capsys):
+    """bench/results/README.md is the one place the figures live: the harness has no way to copy
+    them into the project's README any more."""
+    with pytest.raises(SystemExit):
+        run.parse(["--update-readme"])
+    assert "unrecognized arguments: --update-readme" in capsys.readouterr().err
+    report.write_result(tmp_path, summary())
+    path = report.write_table(tmp_path, [json.loads((tmp_path / "demo.json").read_text())])
+    assert path == tmp_path / "README.md" and "(../../docs/performance.md)" in path.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "demo.json"]
 
 
 def test_a_missing_scenario_module_is_skipped_with_its_name():

@@ -1,6 +1,6 @@
-"""Settings per owner: every environment variable the README documents is still read, by the owner
-whose model declares it (the runtime, a channel, the gateway), and `tidings config show` prints
-the effective values with every secret masked."""
+"""Settings per owner: every environment variable the docs mention (README.md and docs/) is still
+read, by the owner whose model declares it (the runtime, a channel, the gateway), and `tidings
+config show` prints the effective values with every secret masked."""
 from __future__ import annotations
 
 import json
@@ -12,14 +12,17 @@ from consumer.channel_specs import channel_names
 from consumer.settings import known_sections
 from tests.cli.run import tidings
 
-README = Path(__file__).parents[2] / "README.md"
+ROOT = Path(__file__).parents[2]
+# Every page a user reads a variable on: the README and docs/ (the generated pages and the hand-written ones).
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # The config file itself, and variables of the test suite and the benchmarks, not of a process.
 NOT_A_SETTING = {"TIDINGS_CONFIG", "TIDINGS_TEST_KAFKA", "TIDINGS_TEST_DATABASE_URL", "TIDINGS_TEST_OUTAGE_S",
                  "TIDINGS_BENCH_DATABASE_URL", "TIDINGS_FUZZ_EXAMPLES"}
 
 
 def documented() -> set[str]:
-    return set(re.findall(r"\bTIDINGS_[A-Z0-9_]*[A-Z0-9]\b", README.read_text())) - NOT_A_SETTING
+    text = "\n".join(path.read_text() for path in DOCUMENTS)
+    return set(re.findall(r"\bTIDINGS_[A-Z0-9_]*[A-Z0-9]\b", text)) - NOT_A_SETTING
 
 
 def owner_of(field_name: str) -> tuple[str, object]:
@@ -47,6 +50,7 @@ def sample(annotation) -> tuple[str, object]:
 
 
 def test_every_documented_variable_is_read_by_its_owner_and_shown_masked():
+    assert len(DOCUMENTS) > 15 and {"TIDINGS_SMTP_HOST", "TIDINGS_GATEWAY_MAX_BATCH"} <= documented()
     tier_channels = {f"TIDINGS_RETRY_TIERS_{c.upper()}" for c in channel_names()}
     environ, expected = {}, {}
     for variable in sorted(documented() - tier_channels):

@@ -91,11 +91,36 @@ def decoded(settings, priority: str, count: int, timeout: float = 60) -> list[di
             return events
 
 
-def readme_examples() -> list[str]:
-    """The ```json blocks of the README's "From the command line" section, exactly as written."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    section = readme.split("### From the command line\n", 1)[1].split("\n### ", 1)[0]
+ROOT = Path(__file__).parents[2]
+
+
+def json_blocks(page: str, heading: str) -> list[str]:
+    """The ```json blocks of one section of a page, exactly as written."""
+    text = (ROOT / page).read_text()
+    section = text.split(f"{heading}\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```json\n(.*?)```", section, re.S)
+
+
+def readme_examples() -> list[str]:
+    """The examples of docs/publishing.md's "From the command line" section."""
+    return json_blocks("docs/publishing.md", "## From the command line")
+
+
+def test_the_readme_first_notification_publishes_and_status_follows_its_id(settings, tmp_path):
+    """The README's first notification, copied into first.jsonl as it says, is published with its id,
+    and the `tidings status` line beside it follows that id."""
+    [line] = json_blocks("README.md", "## Your first notification")
+    [notification_id] = re.findall(r'"id": "([0-9a-f-]{36})"', line)
+    readme = (ROOT / "README.md").read_text()
+    assert f"tidings status {notification_id}\n" in readme and "tidings publish first.jsonl" in readme
+    path = tmp_path / "first.jsonl"
+    path.write_text(line)
+    result = tidings(settings, "publish", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [notification_id]
+    [event] = decoded(settings, "normal", 1)
+    assert str(event["id"]) == notification_id and event["channels"] == ["email"]
+    assert event["recipient"]["addresses"] == {"email": "ada@example.com"}
 
 
 def test_the_readme_complete_line_publishes_when_copied_into_a_json_lines_file(settings, tmp_path):
