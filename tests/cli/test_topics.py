@@ -11,10 +11,12 @@ def test_create_is_idempotent_and_list_shows_partition_counts(kafka_bootstrap):
     settings = Settings(bootstrap_servers=kafka_bootstrap, topic_prefix=f"c{uuid.uuid4().hex[:8]}")
     first = tidings(settings, "topics", "create", "--partitions", "3")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count(": created") == 4 + 4 * len(channel_names()) + 4 * len(channel_names()) + 2  # retry tiers, deliveries, dlq
+    # four event lanes; per channel four lanes and four retry tiers; deliveries and dlq
+    expected = 4 + (4 + 4) * len(channel_names()) + 2
+    assert first.stdout.count(": created") == expected
 
     second = tidings(settings, "topics", "create", "--partitions", "3")
-    assert second.returncode == 0 and second.stdout.count(": exists") == 38
+    assert second.returncode == 0 and second.stdout.count(": exists") == expected
 
     listing = tidings(settings, "topics", "list")
     assert listing.returncode == 0
@@ -25,7 +27,7 @@ def test_create_is_idempotent_and_list_shows_partition_counts(kafka_bootstrap):
         assert f"{settings.topic_prefix}.channel.email.retry.{tier}" in listing.stdout
     assert f"{settings.topic_prefix}.dlq" in listing.stdout
     rows = [line for line in listing.stdout.splitlines() if settings.topic_prefix in line]
-    assert len(rows) == 38 and all(" 3 " in row for row in rows)
+    assert len(rows) == expected and all(" 3 " in row for row in rows)
 
     mismatch = tidings(settings, "topics", "create", "--partitions", "5")
     assert mismatch.returncode == 1 and "exists with 3 partitions (asked for 5)" in mismatch.stdout
