@@ -1,0 +1,1 @@
+"""The Microsoft Teams channel: Adaptive Cards posted to a Workflows or incoming-webhook URL."""
