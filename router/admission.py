@@ -19,12 +19,13 @@ from consumer.events import CHANNEL_MESSAGE, Clock, delivery_event, lane
 from consumer.expiry import expired_event, is_expired
 from consumer.metrics import ServiceMetrics
 from consumer.postgres import connect
-from consumer.priority_slots import PrioritySlots, rank_of
+from consumer.priority_slots import rank_of
 from consumer.retry_policy import RetryPolicy
 from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
 from router.dedup import DedupLedger, MemoryDedup, PostgresDedup, Sighting, dedup_key
 from router.fanout import Delivery, fan_out
+from router.grouped_calls import GroupedCalls
 from router.limit_counters import MemoryCounters, PostgresCounters
 from router.rate_limits import RateLimits, Verdict
 
@@ -48,9 +49,8 @@ class Admission:
         else:
             self.ledger = PostgresDedup(self.conn, settings.dedup_window_s)
             self.counters = PostgresCounters(self.conn, limits)
-        # One connection, and batches are handled concurrently: one at a time, most urgent first,
-        # so an URGENT batch does not queue behind LOW ones for the database.
-        self._database = PrioritySlots(1)
+        # One connection, and batches are handled concurrently: their calls are grouped.
+        self._database = GroupedCalls(self._connected)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -69,11 +69,9 @@ class Admission:
         live = [(raw, e) for raw, e in live if h.REPLAYED_FROM not in h.read(raw)]
         sightings = [Sighting(dedup_key(self.settings.topic_prefix, e), str(e["id"]), position(raw), now)
                      for raw, e in live]
-        urgency = most_urgent(e["priority"] for _, e in live)
-        first = await self._in_turn(urgency, self.ledger.claim, sightings) if sightings else {}
+        firsts = await self._database.call(self._claim, sightings, most_urgent(e["priority"] for _, e in live))
         fresh = replays
-        for (raw, event), sighting in zip(live, sightings):
-            original = first[sighting.key]
+        for (raw, event), sighting, original in zip(live, sightings, firsts):
             if original.position == sighting.position:
                 fresh.append((raw, event))
                 continue
@@ -87,8 +85,7 @@ class Admission:
         if not deliveries:
             return {}
         messages = [d.message for d in deliveries]
-        verdicts = await self._in_turn(most_urgent(m["priority"] for m in messages), self.counters.decide,
-                                       messages, self.clock())
+        verdicts = await self._database.call(self._decide, messages, most_urgent(m["priority"] for m in messages))
         for message, verdict in zip(messages, verdicts):
             self.metrics.rate_limit_decisions.labels(self.metrics.service, message["channel"], verdict.decision).inc()
         return {m["delivery_id"]: v for m, v in zip(messages, verdicts)}
@@ -120,9 +117,13 @@ class Admission:
                                            reason="rate_limited", error_class="rate_limited", error_message=detail,
                                            retry_tier=step.tier.name, due_at=step.due_at))]
 
-    async def _in_turn(self, priority: str, step, *args):
-        async with self._database.hold(priority):
-            return await asyncio.to_thread(self._connected, step, *args)
+    def _claim(self, sightings: list[Sighting]) -> list[Sighting]:
+        """The first sighting of each sighting's key."""
+        first = self.ledger.claim(sightings)
+        return [first[s.key] for s in sightings]
+
+    def _decide(self, messages: list[dict]) -> list[Verdict]:
+        return self.counters.decide(messages, self.clock())
 
     def _connected(self, step, *args):
         """Run a step, on a new connection when the last one was lost (Postgres restarted or was
@@ -131,10 +132,6 @@ class Admission:
             log.warning("router admission: Postgres connection lost; reconnecting")
             self.conn = self.ledger.conn = self.counters.conn = connect(self.settings.database_url)
         return step(*args)
-
-
-def most_urgent(priorities) -> str:
-    return min(priorities, key=rank_of, default="NORMAL")
 
 
 def position(raw: Message) -> str:
@@ -148,3 +145,7 @@ def duplicate_event(message: dict, original: Sighting, duplicate: Sighting, stag
         message = {**message, "delivery_id": str(uuid.uuid5(_DUPLICATES, f"{message['delivery_id']}/{duplicate.position}"))}
     return delivery_event(message, "suppressed", clock=clock, attempt=0, stage=stage, reason="duplicate",
                           error_message=f"first seen at {original.position} ({original.notification_id})")
+
+
+def most_urgent(priorities) -> int:
+    return min((rank_of(p) for p in priorities), default=rank_of("NORMAL"))
