@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "tidings.channels"
 BUILT_IN_PACKAGE = "channels"  # every subpackage with a `spec` module is a channel
 PART_KINDS = ("plain", "one_line", "html", "json")
-ESCAPES = (None, "html", "slack")
+ESCAPES = (None, "html", "slack", "markdownv2")  # router/sandbox.py ESCAPINGS
 
 
 class AddressInvalid(ValueError):
@@ -42,7 +42,7 @@ class TemplatePart:
         if self.kind == "html" and self.escape is None:
             object.__setattr__(self, "escape", "html")
         if self.escape not in ESCAPES:
-            raise ValueError(f"template part {self.name!r}: escape {self.escape!r} is not one of html, slack")
+            raise ValueError(f"template part {self.name!r}: escape {self.escape!r} is not one of html, slack, markdownv2")
 
 
 @dataclass(frozen=True)

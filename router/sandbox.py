@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 import time
 import types
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from jinja2 import StrictUndefined, nodes
 from jinja2.compiler import CodeGenerator
@@ -22,11 +23,10 @@ from router.sandbox_bounds import (ESCAPE_GROWTH, MAX_INT_BITS, OutputTooLarge, 
                                    printed_size, printf_size, refuse, sequence_size)
 from router.sandbox_growth import check_result, guard_filters, method_call_size
 
-__all__ = ["OutputTooLarge", "RenderTooSlow", "TemplateSandbox", "slack_escape"]
+__all__ = ["OutputTooLarge", "RenderTooSlow", "TemplateSandbox", "markdown_v2_escape", "slack_escape"]
 
 _MAX_EXPONENT = 256
 _MAX_RANGE = 10_000
-ESCAPINGS = ("none", "html", "slack")
 
 
 class RenderTooSlow(Exception):
@@ -38,22 +38,37 @@ def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _slack_escaped(value: Any) -> Any:
-    """Every string inside a value, Slack-escaped, unless marked trusted (Markup, from |safe)."""
+_MARKDOWN_V2_RESERVED = re.compile(r"([\\_*\[\]()~`>#+\-=|{}.!])")
+
+
+def markdown_v2_escape(text: str) -> str:
+    """Telegram's MarkdownV2: a backslash before each of its reserved characters."""
+    return _MARKDOWN_V2_RESERVED.sub(r"\\\1", text)
+
+
+# Markup languages whose data is escaped as it is printed (HTML is Jinja's own autoescape).
+MARKUP_ESCAPES: dict[str, Callable[[str], str]] = {"slack": slack_escape, "markdownv2": markdown_v2_escape}
+ESCAPINGS = ("none", "html", *MARKUP_ESCAPES)
+
+
+def _escaped(value: Any, escape: Callable[[str], str]) -> Any:
+    """Every string inside a value escaped, unless marked trusted (Markup, from |safe)."""
     if isinstance(value, Markup):
         return str(value)
     if isinstance(value, str):
-        return slack_escape(value)
+        return escape(value)
     if isinstance(value, dict):
-        return {_slack_escaped(k): _slack_escaped(v) for k, v in value.items()}
+        return {_escaped(k, escape): _escaped(v, escape) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_slack_escaped(v) for v in value]
+        return [_escaped(v, escape) for v in value]
     return value
 
 
-def _slack_tojson(value: Any, indent: int | str | None = None) -> Markup:
-    """|tojson in Slack parts: the strings in the value are escaped for mrkdwn, then dumped."""
-    return Markup(json.dumps(_slack_escaped(value), indent=indent, sort_keys=True))
+def _escaping_tojson(escape: Callable[[str], str]) -> Callable[..., Markup]:
+    """|tojson in a markup part: the strings in the value are escaped for the markup, then dumped."""
+    def tojson(value: Any, indent: int | str | None = None) -> Markup:
+        return Markup(json.dumps(_escaped(value, escape), indent=indent, sort_keys=True))
+    return tojson
 
 
 class OutputBuffer(list):
@@ -118,7 +133,8 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
 
     The sandbox already refuses private and dunder attributes, unsafe callables, mutation of
     data and `str.format` attribute tricks; this adds the resource bounds it leaves open.
-    `escaping`: "none", "html" (autoescape) or "slack" (data escaped for mrkdwn, |safe trusted)."""
+    `escaping`: "none", "html" (autoescape), or a markup of MARKUP_ESCAPES ("slack" for mrkdwn,
+    "markdownv2" for Telegram): data escaped as it is printed, |safe trusted."""
 
     intercepted_binops = frozenset({"+", "*", "**", "%"})
     code_generator_class = _BoundedCodeGenerator
@@ -126,13 +142,14 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, max_bytes: int, *, escaping: str = "none"):
         if escaping not in ESCAPINGS:
             raise ValueError(f"escaping must be one of {ESCAPINGS}")
+        self._markup_escape = MARKUP_ESCAPES.get(escaping)
         super().__init__(undefined=StrictUndefined, autoescape=escaping == "html", keep_trailing_newline=True,
-                         finalize=self._finalize_slack if escaping == "slack" else self._finalize)
+                         finalize=self._finalize_markup if self._markup_escape else self._finalize)
         self.max_bytes = max_bytes
         self.concat = self._concat
         self.globals = {"range": self._range, "dict": dict, "namespace": self.globals["namespace"]}
-        if escaping == "slack":
-            self.filters["tojson"] = _slack_tojson
+        if self._markup_escape:
+            self.filters["tojson"] = _escaping_tojson(self._markup_escape)
         self.filters = guard_filters(self.filters, max_bytes, self.check_time)
         self._deadline = threading.local()  # renders may run in several threads at once
 
@@ -197,9 +214,9 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
             refuse(printed_size(value, self.max_bytes), self.max_bytes, "printing this value")
         return value
 
-    def _finalize_slack(self, value: Any) -> Any:
+    def _finalize_markup(self, value: Any) -> Any:
         value = self._finalize(value)
-        return value if hasattr(value, "__html__") else slack_escape(str(value))
+        return value if hasattr(value, "__html__") else self._markup_escape(str(value))
 
     # --- the sandbox's own hooks ---
 

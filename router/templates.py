@@ -13,7 +13,7 @@ from jinja2 import Template as Compiled
 from jinja2.sandbox import SecurityError
 
 from consumer.channel_specs import TemplatePart, spec_of
-from router.sandbox import OutputTooLarge, RenderTooSlow, TemplateSandbox
+from router.sandbox import ESCAPINGS, OutputTooLarge, RenderTooSlow, TemplateSandbox
 
 DEFAULT_LOCALE = "default"
 DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024
@@ -91,7 +91,7 @@ class Renderer:
         self.max_output_bytes = max_output_bytes
         self.max_render_s = max_render_s  # per part
         self._envs = {escaping: TemplateSandbox(max_output_bytes, escaping=escaping)
-                      for escaping in ("none", "html", "slack")}
+                      for escaping in ESCAPINGS}
         self._compiled: OrderedDict[tuple[str, str, str], Compiled] = OrderedDict()
         self._compiled_cache = compiled_cache
 

@@ -87,3 +87,15 @@ def test_slack_gets_template_data_escaped_for_mrkdwn(pipeline, services, fake_sl
     (post,) = fake_slack.posts
     assert post["body"]["text"] == f"<!here> Incident: {escaped} (<https://runbooks.example/disk|runbook>)"
     assert post["body"]["blocks"][0]["text"]["text"] == f"*{escaped}*"
+
+
+def test_markdown_v2_parts_escape_every_reserved_character_of_the_data_only():
+    from router.sandbox import TemplateSandbox
+
+    env = TemplateSandbox(64 * 1024, escaping="markdownv2")
+    data = {"name": "*bold* _it_ [x](http://e.x) ~s~ `c` >q #h +p -m =e |b {c} .d !e \\"}
+    out = env.from_string("*Hello* {{ name }}").render(data)
+    assert out == ("*Hello* \\*bold\\* \\_it\\_ \\[x\\]\\(http://e\\.x\\) \\~s\\~ \\`c\\` \\>q \\#h \\+p \\-m "
+                   "\\=e \\|b \\{c\\} \\.d \\!e \\\\")
+    assert env.from_string("{{ link|safe }}").render(link="[site](https://e.x)") == "[site](https://e.x)"
+    assert env.from_string("{{ [name]|tojson }}").render(name="a.b") == '["a\\\\.b"]'
