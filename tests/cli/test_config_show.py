@@ -71,13 +71,17 @@ def test_every_documented_variable_is_read_by_its_owner_and_shown_masked():
 def test_secrets_are_secret_str_in_their_owners_models():
     owners = {name: model.__module__ for model in known_sections() for name, field in model.model_fields.items()
               if "SecretStr" in str(field.annotation)}
-    assert owners == {"smtp_password": "channels.email.settings", "slack_bot_token": "channels.slack.settings",
-                      "sms_twilio_auth_token": "channels.sms.settings", "sms_http_headers": "channels.sms.settings",
-                      "webhook_signing_secrets": "channels.webhook.settings",
-                      "webhook_credentials": "channels.webhook.settings",
-                      "webhook_endpoint_secrets": "channels.webhook.settings",
-                      "gateway_jwt_secret": "gateway.settings", "gateway_static_tokens": "gateway.settings",
-                      "gateway_unsubscribe_secret": "gateway.settings"}
+    known = {"smtp_password": "channels.email.settings", "slack_bot_token": "channels.slack.settings",
+             "sms_twilio_auth_token": "channels.sms.settings", "sms_http_headers": "channels.sms.settings",
+             "webhook_signing_secrets": "channels.webhook.settings",
+             "webhook_credentials": "channels.webhook.settings",
+             "webhook_endpoint_secrets": "channels.webhook.settings",
+             "gateway_jwt_secret": "gateway.settings", "gateway_static_tokens": "gateway.settings",
+             "gateway_unsubscribe_secret": "gateway.settings"}
+    assert {name: owners.get(name) for name in known} == known
+    # Every other channel's secrets are named after it and live in its own folder.
+    others = {name: module for name, module in owners.items() if name not in known}
+    assert all(module == f"channels.{name.split('_')[0]}.settings" for name, module in others.items()), others
 
 
 def test_the_plain_form_masks_secrets_and_names_every_owner(tmp_path):
