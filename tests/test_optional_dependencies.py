@@ -165,7 +165,7 @@ print(sorted(specs))
 def test_a_service_whose_extra_is_missing_says_which_extra_to_install():
     push = {"TIDINGS_PUSH_FCM_SERVICE_ACCOUNT": SERVICE_ACCOUNT}
     for args, extra, env in ((["run", "channel", "sms"], "sms", {}), (["run", "channel", "email"], "email", {}),
-                             (["run", "channel", "push"], "push", push),
+                             (["run", "channel", "push"], "push", push), (["run", "channel", "apprise"], "apprise", {}),
                              (["run", "gateway"], "gateway", {})):
         result = cli(*args, **env)
         assert result.returncode == 2, (args, result.stderr[-2000:])
