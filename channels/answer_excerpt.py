@@ -84,9 +84,19 @@ def _forms(name: str, raw: str) -> set[str]:
             values |= {value, value.split()[-1] if value.split() else value}
     elif name == "gateway_static_tokens" and isinstance(document, dict):
         values |= set(map(str, document))  # the tokens are the keys
+    elif isinstance(document, dict) and isinstance(document.get("private_key"), str):  # a service account
+        values |= _pem_lines(document["private_key"]) | {str(document.get("private_key_id") or "")} - {""}
+    elif "PRIVATE KEY" in raw:
+        values |= _pem_lines(raw)
     elif document is None:
         values |= _secret_list(raw)
     return values
+
+
+def _pem_lines(pem: str) -> set[str]:
+    """A PEM key whole and each line of its body: an echo may quote it cut or re-wrapped."""
+    body = {line.strip() for line in pem.splitlines() if line.strip() and not line.startswith("-----")}
+    return {pem.strip()} | {line for line in body if len(line) >= 16}
 
 
 def _json(raw: str):

@@ -23,6 +23,10 @@ from tests.channels.test_webhook_provider import Receiver, message as webhook_me
 from tests.fixtures.slack import TOKEN
 from tests.fixtures.twilio import AUTH_TOKEN
 
+PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7fcm\n"
+       "Xn3n0v1zOZ9Q2c1b0oMSP2lQ0Zz8kT4fs1yZrA9xqL3w5e7tY8pF\n-----END PRIVATE KEY-----\n")
+APNS_PEM = ("-----BEGIN PRIVATE KEY-----\nMIGTAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBHkwdwIBAQQg\n"
+            "apns0SecretKeyMaterial0123456789abcdefABCDEF\n-----END PRIVATE KEY-----\n")
 MASTER = "whsec_" + base64.b64encode(b"master-signing-key-0123456789").decode()
 # One value for every secret setting (the fields declared repr=False), in the shapes they take.
 SECRETS = {
@@ -38,6 +42,11 @@ SECRETS = {
     "gateway_jwt_secret": "gateway-jwt-secret-0000",
     "gateway_static_tokens": json.dumps({"alertmanager-static-token": {"subject": "am", "scopes": ["send:slack"]}}),
     "gateway_unsubscribe_secret": "unsubscribe-secret-0000",
+    "telegram_bot_token": "123456789:AAH-telegram-bot-secret_0000",
+    "push_fcm_service_account": json.dumps({"type": "service_account", "private_key_id": "fcm-key-id-0123456789abcdef",
+                                            "private_key": PEM, "client_email": "tidings@example.iam.gserviceaccount.com",
+                                            "token_uri": "https://oauth2.googleapis.com/token"}),
+    "push_apns_key": APNS_PEM,
 }
 # What an answer could echo of them.
 ECHOED = {
@@ -52,6 +61,9 @@ ECHOED = {
     "gateway_jwt_secret": ["gateway-jwt-secret-0000"],
     "gateway_static_tokens": ["alertmanager-static-token"],
     "gateway_unsubscribe_secret": ["unsubscribe-secret-0000"],
+    "telegram_bot_token": ["POST /bot123456789:AAH-telegram-bot-secret_0000/sendMessage"],
+    "push_fcm_service_account": ["fcm-key-id-0123456789abcdef", PEM.splitlines()[1], PEM],
+    "push_apns_key": [APNS_PEM.splitlines()[2], APNS_PEM],
 }
 
 
