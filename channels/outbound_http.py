@@ -102,3 +102,20 @@ class OutboundHttp:
             return Permanent("invalid_url", self.excerpt(str(exc)))
         except aiohttp.ClientError as exc:
             return Transient(type(exc).__name__, self.excerpt(str(exc)))
+
+
+class OverHttp:
+    """The lifecycle of a provider whose one connection pool is `self.http` (an OutboundHttp) and
+    that records one provider name."""
+
+    name: str
+    http: OutboundHttp
+
+    def name_for(self, message: dict) -> str:
+        return self.name
+
+    async def start(self) -> None:
+        await self.http.start()
+
+    async def close(self) -> None:
+        await self.http.close()

@@ -9,6 +9,8 @@ import asyncio
 import time
 from typing import Awaitable, Callable, Hashable
 
+from consumer.outcomes import Deferred
+
 MonotonicClock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 BlockingSleep = Callable[[float], None]
@@ -60,3 +62,12 @@ class Pacer:
         if delay > 0:
             await (self.sleep or asyncio.sleep)(delay)
         return delay
+
+    async def turn(self, key: Hashable, max_wait_s: float, reason: str) -> Deferred | None:
+        """Wait for the key's next slot, or, when the calls queued for the key would keep this one
+        waiting longer than `max_wait_s`, a Deferred instead: the message waits on a retry tier, so
+        one busy key does not hold the worker's send slots."""
+        if (backlog := self.backlog(key)) > max_wait_s:
+            return Deferred(reason, backlog)
+        await self.wait_async(key)
+        return None

@@ -22,7 +22,7 @@ from channels.discord.options import DiscordOptions
 from channels.discord.rate_limits import RateLimits
 from channels.discord.settings import DiscordSettings
 from channels.outbound import HostList, TargetPolicy
-from channels.outbound_http import Answer, OutboundHttp
+from channels.outbound_http import Answer, OutboundHttp, OverHttp
 from consumer.channel_options import read_options
 from consumer.outcomes import Deferred, Outcome, Permanent
 from consumer.pacing import MonotonicClock, Pacer, Sleep
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 MAX_ANSWER = 256 * 1024
 
 
-class DiscordProvider:
+class DiscordProvider(OverHttp):
     name = "discord"
 
     def __init__(self, settings: Settings, *, clock: MonotonicClock = time.monotonic, sleep: Sleep = asyncio.sleep,
@@ -50,15 +50,6 @@ class DiscordProvider:
         self.pacer = Pacer(own.discord_per_webhook_per_s, clock, sleep)
         self.limits = RateLimits(clock)
         self.max_pacing_wait_s = own.discord_max_pacing_wait_s
-
-    def name_for(self, message: dict) -> str:
-        return self.name
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
 
     async def send(self, message: dict) -> Outcome:
         hook = self._webhook(message["address"])
@@ -91,12 +82,9 @@ class DiscordProvider:
         limited = self.limits.wait_s(webhook_id)
         if limited > self.max_pacing_wait_s:
             return Deferred("discord_rate_limited", limited)
-        if (paced := self.pacer.backlog(webhook_id)) > self.max_pacing_wait_s:
-            return Deferred("discord_paced", paced)
         if limited > 0:
             await self.sleep(limited)
-        await self.pacer.wait_async(webhook_id)
-        return None
+        return await self.pacer.turn(webhook_id, self.max_pacing_wait_s, "discord_paced")
 
     def _webhook(self, address: str) -> WebhookAddress | Permanent:
         hook = webhook_address(address)

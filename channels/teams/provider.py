@@ -13,13 +13,13 @@ from yarl import URL
 
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import HostList, TargetPolicy, parse_url
-from channels.outbound_http import Answer, OutboundHttp
+from channels.outbound_http import Answer, OutboundHttp, OverHttp
 from channels.teams.answers import outcome_for
 from channels.teams.card import card_of, teams_message
 from channels.teams.options import TeamsOptions
 from channels.teams.settings import TeamsSettings
 from consumer.channel_options import read_options
-from consumer.outcomes import Deferred, Outcome, Permanent
+from consumer.outcomes import Outcome, Permanent
 from consumer.pacing import MonotonicClock, Pacer, Sleep
 from consumer.settings import Settings
 
@@ -27,7 +27,7 @@ from consumer.settings import Settings
 MAX_ANSWER = 16 * 1024
 
 
-class TeamsProvider:
+class TeamsProvider(OverHttp):
     name = "teams"
 
     def __init__(self, settings: Settings, *, clock: MonotonicClock = time.monotonic, sleep: Sleep = asyncio.sleep,
@@ -41,15 +41,6 @@ class TeamsProvider:
         self.pacer = Pacer(own.teams_per_webhook_per_s, clock, sleep)
         self.max_pacing_wait_s = own.teams_max_pacing_wait_s
 
-    def name_for(self, message: dict) -> str:
-        return self.name
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
-
     async def send(self, message: dict) -> Outcome:
         target = self._target(message["address"])
         if isinstance(target, Permanent):
@@ -59,9 +50,8 @@ class TeamsProvider:
             return options
         body = teams_message(card_of(message, options.card))
         url = str(target)
-        if (backlog := self.pacer.backlog(url)) > self.max_pacing_wait_s:
-            return Deferred("teams_paced", backlog)  # one busy URL must not hold the worker's slots
-        await self.pacer.wait_async(url)
+        if parked := await self.pacer.turn(url, self.max_pacing_wait_s, "teams_paced"):
+            return parked
         answer = await self.http.request("POST", target, headers={"Content-Type": "application/json"},
                                          data=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
         if not isinstance(answer, Answer):

@@ -14,13 +14,13 @@ from pydantic import SecretStr
 
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import TargetPolicy, parse_url
-from channels.outbound_http import Answer, OutboundHttp
+from channels.outbound_http import Answer, OutboundHttp, OverHttp
 from channels.telegram.answers import PROVIDER, outcome_for
 from channels.telegram.options import TelegramOptions
 from channels.telegram.request import send_message_body
 from channels.telegram.settings import TelegramSettings
 from consumer.channel_options import read_options
-from consumer.outcomes import Deferred, Outcome, Permanent
+from consumer.outcomes import Outcome, Permanent
 from consumer.pacing import MonotonicClock, Pacer, Sleep
 from consumer.settings import Settings, SettingsError
 
@@ -40,7 +40,7 @@ def bot_token(value: SecretStr | None) -> str:
     return token
 
 
-class TelegramProvider:
+class TelegramProvider(OverHttp):
     name = PROVIDER
 
     def __init__(self, settings: Settings, *, clock: MonotonicClock = time.monotonic, sleep: Sleep = asyncio.sleep,
@@ -59,15 +59,6 @@ class TelegramProvider:
         self.per_bot = Pacer(own.telegram_per_s, clock, sleep)
         self.max_pacing_wait_s = own.telegram_max_pacing_wait_s
 
-    def name_for(self, message: dict) -> str:
-        return self.name
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
-
     async def send(self, message: dict) -> Outcome:
         options = read_options(TelegramOptions, message.get("options"))
         if isinstance(options, Permanent):
@@ -76,9 +67,8 @@ class TelegramProvider:
         if isinstance(body, Permanent):
             return body
         chat = str(body["chat_id"])
-        if (backlog := self.per_chat.backlog(chat)) > self.max_pacing_wait_s:
-            return Deferred("telegram_paced", backlog)  # one busy chat must not hold the worker's slots
-        await self.per_chat.wait_async(chat)
+        if parked := await self.per_chat.turn(chat, self.max_pacing_wait_s, "telegram_paced"):
+            return parked
         await self.per_bot.wait_async()
         answer = await self.http.request("POST", self._send_message_url, headers={"Content-Type": "application/json"},
                                          data=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())

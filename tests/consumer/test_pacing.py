@@ -80,3 +80,23 @@ def test_memory_stays_bounded_by_forgetting_past_slots(monkeypatch):
     time.now = 5.0
     pacer.reserve("d")
     assert set(pacer.next_slot) == {"d"}
+
+
+def test_a_turn_waits_for_its_slot_or_defers_when_the_queue_is_too_long():
+    import asyncio
+
+    from consumer.outcomes import Deferred
+
+    now, slept = [0.0], []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    pacer = Pacer(2.0, clock=lambda: now[0], sleep=sleep)
+
+    async def turns():
+        return [await pacer.turn("c", 0.6, "paced") for _ in range(3)]
+
+    first, second, third = asyncio.run(turns())
+    assert first is None and second is None and slept == [0.5]  # the second waited for its slot
+    assert third == Deferred("paced", 1.0)  # two slots ahead: longer than 0.6 s, so not waited for
