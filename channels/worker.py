@@ -13,6 +13,7 @@ from confluent_kafka import Message
 from channels.delivery_metrics import observe_delivered, watch_circuits
 from channels.provider import Provider
 from consumer import failure_headers as h
+from consumer.channel_specs import registry
 from consumer.codec import Codec, DecodeError
 from consumer.dead_letter_limit import DeadLetterLimit
 from consumer.dead_letters import DeadLetters, identity
@@ -29,6 +30,7 @@ from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
 from consumer.stream import StreamConsumer
 from consumer.topics import Topics
+from router.devices import DeadDevices
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ class ChannelWorker:
         self.publisher: Publisher | None = None
         self.dead_letters: DeadLetters | None = None
         self.stream: StreamConsumer | None = None
+        # A channel with devices forgets the ones its service says are gone (router/devices.py).
+        self.dead_devices = DeadDevices(settings.database_url) \
+            if getattr(registry().get(channel), "devices", False) and settings.database_url else None
 
     def bind(self, stream: StreamConsumer) -> None:
         self.stream = stream
@@ -71,6 +76,8 @@ class ChannelWorker:
 
     async def close(self) -> None:
         await self.provider.close()
+        if self.dead_devices is not None:
+            await self.dead_devices.close()
         if self.publisher is not None:
             self.publisher.close()
 
@@ -135,6 +142,8 @@ class ChannelWorker:
         provider = getattr(outcome, "provider", None) or provider  # the one that answered, after failover
         if isinstance(outcome, Suppressed):
             self.limit.succeeded(now.timestamp())
+            if outcome.reason == DeadDevices.REASON and self.dead_devices is not None:
+                await self.dead_devices.forget(self.channel, message["address"])
             await self._record(delivery_event(message, "suppressed", clock=self.clock, provider=provider,
                                               latency_ms=latency_ms, reason=outcome.reason,
                                               status_code=outcome.status_code, error_message=outcome.message or None))

@@ -152,12 +152,15 @@ def _setting_type(annotation: Any) -> str:
 # --- docs/channels/ ---
 
 def _index(specs: list[ChannelSpec]) -> str:
-    rows = ["| channel | what it delivers | address | template parts | gateway scope |", "|---|---|---|---|---|"]
+    rows = ["| channel | what it delivers | address | template parts | options | gateway scope |",
+            "|---|---|---|---|---|---|"]
     for spec in specs:
         parts = ", ".join(f"`{part.name}`" + ("" if part.kind == "plain" else f" ({part.kind.replace('_', ' ')})")
                           for part in spec.parts)
+        options = ", ".join(f"`{name}`" for name in spec.options.model_fields) if _is_model(spec.options) \
+            else "any JSON object"
         rows.append(f"| [{spec.name}]({spec.name}.md) | {_cell(spec.summary)} | {_cell(spec.address)} | {parts} | "
-                    f"`{spec.scope}` |")
+                    f"{options or 'none'} | `{spec.scope}` |")
     return "\n".join(rows)
 
 
@@ -177,7 +180,9 @@ def _facts(spec: ChannelSpec) -> str:
     compose = f"service `channel-{name}`" + (f", only with `docker compose --profile {spec.compose_profile} up`"
                                             if spec.compose_profile else "")
     rows = [("worker", f"`tidings run channel {name}`, consumer group `<prefix>.channel.{name}`"),
-            ("address", f"{spec.address}: `recipient.addresses.{name}`{legacy}"),
+            ("address", f"{spec.address}: `recipient.addresses.{name}`{legacy}"
+                        + ("; and every device of the recipient in the directory (`tidings recipients devices`), "
+                           "a delivery each" if spec.devices else "")),
             ("template parts", parts),
             ("options", f"`content.{name}.options`: {options}"),
             ("providers", ", ".join(f"`{p}`" for p in spec.providers) + " (the `provider` of the delivery log "

@@ -56,6 +56,9 @@ class ChannelSpec:
     address: str
     check_address: Callable[[str], str]
     legacy_address_field: str | None = None
+    # A recipient may have any number of this channel's addresses, one per device, in the device
+    # directory (router/devices.py); a notification goes to every one of them, a delivery each.
+    devices: bool = False
     parts: tuple[TemplatePart, ...] = (TemplatePart("text"),)
     # "package.module:Factory", called with the process settings; returns a channels.provider.Provider.
     provider: str = ""

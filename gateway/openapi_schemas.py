@@ -7,9 +7,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 from pydantic.json_schema import models_json_schema
 
+from channels.push.device import PLATFORMS
 from consumer.channel_specs import channel_names
 from consumer.notification_model import notification_request_model
 from consumer.recipient_model import recipient_fields_model
+from router.devices import device_channels
 
 _TEXT = {"type": "string", "minLength": 1}
 _COMPONENTS = "#/components/schemas/"
@@ -79,6 +81,18 @@ TEMPLATES_BODY = body({"oneOf": [TEMPLATE, {"type": "array", "items": TEMPLATE, 
 
 RECIPIENT_BODY = body({"$ref": _COMPONENTS + "RecipientFields"},
                       "the fields to set (null clears one; absent ones are kept)")
+
+_DEVICE_CHANNEL = {"type": "string", "enum": list(device_channels())}
+DEVICE_BODY = body({"oneOf": [
+    {"type": "object", "required": ["channel", "address"], "additionalProperties": False, "properties": {
+        "channel": _DEVICE_CHANNEL,
+        "address": {**_TEXT, "description": "push: <platform>:<app>:<token>, e.g. fcm:com.example.app:<token>"}}},
+    {"type": "object", "required": ["channel", "platform", "app", "token"], "additionalProperties": False,
+     "properties": {"channel": {"type": "string", "enum": ["push"]},
+                    "platform": {"type": "string", "enum": list(PLATFORMS)},
+                    "app": {**_TEXT, "description": "the Android package or the iOS bundle id"},
+                    "token": {**_TEXT, "description": "the registration (FCM) or device (APNs) token"}}}]},
+    "one device: its address, or (push) the parts of it; registering a device of another recipient moves it")
 
 PREFERENCE = {"type": "object", "required": ["enabled"], "additionalProperties": False, "properties": {
     "enabled": {"type": "boolean"}, "channel": {"type": "string", "enum": list(channel_names())},

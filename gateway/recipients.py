@@ -1,14 +1,18 @@
-"""/v1/recipients/{id} and its /preferences: the recipient directory and opt-outs, through
-router/recipients.py and router/preferences.py. Needs the admin:preferences scope."""
+"""/v1/recipients/{id}, its /preferences and /devices: the recipient directory, opt-outs and push
+devices, through router/recipients.py, router/preferences.py and router/devices.py. Needs the
+admin:preferences scope."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from channels.push.device import device_address
+from consumer.channel_specs import AddressInvalid
 from consumer.text_rules import SINGLE_LINE, field_flaw
 from gateway.errors import ApiError, field_of, input_status
-from gateway.openapi_schemas import PREFERENCES_BODY, RECIPIENT_BODY
+from gateway.openapi_schemas import DEVICE_BODY, PREFERENCES_BODY, RECIPIENT_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_PREFERENCES, requires
+from router.devices import DeviceDirectory, DeviceInvalid
 from router.preferences import PreferenceInvalid, Preferences
 from router.recipients import RecipientDirectory, RecipientInvalid
 
@@ -92,3 +96,72 @@ def _preference(entry, index: int | None) -> dict:
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise ApiError(422, f"{where}{key}: expected a string", f"{where}{key}")
     return {"enabled": entry["enabled"], "channel": entry.get("channel"), "category": entry.get("category")}
+
+
+@router.get("/v1/recipients/{recipient_id}/devices", name="devices.read")
+async def read_devices(request: Request, recipient_id: str = RecipientId) -> list[dict]:
+    return await request.app.state.gateway.blocking(lambda conn: DeviceDirectory(conn).list(recipient_id))
+
+
+@router.post("/v1/recipients/{recipient_id}/devices", name="devices.add", status_code=201, openapi_extra=DEVICE_BODY)
+async def add_device(request: Request, recipient_id: str = RecipientId) -> dict:
+    """Register a device; one registered to another recipient moves to this one."""
+    request.state.target = recipient_id
+    channel, address = _device(json_object(await json_body(request)))
+    try:
+        return await request.app.state.gateway.blocking(
+            lambda conn: DeviceDirectory(conn).add(recipient_id, channel, address))
+    except DeviceInvalid as exc:
+        message = str(exc)  # "address: ...", "recipient_id: ..." or "channel 'fax' has no devices ..."
+        field = field_of(message) or ("channel" if message.startswith("channel ") else None)
+        raise ApiError(input_status(exc), message, field) from None
+
+
+@router.delete("/v1/recipients/{recipient_id}/devices", name="devices.delete", status_code=204,
+               responses={404: {"description": "the recipient has no such device"}})
+async def delete_device(request: Request, recipient_id: str = RecipientId,
+                        channel: str = Query(min_length=1, max_length=64),
+                        address: str = Query(min_length=1, max_length=8192,
+                                             description="as registered (push: <platform>:<app>:<token>)")) -> Response:
+    request.state.target = recipient_id
+    for name, value in (("channel", channel), ("address", address)):
+        if problem := field_flaw(name, value, SINGLE_LINE):
+            raise ApiError(400, problem, name)
+    if not await request.app.state.gateway.blocking(
+            lambda conn: DeviceDirectory(conn).remove(recipient_id, channel, address)):
+        raise ApiError(404, f"recipient {recipient_id!r} has no {channel} device {address[:200]!r}", "address")
+    return Response(status_code=204)
+
+
+_PUSH = "push"  # the channel whose address platform, app and token compose
+_PUSH_PARTS = ("platform", "app", "token")
+
+
+def _device(body: dict) -> tuple[str, str]:
+    """(channel, address) of a device body: an address, or push's platform, app and token. A
+    control character is a 400, as in every other directory body."""
+    unknown = set(body) - {"channel", "address", *_PUSH_PARTS}
+    if unknown:
+        raise ApiError(422, f"unknown field(s): {', '.join(sorted(unknown))}", sorted(unknown)[0])
+    for key, value in body.items():
+        if not isinstance(value, str):
+            raise ApiError(422, f"{key}: expected a string", key)
+        if problem := field_flaw(key, value, SINGLE_LINE):
+            raise ApiError(400, problem, key)
+    channel, parts = body.get("channel"), [key for key in _PUSH_PARTS if key in body]
+    if channel is None:
+        raise ApiError(422, "channel: required", "channel")
+    if parts and channel != _PUSH:
+        raise ApiError(422, f"{parts[0]}: only for channel {_PUSH} (give address)", parts[0])
+    if "address" in body:
+        if parts:
+            raise ApiError(422, f"give address or {', '.join(_PUSH_PARTS)}, not both", parts[0])
+        return channel, body["address"]
+    if channel != _PUSH:
+        raise ApiError(422, "address: required", "address")
+    if missing := [key for key in _PUSH_PARTS if key not in body]:
+        raise ApiError(422, f"{missing[0]}: required (or give address)", missing[0])
+    try:
+        return channel, device_address(body["platform"], body["app"], body["token"])
+    except AddressInvalid as exc:  # the message names the part: "push app '...' is not ..."
+        raise ApiError(422, str(exc), next((key for key in _PUSH_PARTS if f" {key} " in f" {exc} "), None)) from None

@@ -1,12 +1,12 @@
-"""Turns one NotificationEvent into its deliveries: a ChannelMessage per requested channel, the
-reason a channel is refused (unknown) or suppressed (no address for the recipient)."""
+"""Turns one NotificationEvent into its deliveries: a ChannelMessage per requested channel (per
+device, on a channel with devices), the reason a channel is refused (unknown) or suppressed (no
+address for the recipient)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consumer.channel_specs import address_of
+from consumer.channel_specs import address_of, channel_names, registry
 from consumer.events import channel_content, delivery_id
-from consumer.channel_specs import channel_names
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,20 @@ def fan_out(event: dict) -> list[Delivery]:
         }
         if channel not in channel_names():
             deliveries.append(Delivery(channel, message, "unknown_channel", f"unknown channel {channel!r}"))
+        elif registry()[channel].devices and (devices := device_addresses(recipient, channel)):
+            deliveries += [Delivery(channel, {**message, "address": address,
+                                              "delivery_id": delivery_id(event["id"], f"{channel}/{address}")})
+                           for address in devices]
         elif not message["address"]:
             deliveries.append(Delivery(channel, message, detail=f"recipient {recipient['id']!r} has no {channel} address",
                                        suppressed="no_address"))
         else:
             deliveries.append(Delivery(channel, message))
     return deliveries
+
+
+def device_addresses(recipient: dict, channel: str) -> list[str]:
+    """The event's own address for the channel, then the recipient's devices from the directory
+    (router/devices.py, filled in by the router), each once."""
+    addresses = [address_of(recipient, channel), *(recipient.get("devices") or {}).get(channel, ())]
+    return list(dict.fromkeys(a for a in addresses if a))

@@ -15,6 +15,7 @@ from consumer.postgres import connect
 from consumer.settings import Settings
 from router.fanout import Delivery, fan_out
 from router.preferences import Preferences, opted_out
+from router.devices import DeviceDirectory, device_channels
 from router.recipients import RecipientDirectory, resolve
 from router.render_pool import RenderPool
 from router.template_cache import TemplateCache
@@ -49,6 +50,7 @@ class Personalizer:
         self.conn = conn
         if conn is not None:
             self.directory = RecipientDirectory(conn)
+            self.devices = DeviceDirectory(conn)
             self.preferences = Preferences(conn, self.critical)
             self.templates = TemplateCache(TemplateStore(conn, self.renderer), self.settings.template_cache_ttl_s)
 
@@ -84,11 +86,13 @@ class Personalizer:
         ids = [e["recipient"]["id"] for e in events]
         stored = self.directory.lookup(ids) if self.conn is not None else {}
         prefs = self.preferences.lookup(ids) if self.conn is not None else {}
-        return [self._plan_one(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []))
-                for e in events]
+        with_devices = [e["recipient"]["id"] for e in events if set(e["channels"]) & set(device_channels())]
+        devices = self.devices.lookup(with_devices) if self.conn is not None else {}
+        return [self._plan_one(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []),
+                               devices.get(e["recipient"]["id"], {})) for e in events]
 
-    def _plan_one(self, event: dict, stored: dict | None, prefs: list[dict]) -> Plan:
-        recipient = resolve(event["recipient"], stored)
+    def _plan_one(self, event: dict, stored: dict | None, prefs: list[dict], devices: dict) -> Plan:
+        recipient = {**resolve(event["recipient"], stored), "devices": devices}
         event = {**event, "recipient": recipient}
         deliveries = []
         for delivery in fan_out(event):

@@ -13,7 +13,8 @@ _APP = re.compile(r"[A-Za-z0-9._-]{1,255}")
 # APNs device tokens are hex (32 bytes today; Apple says their length may grow).
 _APNS_TOKEN = re.compile(r"[0-9a-f]{64,200}")
 # FCM registration tokens are opaque; today `<instance id>:<base64url>`, about 150-200 characters.
-_FCM_TOKEN = re.compile(r"[A-Za-z0-9:_-]{20,4096}")
+# Bounded well under what a Postgres index entry holds (the device directory's key).
+_FCM_TOKEN = re.compile(r"[A-Za-z0-9:_-]{20,2048}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def parse_device(address: str) -> Device:
         raise AddressInvalid(f"push app {app[:80]!r} is not a package or bundle id (letters, digits, . _ -)")
     if platform == "fcm":
         if not _FCM_TOKEN.fullmatch(token):
-            raise AddressInvalid("an FCM registration token is 20-4096 characters of letters, digits, : _ -")
+            raise AddressInvalid("an FCM registration token is 20-2048 characters of letters, digits, : _ -")
     else:
         token = token.lower()
         if not _APNS_TOKEN.fullmatch(token):
@@ -56,4 +57,6 @@ def parse_device(address: str) -> Device:
 
 def device_address(platform: str, app: str, token: str) -> str:
     """The address of a device, checked and normalised as parse_device does."""
+    if ":" in platform or ":" in app:  # it would move into the token when the address is split
+        raise AddressInvalid(f"push platform and app hold no ':' ({platform[:20]!r}, {app[:80]!r})")
     return parse_device(f"{platform}:{app}:{token}").address

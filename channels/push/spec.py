@@ -20,6 +20,7 @@ SPEC = ChannelSpec(
     address=("one device: `fcm:<Android package>:<registration token>`, `apns:<bundle id>:<device token>` or "
              "`apns-sandbox:<bundle id>:<device token>` (development builds)"),
     check_address=check_address,
+    devices=True,  # `tidings recipients devices`: a notification goes to each of the recipient's devices
     parts=(TemplatePart("subject", "one_line"), TemplatePart("text"), TemplatePart("data", "json")),
     options=PushOptions,
     settings=PushSettings,

@@ -105,7 +105,7 @@ def test_a_new_channel_gets_its_page_its_index_row_and_its_settings(tmp_path):
     assert "only with `docker compose --profile fax up`" in page
     assert "| `TIDINGS_FAX_LINE` | `+14155550100` | text | the line faxes go out on |" in page
     assert "| `TIDINGS_FAX_TOKEN` | unset | text | the service's token |" in page
-    assert "| [fax](fax.md) | fax messages to a desk | a desk id | `cover` (one line), `pages` (html) | `send:fax` |" \
+    assert "| [fax](fax.md) | fax messages to a desk | a desk id | `cover` (one line), `pages` (html) | any JSON object | `send:fax` |" \
         in pages[INDEX]
     assert "## Channel `fax`" in pages[CONFIGURATION] and "`TIDINGS_FAX_TOKEN`" in pages[CONFIGURATION]
 
