@@ -5,24 +5,9 @@ recorded `sent` with FCM's message name, an APNs device that answers 410 Unregis
 from __future__ import annotations
 
 import psycopg
-import pytest
 
-from tests.fixtures.push import APP, FakeApns, FakeFcm, apns_token, fcm_token
+from tests.fixtures.push import APP, apns_token, fcm_token
 from tests.pipeline import make_notifications, publish, wait_for_statuses
-
-
-@pytest.fixture
-def fcm():
-    server = FakeFcm()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def apns(tmp_path):
-    server = FakeApns(tmp_path)
-    yield server
-    server.close()
 
 
 def push_notification(address: str) -> dict:

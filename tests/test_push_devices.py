@@ -7,25 +7,10 @@ from __future__ import annotations
 import time
 
 import psycopg
-import pytest
 
 from router.devices import DeviceDirectory
-from tests.fixtures.push import APP, FakeApns, FakeFcm, apns_token, fcm_token
+from tests.fixtures.push import APP, apns_token, fcm_token
 from tests.pipeline import make_notifications, publish
-
-
-@pytest.fixture
-def fcm():
-    server = FakeFcm()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def apns(tmp_path):
-    server = FakeApns(tmp_path)
-    yield server
-    server.close()
 
 
 def to_devices(recipient_id: str) -> dict:

@@ -191,3 +191,34 @@ def test_a_slack_webhook_off_slacks_host_is_invalid_address_and_nothing_is_sent(
     outcome, attempts, canary_hits = attempt("slack webhook", url, allowed="127.0.0.0/8", hosts="hooks.slack.com")
     assert isinstance(outcome, Permanent) and outcome.error_class == "invalid_address", outcome
     assert "hooks.slack.com" in outcome.message and attempts == [] and canary_hits == []
+
+
+def cases_for(name: str, make_provider, make_message, secret: str | None = None) -> tuple:
+    """The matrix, the redirect and the control case for a channel's own test module (a channel in
+    a folder of its own adds itself here without editing this file):
+
+        (test_the_ssrf_matrix_reaches_no_internal_address, test_a_redirect_to_an_internal_address_is_not_followed,
+         test_control_an_allowed_internal_target_does_reach_the_canary) = ssrf.cases_for("teams", provider, message)
+
+    `secret`: a value (a token in the URL) that no outcome may show."""
+
+    @pytest.mark.parametrize("destination", sorted(MATRIX))
+    def matrix(destination, monkeypatch):
+        monkeypatch.setitem(CHANNELS, name, (make_provider, make_message))
+        outcome, attempts, canary_hits = attempt(name, MATRIX[destination])
+        assert isinstance(outcome, Permanent) and outcome.error_class == "target_refused", outcome
+        assert attempts == [] and canary_hits == []
+        assert secret is None or secret not in outcome.message
+
+    def redirect(monkeypatch):
+        monkeypatch.setitem(CHANNELS, name, (make_provider, make_message))
+        outcome, attempts, canary_hits = attempt(name, MATRIX["cloud metadata"], redirect=True, allowed="redirector.test")
+        assert isinstance(outcome, Permanent) and outcome.status_code == 302, outcome
+        assert attempts == [] and canary_hits == []
+
+    def control(monkeypatch):
+        monkeypatch.setitem(CHANNELS, name, (make_provider, make_message))
+        _, attempts, canary_hits = attempt(name, MATRIX["RFC 1918 10/8"], allowed="10.0.0.0/8")
+        assert attempts == ["10.0.0.1"] and canary_hits == [1]
+
+    return matrix, redirect, control

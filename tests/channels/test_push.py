@@ -19,21 +19,7 @@ from consumer.channel_specs import AddressInvalid
 from consumer.outcomes import Delivered, Permanent, Suppressed, Transient
 from consumer.settings import Settings, SettingsError
 from tests.channels import test_outbound_ssrf as ssrf
-from tests.fixtures.push import APP, FakeApns, FakeFcm, apns_token, fcm_token, pem, status
-
-
-@pytest.fixture
-def fcm():
-    server = FakeFcm()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def apns(tmp_path):
-    server = FakeApns(tmp_path)
-    yield server
-    server.close()
+from tests.fixtures.push import APP, apns_token, fcm_token, pem, status
 
 
 def message(address: str, priority: str = "HIGH", expires_at: datetime | None = None, subject: str | None = "Disk full",
@@ -365,26 +351,9 @@ def fcm_message_for(url: str) -> dict:
     return message(fcm_device())
 
 
-@pytest.mark.parametrize("destination", sorted(ssrf.MATRIX))
-def test_the_ssrf_matrix_reaches_no_internal_address_through_fcm(destination, monkeypatch):
-    monkeypatch.setitem(ssrf.CHANNELS, "push fcm", (fcm_provider, fcm_message_for))
-    outcome, attempts, canary_hits = ssrf.attempt("push fcm", ssrf.MATRIX[destination])
-    assert isinstance(outcome, Permanent) and outcome.error_class == "target_refused", outcome
-    assert attempts == [] and canary_hits == []
-
-
-def test_fcm_does_not_follow_a_redirect_to_an_internal_address(monkeypatch):
-    monkeypatch.setitem(ssrf.CHANNELS, "push fcm", (fcm_provider, fcm_message_for))
-    outcome, attempts, canary_hits = ssrf.attempt("push fcm", ssrf.MATRIX["cloud metadata"], redirect=True,
-                                                  allowed="redirector.test")
-    assert isinstance(outcome, Permanent) and outcome.status_code == 302, outcome
-    assert attempts == [] and canary_hits == []
-
-
-def test_control_fcm_reaches_an_allowed_internal_target(monkeypatch):
-    monkeypatch.setitem(ssrf.CHANNELS, "push fcm", (fcm_provider, fcm_message_for))
-    _, attempts, canary_hits = ssrf.attempt("push fcm", ssrf.MATRIX["RFC 1918 10/8"], allowed="10.0.0.0/8")
-    assert attempts == ["10.0.0.1"] and canary_hits == [1]
+# The SSRF matrix, a redirect to an internal address, and the control case (tests/channels/test_outbound_ssrf.py).
+(test_the_ssrf_matrix_reaches_no_internal_address, test_a_redirect_to_an_internal_address_is_not_followed,
+ test_control_an_allowed_internal_target_does_reach_the_canary) = ssrf.cases_for("push fcm", fcm_provider, fcm_message_for)
 
 
 @pytest.mark.parametrize("host, allowed, reached", [
