@@ -56,6 +56,11 @@ SCENARIOS = (
              params={"messages": 2000, "concurrency": 20}, quick={"messages": 500, "concurrency": 20},
              ratios=(Ratio("provider_deliveries_per_s", "raw_aiohttp_deliveries_per_s", 0.6),
                      Ratio("provider_deliveries_per_s", "apprise_deliveries_per_s", 10.0))),
+    Scenario("push", "bench.push",
+             "push provider (FCM) deliveries/s vs a raw aiohttp blast of the same bodies with a bearer token at "
+             "the same receiver",
+             params={"messages": 2000, "concurrency": 20}, quick={"messages": 300, "concurrency": 20},
+             ratios=(Ratio("provider_deliveries_per_s", "raw_http_deliveries_per_s", 0.6),)),
     Scenario("email", "bench.email",
              "email provider emails/s vs a raw pooled aiosmtplib blast at the same aiosmtpd and vs "
              "connect-per-message smtplib",
