@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = verbs.add_parser("demo", help="run the whole pipeline locally and report throughput")
     demo.add_argument("--events", type=int, default=1000, help="notifications to publish (default 1000)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    from cli.demo_fakes import DEMO_CHANNELS
+    demo.add_argument("--channels", default="webhook", metavar="LIST",
+                      help=f"comma-separated channels to deliver on, each to a local fake of its service: "
+                           f"{', '.join(DEMO_CHANNELS)}, or all (default webhook); the notifications go to them "
+                           f"in turn; push fakes FCM only, apprise a ntfy server; APNs, email and SMS have no fake")
 
     dlq = verbs.add_parser("dlq", help="inspect and replay the dead-letter topic")
     dlq_verbs = dlq.add_subparsers(dest="dlq_verb", required=True, metavar="ACTION")
@@ -173,7 +178,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return publish_command(args.file, settings)
     if args.verb == "demo":
         from cli.demo import demo_command
-        return demo_command(args.events, args.json, settings)
+        return demo_command(args.events, args.json, settings, args.channels)
     if args.verb == "dlq":
         from cli.dlq import dlq_command
         return dlq_command(args, settings)
