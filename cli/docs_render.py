@@ -16,7 +16,8 @@ from typing import Annotated, Any, Iterable, Literal, Union, get_args, get_origi
 
 from pydantic import BaseModel, SecretStr
 
-from consumer.channel_specs import BUILT_IN_PACKAGE, ENTRY_POINT_GROUP, ChannelSpec, registry
+from consumer.channel_specs import (BUILT_IN_PACKAGE, ENTRY_POINT_GROUP, HTTP_KIT_FAILURES, RUNTIME_FAILURES,
+                                    ChannelSpec, Failure, registry)
 from consumer.settings import Settings
 from consumer.topics import PRIORITIES
 
@@ -152,16 +153,41 @@ def _setting_type(annotation: Any) -> str:
 # --- docs/channels/ ---
 
 def _index(specs: list[ChannelSpec]) -> str:
-    rows = ["| channel | what it delivers | address | template parts | options | gateway scope |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| channel | what it delivers | address | template parts | options | failure classes | gateway scope |",
+            "|---|---|---|---|---|---|---|"]
     for spec in specs:
         parts = ", ".join(f"`{part.name}`" + ("" if part.kind == "plain" else f" ({part.kind.replace('_', ' ')})")
                           for part in spec.parts)
         options = ", ".join(f"`{name}`" for name in spec.options.model_fields) if _is_model(spec.options) \
             else "any JSON object"
         rows.append(f"| [{spec.name}]({spec.name}.md) | {_cell(spec.summary)} | {_cell(spec.address)} | {parts} | "
-                    f"{options or 'none'} | `{spec.scope}` |")
-    return "\n".join(rows)
+                    f"{options or 'none'} | {_failure_classes(spec)} | `{spec.scope}` |")
+    return "\n".join(rows) + "\n\n" + FAILURE_LEGEND
+
+
+def _failure_classes(spec: ChannelSpec) -> str:
+    """Each error class once, `↻` when it may be retried (transient for some answers)."""
+    kinds: dict[str, set[str]] = {}
+    for failure in spec.failures:
+        kinds.setdefault(failure.error_class, set()).add(failure.kind)
+    classes = [f"`{name}`" + (" ↻" if "transient" in kind else "") for name, kind in kinds.items()]
+    if spec.http_kit:
+        classes.append("the HTTP kit's")
+    return _cell(", ".join(classes)) or "not declared"
+
+
+def _failure_list(failures: Iterable[Failure]) -> str:
+    return ", ".join(f"`{f.error_class}` ({f.kind}: {f.meaning})" for f in failures)
+
+
+FAILURE_LEGEND = (
+    "Failure classes are the `error_class` a delivery may end with (the delivery log, the metrics, the "
+    "dead-letter headers); `↻` marks one that is transient, retried through the retry tiers, for some "
+    "answers; the others are permanent (dead-lettered) or suppressed (the recipient's own choice). "
+    "`<...>` stands for a part taken from the answer. Every channel may also end with "
+    + _failure_list(RUNTIME_FAILURES) + ". \"The HTTP kit's\" are those of the "
+    "[outbound HTTP kit](../outbound-http.md), for a request that got no usable answer: "
+    + _failure_list(HTTP_KIT_FAILURES) + ".")
 
 
 def _facts(spec: ChannelSpec) -> str:
@@ -192,9 +218,25 @@ def _facts(spec: ChannelSpec) -> str:
             ("topics", f"`<prefix>.channel.{name}.{{{','.join(PRIORITIES)}}}`, retries in "
                        f"`<prefix>.channel.{name}.retry.<tier>`"),
             ("docker compose", compose),
+            ("failure classes", "see [Failure classes](#failure-classes) below"),
             ("declared in", _spec_source(spec) + (" (settings: [below](#settings))" if spec.settings else ""))]
     table = "\n".join(["| | |", "|---|---|", *(f"| {key} | {_cell(value)} |" for key, value in rows)])
     return f"{summary}.\n\n{table}"
+
+
+def _failures_section(spec: ChannelSpec) -> str:
+    """The error classes the channel declares, with the runtime's and (for HTTP channels) the kit's."""
+    kit = " and the [outbound HTTP kit](../outbound-http.md)'s" if spec.http_kit else ""
+    head = (f"## Failure classes\n\nHow a delivery may fail (its `error_class`): the channel's own classes, then "
+            f"the runtime's{kit}; "
+            "transient ones are retried through the retry tiers, permanent ones dead-lettered, suppressed ones "
+            "recorded as the recipient's choice. `<...>` stands for a part taken from the answer.")
+    failures = [*spec.failures, *RUNTIME_FAILURES, *(HTTP_KIT_FAILURES if spec.http_kit else ())]
+    rows = ["| error class | kind | meaning |", "|---|---|---|",
+            *(f"| `{f.error_class}` | {f.kind} | {_cell(f.meaning)} |" for f in failures)]
+    if not spec.failures:
+        rows.insert(2, "| | | the channel declares no error classes of its own |")
+    return head + "\n\n" + "\n".join(rows)
 
 
 def _part(part) -> str:
@@ -203,7 +245,7 @@ def _part(part) -> str:
 
 
 def _settings_section(spec: ChannelSpec) -> str:
-    sections = []
+    sections = [_failures_section(spec)]
     if _is_model(spec.options):
         sections.append(f"## Options\n\nWhat `content.{spec.name}.options` may hold, from "
                         f"`{spec.options.__module__.replace('.', '/')}.py` (`{spec.options.__name__}`); the "

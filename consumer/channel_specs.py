@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "tidings.channels"
 BUILT_IN_PACKAGE = "channels"  # every subpackage with a `spec` module is a channel
 PART_KINDS = ("plain", "one_line", "html", "json")
 ESCAPES = (None, "html", "slack", "markdownv2")  # router/sandbox.py ESCAPINGS
+FAILURE_KINDS = ("transient", "permanent", "suppressed")  # consumer/outcomes.py
 
 
 class AddressInvalid(ValueError):
@@ -46,6 +47,38 @@ class TemplatePart:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """An error class a channel's deliveries may end with: `transient` (retried through the tiers),
+    `permanent` (dead-lettered) or `suppressed` (the recipient's own choice). `<...>` in the class
+    stands for a part filled in from the answer (`teams_http_<status>`); a class that is transient
+    for some answers and permanent for others is declared once per kind."""
+
+    error_class: str
+    kind: str
+    meaning: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAILURE_KINDS:
+            raise ValueError(f"failure {self.error_class!r}: kind {self.kind!r} is not one of "
+                             f"{', '.join(FAILURE_KINDS)}")
+
+
+# What the one outbound HTTP kit (channels/outbound_http.py, channels/outbound.py) answers for a
+# request that got no usable answer, whichever HTTP channel made it (ChannelSpec.http_kit).
+HTTP_KIT_FAILURES = (
+    Failure("invalid_url", "permanent", "the URL cannot be used as it is"),
+    Failure("target_refused", "permanent", "the SSRF guard refused the host or its addresses"),
+    Failure("redirect_refused", "permanent", "a 3xx answer; redirects are not followed"),
+    Failure("timeout", "transient", "no complete answer within the channel's timeout"),
+    Failure("<aiohttp error>", "transient", "the connection failed; the class is the aiohttp error's name"),
+)
+# What any channel's worker records when its provider raised instead of answering (channels/worker.py).
+RUNTIME_FAILURES = (
+    Failure("internal_error", "transient", "the provider raised an exception instead of answering"),
+)
+
+
+@dataclass(frozen=True)
 class ChannelSpec:
     """Everything the rest of Tidings needs to know about one channel."""
 
@@ -67,6 +100,10 @@ class ChannelSpec:
     settings: Any = None  # the channel's settings model (pydantic-settings), or None
     retry_tiers: str | None = None  # the channel's default tiers; TIDINGS_RETRY_TIERS when None
     docs: str = ""  # a paragraph for the generated channel page
+    # The error classes its deliveries may end with (besides RUNTIME_FAILURES), and whether its
+    # providers speak HTTP through the outbound kit, whose HTTP_KIT_FAILURES then apply too.
+    failures: tuple[Failure, ...] = ()
+    http_kit: bool = False
     # docker-compose.yml, as `tidings deploy render` writes it: a channel that cannot run without
     # credentials waits behind this profile (`docker compose --profile NAME up`; not scraped by
     # default), and its service's own environment (secrets as "${VAR:-}", never a value).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from channels.apprise.options import AppriseOptions
 from channels.apprise.settings import AppriseSettings
-from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
+from consumer.channel_specs import AddressInvalid, ChannelSpec, Failure, TemplatePart
 
 
 def check_address(address: str) -> str:
@@ -44,4 +44,13 @@ SPEC = ChannelSpec(
     settings=AppriseSettings,
     provider="channels.apprise.provider:AppriseProvider",
     providers=("apprise",),
+    failures=(
+        Failure("invalid_address", "permanent", "not an Apprise URL, or one Apprise cannot use"),
+        Failure("scheme_not_allowed", "permanent", "the scheme is not in TIDINGS_APPRISE_SCHEMES"),
+        Failure("invalid_options", "permanent", "the options do not fit the model"),
+        Failure("target_refused", "permanent", "the SSRF guard refused the service's host"),
+        Failure("apprise_unresolved", "transient", "the service's host did not resolve"),
+        Failure("apprise_timeout", "transient", "Apprise did not finish in time"),
+        Failure("apprise_failed", "transient", "the service did not take the notification"),
+    ),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from channels.sms.options import SmsOptions
 from channels.sms.settings import SmsSettings
-from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
+from consumer.channel_specs import AddressInvalid, ChannelSpec, Failure, TemplatePart
 
 
 def check_address(address: str) -> str:
@@ -31,6 +31,24 @@ SPEC = ChannelSpec(
     settings=SmsSettings,
     provider="channels.sms.provider:SmsProvider",
     providers=("twilio", "sns", "http"),
+    failures=(
+        Failure("invalid_phone_number", "permanent", "not a valid phone number"),
+        Failure("number_type_refused", "permanent", "a number type not in sms_allowed_number_types"),
+        Failure("empty_message", "permanent", "no text"),
+        Failure("message_too_long", "permanent", "over the segment limit"),
+        Failure("opted_out", "suppressed", "the recipient replied STOP"),
+        Failure("unreachable_number", "permanent", "Twilio: not reachable by SMS from this sender"),
+        Failure("not_mobile_number", "permanent", "Twilio: not a mobile number"),
+        Failure("twilio_<code>", "permanent", "another Twilio error code"),
+        Failure("invalid_parameter", "permanent", "SNS refused a parameter"),
+        Failure("sns_<code>", "permanent", "another SNS error code"),
+        Failure("rate_limited", "transient", "Twilio or SNS throttled"),
+        Failure("circuit_open", "transient", "every provider's circuit breaker is open"),
+        Failure("http_<status>", "transient", "408, 425, 429 or 5xx"),
+        Failure("http_<status>", "permanent", "another status (or a 2xx outside the success list)"),
+        Failure("<botocore error>", "transient", "SNS could not be reached"),
+    ),
+    http_kit=True,
     # docker-compose.yml: it sends nothing without a provider's credentials, so it waits behind a profile.
     compose_profile="sms",
     compose_environment={"TIDINGS_SMS_PROVIDERS": "twilio",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from channels.teams.options import TeamsOptions
 from channels.teams.settings import TeamsSettings
-from consumer.channel_specs import AddressInvalid, ChannelSpec, TemplatePart
+from consumer.channel_specs import AddressInvalid, ChannelSpec, Failure, TemplatePart
 
 
 def check_address(address: str) -> str:
@@ -29,4 +29,16 @@ SPEC = ChannelSpec(
     settings=TeamsSettings,
     provider="channels.teams.provider:TeamsProvider",
     providers=("teams",),
+    failures=(
+        Failure("invalid_address", "permanent", "a URL not on teams_webhook_hosts"),
+        Failure("invalid_options", "permanent", "the options do not fit the model"),
+        Failure("teams_throttled", "transient", "429: waits as long as Teams says"),
+        Failure("teams_payload_too_large", "permanent", "the card is over Teams' size limit"),
+        Failure("teams_unauthorized", "permanent", "the URL's signature was refused"),
+        Failure("teams_webhook_gone", "permanent", "the workflow or webhook no longer exists"),
+        Failure("teams_bad_payload", "permanent", "400: the card is refused"),
+        Failure("teams_http_<status>", "transient", "408, 412 or 5xx"),
+        Failure("teams_http_<status>", "permanent", "any other refusal"),
+    ),
+    http_kit=True,
 )

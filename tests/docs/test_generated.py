@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 import gateway.settings  # noqa: F401 - registers the gateway's model
 from cli.docs import COMMAND, docs_command
 from cli.docs_render import CHANNELS, CONFIGURATION, INDEX, MARK, intro_of, owners, render
-from consumer.channel_specs import ChannelSpec, TemplatePart, registry
+from consumer.channel_specs import ChannelSpec, Failure, TemplatePart, registry
 from consumer.settings import known_sections
 from tests.docs.markdown import ROOT, anchors, headings
 
@@ -105,9 +105,24 @@ def test_a_new_channel_gets_its_page_its_index_row_and_its_settings(tmp_path):
     assert "only with `docker compose --profile fax up`" in page
     assert "| `TIDINGS_FAX_LINE` | `+14155550100` | text | the line faxes go out on |" in page
     assert "| `TIDINGS_FAX_TOKEN` | unset | text | the service's token |" in page
-    assert "| [fax](fax.md) | fax messages to a desk | a desk id | `cover` (one line), `pages` (html) | any JSON object | `send:fax` |" \
-        in pages[INDEX]
+    assert "| [fax](fax.md) | fax messages to a desk | a desk id | `cover` (one line), `pages` (html) | any JSON object | " \
+           "not declared | `send:fax` |" in pages[INDEX]
+    assert "| failure classes | see [Failure classes](#failure-classes) below |" in page
+    assert "| `internal_error` | transient |" in page and "`target_refused`" not in page  # no HTTP kit declared
+    assert "the channel declares no error classes of its own" in page
     assert "## Channel `fax`" in pages[CONFIGURATION] and "`TIDINGS_FAX_TOKEN`" in pages[CONFIGURATION]
+
+
+def test_a_channels_failures_show_in_its_index_row_and_on_its_page(tmp_path):
+    fax = spec("fax", http_kit=True, failures=(
+        Failure("fax_busy", "transient", "the line is busy"), Failure("fax_http_<status>", "transient", "5xx"),
+        Failure("fax_http_<status>", "permanent", "any other refusal"), Failure("fax_gone", "permanent", "no such desk")))
+    pages = render(checkout_copy(tmp_path), [fax])
+    assert "| `fax_busy` ↻, `fax_http_<status>` ↻, `fax_gone`, the HTTP kit's | `send:fax` |" in pages[INDEX]
+    assert "Every channel may also end with `internal_error`" in pages[INDEX] and "`redirect_refused`" in pages[INDEX]
+    page = pages[f"{CHANNELS}/fax.md"]
+    assert "| `fax_http_<status>` | permanent | any other refusal |" in page
+    assert "| `redirect_refused` | permanent |" in page and "outbound HTTP kit](../outbound-http.md)'s" in page
 
 
 def test_a_channel_without_an_intro_gets_its_spec_paragraph(tmp_path):
