@@ -7,7 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from tests.fixtures.push import APP, apns_token, fcm_token
-from tests.pipeline import make_notifications, publish, wait_for_statuses
+from tests.pipeline import make_notifications, publish, read_topic, wait_for_statuses
 
 
 def push_notification(address: str) -> dict:
@@ -46,5 +46,9 @@ def test_fcm_sends_are_sent_and_a_dead_apns_token_is_suppressed(pipeline, servic
     worker_log = worker.log()
     secrets = [*fcm.issued, *apns.provider_tokens, fcm.service_account()["private_key"].splitlines()[3],
                apns.key_pem.splitlines()[2]]
+    events = b" ".join(m.value() for m in read_topic(pipeline, f"{pipeline.topic_prefix}.deliveries"))
+    status, metrics = worker.get("/metrics")
+    assert status == 200 and b"device_unregistered" in events and "tidings_" in metrics
     for secret in secrets:
         assert secret not in stored and secret not in worker_log
+        assert secret.encode() not in events and secret not in metrics

@@ -13,7 +13,7 @@ import pytest
 from router.template_store import TemplateStore
 from router.templates import Renderer
 from tests.fixtures.telegram import BLOCKED, TOKEN, FakeTelegram
-from tests.pipeline import make_notifications, publish, wait_for_statuses
+from tests.pipeline import make_notifications, publish, read_topic, wait_for_statuses
 
 BLOCKER = "555000111"
 
@@ -86,3 +86,11 @@ def test_messages_are_sent_refusals_dead_lettered_and_a_blocked_bot_is_an_opt_ou
         every_event = conn.execute("SELECT e::text FROM delivery_events e").fetchall()
     assert row == (None, "opted_out") and telegram.attempts.count(BLOCKER) == 1
     assert TOKEN not in repr(every_row) + repr(every_event) and TOKEN not in worker.log()
+    # Nor in the dead letter (its value and every header), the delivery events, or the metrics.
+    [dead] = read_topic(pipeline, f"{pipeline.topic_prefix}.dlq")
+    kept = [dead.value(), *(value for _, value in dead.headers() or ())]
+    kept += [m.value() for m in read_topic(pipeline, f"{pipeline.topic_prefix}.deliveries")]
+    assert any(b"chat not found" in k for k in kept if k)  # what is read holds the failure's text
+    assert not any(TOKEN.encode() in k for k in kept if k)
+    status, metrics = worker.get("/metrics")
+    assert status == 200 and "tidings_" in metrics and TOKEN not in metrics
