@@ -98,7 +98,7 @@ async def publish(settings: Settings, notifications: list[dict]) -> None:
 async def timing(settings: Settings, count: int) -> dict:
     receiver = Receiver(fail_first=True)
     url = await receiver.start()
-    await publish(settings, [demo_notification(i, url) for i in range(count)])
+    await publish(settings, [demo_notification(i, "webhook", url) for i in range(count)])
     try:
         await run_until(receiver, 2, count, timeout=120 + count / 20)
     finally:  # report what arrived even when some retries never did
@@ -118,7 +118,7 @@ async def throughput(settings: Settings, count: int, with_waiting_retry: bool) -
     url = await receiver.start()
     if with_waiting_retry:
         names, codec = Topics(settings.topic_prefix), Codec.from_settings(settings)
-        (delivery,) = fan_out(demo_notification(0, url))
+        (delivery,) = fan_out(demo_notification(0, "webhook", url))
         now = utcnow()
         headers = h.FailureContext(names.channel("webhook", "low"), 0, 0, now).headers(
             attempt=1, error_class="http_503", error_message="", group="bench",
@@ -128,7 +128,7 @@ async def throughput(settings: Settings, count: int, with_waiting_retry: bool) -
             publisher.publish_sync(names.retry("webhook", "2s"), codec.encode(CHANNEL_MESSAGE, {**delivery.message, "attempt": 2}),
                                    headers=headers, partition=partition)
         publisher.close()
-    notifications = [demo_notification(i, url) for i in range(count)]
+    notifications = [demo_notification(i, "webhook", url) for i in range(count)]
     started = time.monotonic()
     await publish(settings, notifications)
     await run_until(receiver, 1, count, timeout=300)

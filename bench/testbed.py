@@ -36,7 +36,7 @@ LOOPBACK = "127.0.0.1"
 def notification(index: int, receiver_url: str) -> dict:
     """The demo's notification with a recipient of its own, so per-recipient rate limits (100 an
     hour by default) never suppress part of a benchmark's load."""
-    event = demo_notification(index, receiver_url)
+    event = demo_notification(index, "webhook", receiver_url)
     return {**event, "recipient": {**event["recipient"], "id": f"bench-{index}"}}
 
 
