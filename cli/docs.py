@@ -1,10 +1,11 @@
 """`tidings docs render DIR [--check]`: write the reference pages that follow from the code
-(cli/docs_render.py: the configuration page, one page per channel, the channel index) into a
-checkout, or say how the ones there differ from them.
+(cli/docs_render.py: the configuration page, one page per channel, the channel index, and the
+channel table between its markers in README.md) into a checkout, or say how the ones there differ
+from them.
 
 DIR is a checkout: the hand-written parts are read from DIR/docs (P.intro.md beside each generated
 page P.md), the pages are written to DIR/docs, and generated pages of channels that are gone are
-removed. Nothing else under docs/ is touched."""
+removed. Nothing else under docs/, and nothing else in README.md, is touched."""
 from __future__ import annotations
 
 import argparse
