@@ -6,6 +6,7 @@ channel worker (`forget`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime
 
@@ -30,10 +31,14 @@ class DeviceCharacter(DeviceInvalid, ControlCharacter):
     """A field holds NUL or another control character."""
 
 
+# A device the service says is gone, whoever it was registered to.
+FORGET = "DELETE FROM recipient_devices WHERE channel = %s AND address = %s"
+
 # Longer addresses are refused: the table's key must fit in one Postgres index entry.
 MAX_ADDRESS = 2400
 
 
+@functools.cache  # the registry is read once per process
 def device_channels() -> tuple[str, ...]:
     return tuple(name for name, spec in registry().items() if spec.devices)
 
@@ -101,8 +106,7 @@ class DeviceDirectory:
 
     def forget(self, channel: str, address: str) -> bool:
         """The service said the device is gone: whoever it was registered to."""
-        return self.conn.execute("DELETE FROM recipient_devices WHERE channel = %s AND address = %s",
-                                 [channel, address]).rowcount == 1
+        return self.conn.execute(FORGET, [channel, address]).rowcount == 1
 
     def lookup(self, recipient_ids: list[str]) -> dict[str, dict[str, list[str]]]:
         """recipient id -> channel -> addresses, oldest first (one query for a batch)."""
@@ -139,8 +143,7 @@ class DeadDevices:
             try:
                 if self.conn is None or self.conn.closed or self.conn.broken:
                     self.conn = await connect_async(self.database_url)
-                cursor = await self.conn.execute(
-                    "DELETE FROM recipient_devices WHERE channel = %s AND address = %s", [channel, address])
+                cursor = await self.conn.execute(FORGET, [channel, address])
                 return cursor.rowcount == 1
             except psycopg.Error as exc:
                 log.warning("could not forget a %s device the service refused (%s); it is forgotten at its "

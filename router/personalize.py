@@ -86,7 +86,7 @@ class Personalizer:
         ids = [e["recipient"]["id"] for e in events]
         stored = self.directory.lookup(ids) if self.conn is not None else {}
         prefs = self.preferences.lookup(ids) if self.conn is not None else {}
-        with_devices = [e["recipient"]["id"] for e in events if set(e["channels"]) & set(device_channels())]
+        with_devices = [e["recipient"]["id"] for e in events if set(e["channels"]).intersection(device_channels())]
         devices = self.devices.lookup(with_devices) if self.conn is not None else {}
         return [self._plan_one(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []),
                                devices.get(e["recipient"]["id"], {})) for e in events]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import threading
 import time
 import types
@@ -19,6 +18,7 @@ from jinja2.utils import pass_eval_context
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
+from consumer.markup import MARKUP_ESCAPES, markdown_v2_escape, slack_escape
 from router.sandbox_bounds import (ESCAPE_GROWTH, MAX_INT_BITS, OutputTooLarge, bounded_str_format, int_result_bits,
                                    printed_size, printf_size, refuse, sequence_size)
 from router.sandbox_growth import check_result, guard_filters, method_call_size
@@ -33,21 +33,6 @@ class RenderTooSlow(Exception):
     """A render ran past its time budget."""
 
 
-def slack_escape(text: str) -> str:
-    """Slack's own escaping: the three characters its mrkdwn uses for mentions and links."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-_MARKDOWN_V2_RESERVED = re.compile(r"([\\_*\[\]()~`>#+\-=|{}.!])")
-
-
-def markdown_v2_escape(text: str) -> str:
-    """Telegram's MarkdownV2: a backslash before each of its reserved characters."""
-    return _MARKDOWN_V2_RESERVED.sub(r"\\\1", text)
-
-
-# Markup languages whose data is escaped as it is printed (HTML is Jinja's own autoescape).
-MARKUP_ESCAPES: dict[str, Callable[[str], str]] = {"slack": slack_escape, "markdownv2": markdown_v2_escape}
 ESCAPINGS = ("none", "html", *MARKUP_ESCAPES)
 
 

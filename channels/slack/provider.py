@@ -29,7 +29,7 @@ from channels.slack.errors import ERROR_CODE, http_failure, outcome_for, rate_li
 from channels.slack.options import SlackOptions
 from channels.slack.threads import ThreadStarts, ThreadStore, thread_store
 from consumer.channel_options import read_options
-from consumer.outcomes import Deferred, Delivered, Outcome, Permanent, Transient
+from consumer.outcomes import Delivered, Outcome, Permanent, Transient
 from consumer.pacing import MonotonicClock, Pacer, Sleep
 from consumer.settings import Settings, SettingsError
 
@@ -146,19 +146,14 @@ class SlackProvider:
                              f"{self.webhook_hosts} only, not {host[:100]!r} (slack_webhook_hosts)")
         return self.targets.screen(target) or target
 
-    def _park_if_backlogged(self, target: str) -> Deferred | None:
-        """A long queue for one Slack channel would hold the worker's in-flight slots and slow
-        every other channel: past max_pacing_wait_s the message waits on a retry tier instead."""
-        backlog = self.pacer.backlog(target)
-        return Deferred("slack_paced", backlog) if backlog > self.max_pacing_wait_s else None
-
     async def _post_api(self, body: dict) -> Outcome:
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        if parked := self._park_if_backlogged(body["channel"]):
+        # A long queue for one Slack channel would hold the worker's send slots: past
+        # max_pacing_wait_s the message waits on a retry tier instead.
+        if parked := await self.pacer.turn(body["channel"], self.max_pacing_wait_s, "slack_paced"):
             return parked
-        await self.pacer.wait_async(body["channel"])
         answer = await self.http.request("POST", self.post_message_url, data=_json(body), headers=headers,
                                          max_answer_bytes=MAX_API_ANSWER)
         if not isinstance(answer, Answer):
@@ -182,9 +177,9 @@ class SlackProvider:
 
     async def _post_webhook(self, target: URL, body: dict) -> Outcome:
         url = str(target)
-        if parked := self._park_if_backlogged(url):  # one webhook URL posts to one channel
+        # one webhook URL posts to one channel
+        if parked := await self.pacer.turn(url, self.max_pacing_wait_s, "slack_paced"):
             return parked
-        await self.pacer.wait_async(url)
         answer = await self.http.request("POST", target, data=_json(body), headers={"Content-Type": "application/json"})
         if not isinstance(answer, Answer):
             return answer

@@ -11,7 +11,7 @@ from aiohttp.abc import AbstractResolver
 from channels.sms.settings import SmsSettings
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import TargetPolicy, parse_url
-from channels.outbound_http import Answer, OutboundHttp
+from channels.outbound_http import Answer, OutboundHttp, OverHttp
 from consumer.outcomes import Delivered, Outcome, Permanent, classify_http
 from consumer.settings import Settings, SettingsError
 
@@ -49,23 +49,6 @@ def dig(document, path: str):
     return document
 
 
-class SmsOverHttp:
-    """What the SMS providers that speak HTTP (this one, twilio) share: one outbound HTTP kit,
-    `self.http` (sms_http below), opened and closed with the worker."""
-
-    name: str
-    http: OutboundHttp
-
-    def name_for(self, message: dict) -> str:
-        return self.name
-
-    async def start(self) -> None:
-        await self.http.start()
-
-    async def close(self) -> None:
-        await self.http.close()
-
-
 def sms_http(settings: Settings, excerpt: AnswerExcerpt, resolver: AbstractResolver | None = None) -> OutboundHttp:
     """The outbound HTTP kit as the SMS providers that speak HTTP use it: sms_timeout_s, and the
     SSRF guard with sms_allowed_targets (their URLs are the operator's, still guarded)."""
@@ -75,7 +58,7 @@ def sms_http(settings: Settings, excerpt: AnswerExcerpt, resolver: AbstractResol
                         excerpt=excerpt)
 
 
-class HttpSms(SmsOverHttp):
+class HttpSms(OverHttp):
     name = "http"
 
     def __init__(self, settings: Settings, *, resolver: AbstractResolver | None = None):

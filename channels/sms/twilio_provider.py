@@ -20,8 +20,8 @@ from yarl import URL
 from channels.sms.settings import SmsSettings
 from channels.answer_excerpt import AnswerExcerpt
 from channels.outbound import parse_url
-from channels.outbound_http import Answer, OutboundHttp, user_agent
-from channels.sms.http_provider import SmsOverHttp, sms_http
+from channels.outbound_http import Answer, OutboundHttp, OverHttp, user_agent
+from channels.sms.http_provider import sms_http
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient, retry_after_seconds
 from consumer.settings import Settings, SettingsError
 
@@ -72,7 +72,7 @@ class KitHttpClient(AsyncHttpClient):
         return Response(answer.status, answer.text, answer.headers)
 
 
-class TwilioSms(SmsOverHttp):
+class TwilioSms(OverHttp):
     name = "twilio"
 
     def __init__(self, settings: Settings, *, resolver: AbstractResolver | None = None):

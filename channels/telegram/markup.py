@@ -6,10 +6,9 @@ from __future__ import annotations
 import html
 import re
 
+from consumer.markup import markdown_v2_escape
+
 HTML, MARKDOWN_V2 = "HTML", "MarkdownV2"
-# Every character MarkdownV2 reserves, and the backslash that escapes them.
-MARKDOWN_V2_RESERVED = "\\_*[]()~`>#+-=|{}.!"
-_MARKDOWN_V2_SPECIAL = re.compile("([" + re.escape(MARKDOWN_V2_RESERVED) + "])")
 _HTML_TAG = re.compile(r"<[^>]*>")
 # MarkdownV2 after parsing: an escaped character stands for itself; a link keeps its label only;
 # unescaped entity markers (bold, italic, underline, strike, spoiler, code, quote) disappear.
@@ -24,25 +23,12 @@ def escape_html(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def escape_markdown_v2(text: str) -> str:
-    """Plain text for parse_mode MarkdownV2: a backslash before every reserved character."""
-    return _MARKDOWN_V2_SPECIAL.sub(r"\\\1", text)
-
-
-def escape(text: str, parse_mode: str | None) -> str:
-    if parse_mode == HTML:
-        return escape_html(text)
-    if parse_mode == MARKDOWN_V2:
-        return escape_markdown_v2(text)
-    return text
-
-
 def bold(text: str, parse_mode: str | None) -> str:
     """Plain text shown bold where the mode has bold (the subject over the text)."""
     if parse_mode == HTML:
         return f"<b>{escape_html(text)}</b>"
     if parse_mode == MARKDOWN_V2:
-        return f"*{escape_markdown_v2(text)}*"
+        return f"*{markdown_v2_escape(text)}*"
     return text
 
 
