@@ -11,7 +11,7 @@ WORKDIR /app
 # What the image runs: the core and the extras of every service (the email and SMS channels, the
 # gateway; docs/deployment.md, "Installing"). Not the demo's embedded servers, nor the test tools.
 # A smaller image for one service: docker build --build-arg EXTRAS="gateway" .
-ARG EXTRAS="email sms gateway push apprise"
+ARG EXTRAS="email sms gateway push apprise inapp"
 
 # Dependencies first, read from pyproject.toml, so that a source change does not reinstall them.
 COPY pyproject.toml ./

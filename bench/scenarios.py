@@ -79,6 +79,14 @@ SCENARIOS = (
              ratios=(Ratio("notifications_per_s", "receiver_ceiling_deliveries_per_s"),),
              limits=(Limit("router_rss_mb", RSS_LIMIT_MB), Limit("channel_webhook_rss_mb", RSS_LIMIT_MB),
                      Limit("sink_rss_mb", RSS_LIMIT_MB))),
+    Scenario("inbox", "bench.inbox",
+             "in-app inbox feed pages/s through the gateway for a recipient with 10,000 items (first and deep "
+             "cursor page) vs the same query on Postgres, and publish-to-client latency with 1,000 live streams",
+             params={"items": 10000, "reads": 2000, "clients": 1000, "notifications": 60},
+             quick={"items": 2000, "reads": 300, "clients": 100, "notifications": 15},
+             ratios=(Ratio("first_page_reads_per_s", "first_page_query_reads_per_s"),
+                     Ratio("deep_page_reads_per_s", "deep_page_query_reads_per_s")),
+             limits=(Limit("publish_to_client_p99_s", 1.0),), repeats=1),
     # The slowest scenario (a 100,000-event backlog drains after the trials): about 3 minutes a run.
     Scenario("urgent_under_backlog", "bench.urgent_under_backlog",
              "URGENT publish-to-delivered latency with 100,000 LOW backlogged vs the same with no backlog",

@@ -82,6 +82,8 @@ def _forms(name: str, raw: str) -> set[str]:
     elif name == "sms_http_headers" and isinstance(document, dict):
         for value in map(str, document.values()):
             values |= {value, value.split()[-1] if value.split() else value}
+    elif name == "inapp_tenant_keys" and isinstance(document, dict):  # tenant -> feed-token key
+        values |= {value for value in map(str, document.values()) if len(value) >= MIN_SECRET_LENGTH}
     elif name == "gateway_static_tokens" and isinstance(document, dict):
         values |= set(map(str, document))  # the tokens are the keys
     elif isinstance(document, dict) and isinstance(document.get("private_key"), str):  # a service account

@@ -18,6 +18,9 @@ def migrate_command(settings: Settings) -> int:
     return 0
 
 
+_LOG_COUNTS = ("events_removed", "deliveries_removed")
+
+
 def prune_command(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.database_url:
         print("tidings db prune: set TIDINGS_DATABASE_URL", file=sys.stderr)
@@ -36,12 +39,14 @@ def prune_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"tidings db prune: {args.older_than!r} is not an age such as 90d", file=sys.stderr)
         return 2
     with psycopg.connect(settings.database_url) as conn:
-        result = prune(conn, cutoff, dry_run=args.dry_run)
+        result = prune(conn, cutoff, dry_run=args.dry_run, settings=settings)
     if args.json:
         print(json.dumps(result))
         return 0
     verb = "would remove" if args.dry_run else "removed"
     print(f"{verb} everything before {result['before']}: {len(result['partitions_dropped'])} day partitions "
           f"({', '.join(result['partitions_dropped']) or 'none'}), {result['events_removed']} events, "
-          f"{result['deliveries_removed']} deliveries")
+          f"{result['deliveries_removed']} deliveries" +
+          "".join(f", {count} {what.removesuffix('_removed').replace('_', ' ')}"
+                  for what, count in result.items() if what.endswith("_removed") and what not in _LOG_COUNTS))
     return 0

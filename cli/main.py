@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     db = verbs.add_parser("db", help="database maintenance")
     db_verbs = db.add_subparsers(dest="db_verb", required=True, metavar="ACTION")
     db_verbs.add_parser("migrate", help="apply pending migrations to TIDINGS_DATABASE_URL")
-    prune = db_verbs.add_parser("prune", help="drop delivery-log days older than an age (whole UTC days)")
+    prune = db_verbs.add_parser("prune", help="drop delivery-log days older than an age (whole UTC days), and inbox items past their retention")
     prune.add_argument("--older-than", required=True, metavar="AGE", help="an age such as 90d or 36h")
     prune.add_argument("--dry-run", action="store_true", help="change nothing; print what would be removed")
     prune.add_argument("--json", action="store_true", help="print one JSON object")

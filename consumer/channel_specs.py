@@ -89,6 +89,8 @@ class ChannelSpec:
     address: str
     check_address: Callable[[str], str]
     legacy_address_field: str | None = None
+    # The recipient's own id is the address (the in-app inbox: every recipient has one).
+    address_is_recipient: bool = False
     # A recipient may have any number of this channel's addresses, one per device, in the device
     # directory (router/devices.py); a notification goes to every one of them, a delivery each.
     devices: bool = False
@@ -109,6 +111,11 @@ class ChannelSpec:
     # default), and its service's own environment (secrets as "${VAR:-}", never a value).
     compose_profile: str | None = None
     compose_environment: dict[str, str] = field(default_factory=dict)
+    # "package.module:router", a FastAPI APIRouter the gateway mounts (the inbox's feed API), and
+    # "package.module:function", called by `tidings db prune` with (connection, settings) and
+    # returning {what: rows removed} (the channel's own tables).
+    gateway_routes: str | None = None
+    prune: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -120,8 +127,18 @@ class ChannelSpec:
         return next((p for p in self.parts if p.name == name), None)
 
     def load_provider(self) -> Callable:
-        module, _, attribute = self.provider.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _load(self.provider)
+
+    def load_gateway_routes(self) -> Any:
+        return _load(self.gateway_routes) if self.gateway_routes else None
+
+    def load_prune(self) -> Callable | None:
+        return _load(self.prune) if self.prune else None
+
+
+def _load(reference: str) -> Any:
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 class RegistryError(RuntimeError):
@@ -175,6 +192,8 @@ def address_of(recipient: dict, channel: str) -> str | None:
     if addresses.get(channel):
         return addresses[channel]
     spec = registry().get(channel)
+    if spec is not None and spec.address_is_recipient:
+        return recipient.get("id")
     field_name = spec.legacy_address_field if spec is not None else None
     return recipient.get(field_name) if field_name else None
 

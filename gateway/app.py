@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from consumer.channel_specs import registry
 from consumer.events import Clock, utcnow
 from consumer.settings import Settings
 from gateway import errors, openapi_schemas
@@ -36,6 +37,9 @@ def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
     from gateway import alertmanager, dead_letters, notifications, operations, recipients, stats, templates, unsubscribe
     for module in (notifications, stats, templates, recipients, dead_letters, alertmanager, unsubscribe, operations):
         app.include_router(module.router)
+    for spec in registry().values():  # a channel's own API (the inbox's feed)
+        if (routes := spec.load_gateway_routes()) is not None:
+            app.include_router(routes)
     # The last added is the outermost: the request id and audit see the body cap's 413 too.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.section(GatewaySettings).gateway_max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

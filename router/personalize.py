@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from consumer.channel_specs import spec_of
 from consumer.events import channel_content
 from consumer.postgres import connect
 from consumer.settings import Settings
@@ -154,7 +155,7 @@ def apply(message: dict, parts: dict, ref: str) -> dict:
     for name, value in parts.items():
         if name in MESSAGE_FIELDS:
             message[name] = value
-        elif name == "body":
+        elif name == "body" and spec_of(message["channel"]).part(name).kind == "json":  # a webhook's body
             message["data"] = json.dumps(value, separators=(",", ":"))
             options["body"] = "data"
         else:

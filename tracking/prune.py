@@ -8,6 +8,9 @@ import re
 import psycopg
 from psycopg import sql
 
+from consumer.channel_specs import registry
+from consumer.settings import Settings
+
 _PARTITION = re.compile(r"^delivery_events_(\d{8})$")
 
 _PARTITIONS = """
@@ -22,9 +25,11 @@ def boundary(cutoff: dt.datetime) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
 
 
-def prune(conn: psycopg.Connection, cutoff: dt.datetime, dry_run: bool = False) -> dict:
+def prune(conn: psycopg.Connection, cutoff: dt.datetime, dry_run: bool = False, settings: Settings | None = None,
+          now: dt.datetime | None = None) -> dict:
     """Remove what is older than `cutoff` (rounded down to a whole UTC day), in one transaction;
-    with dry_run, report what would go and change nothing. Returns what was (or would be) removed."""
+    with dry_run, report what would go and change nothing. Returns what was (or would be) removed.
+    With settings, each channel's own tables too, by the channel's retention settings (the inbox)."""
     edge = boundary(cutoff)
     with conn.transaction(force_rollback=dry_run):
         names = [name for (name,) in conn.execute(_PARTITIONS).fetchall()]
@@ -34,5 +39,14 @@ def prune(conn: psycopg.Connection, cutoff: dt.datetime, dry_run: bool = False) 
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
         ids = conn.execute("DELETE FROM delivery_event_ids WHERE occurred_at < %s", [edge]).rowcount
         deliveries = conn.execute("DELETE FROM deliveries WHERE last_event_at < %s", [edge]).rowcount
+        channels = {} if settings is None else channel_prunes(conn, now or dt.datetime.now(dt.timezone.utc), settings)
     return {"before": edge.isoformat(), "dry_run": dry_run, "partitions_dropped": old,
-            "events_removed": ids, "deliveries_removed": deliveries}
+            "events_removed": ids, "deliveries_removed": deliveries, **channels}
+
+
+def channel_prunes(conn: psycopg.Connection, now: dt.datetime, settings: Settings) -> dict:
+    removed: dict = {}
+    for spec in registry().values():
+        if (hook := spec.load_prune()) is not None:
+            removed.update(hook(conn, now, settings))
+    return removed

@@ -47,6 +47,7 @@ SECRETS = {
                                             "private_key": PEM, "client_email": "tidings@example.iam.gserviceaccount.com",
                                             "token_uri": "https://oauth2.googleapis.com/token"}),
     "push_apns_key": APNS_PEM,
+    "inapp_tenant_keys": json.dumps({"acme": "acme-inbox-feed-key-0123456789abcdef"}),
 }
 # What an answer could echo of them.
 ECHOED = {
@@ -64,6 +65,7 @@ ECHOED = {
     "telegram_bot_token": ["POST /bot123456789:AAH-telegram-bot-secret_0000/sendMessage"],
     "push_fcm_service_account": ["fcm-key-id-0123456789abcdef", PEM.splitlines()[1], PEM],
     "push_apns_key": [APNS_PEM.splitlines()[2], APNS_PEM],
+    "inapp_tenant_keys": ["acme-inbox-feed-key-0123456789abcdef"],
 }
 
 

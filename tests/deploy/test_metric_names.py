@@ -8,6 +8,9 @@ import re
 
 import yaml
 
+from prometheus_client import CollectorRegistry
+
+from channels.inapp.metrics import InboxMetrics
 from consumer.metrics import ServiceMetrics
 from gateway.metrics import GatewayMetrics
 from tests.deploy.conftest import DEPLOY, ROOT
@@ -18,7 +21,9 @@ SOURCES = [path for folder in ("consumer", "router", "channels", "tracking", "ga
 
 
 def catalogue() -> dict[str, set[str]]:
-    return {**exported([ServiceMetrics("probe").registry, GatewayMetrics().registry]), **PROMETHEUS_SERIES}
+    inbox = CollectorRegistry()
+    InboxMetrics(inbox)  # the inbox's feed API adds these to the gateway's registry when it starts
+    return {**exported([ServiceMetrics("probe").registry, GatewayMetrics().registry, inbox]), **PROMETHEUS_SERIES}
 
 
 def expressions() -> list[tuple[str, str]]:

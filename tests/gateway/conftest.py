@@ -15,6 +15,8 @@ import pytest
 
 from consumer.settings import Settings
 from gateway.app import create_app
+from tests.gateway.inbox import TENANT_KEYS
+from tests.pipeline import publish
 
 SECRET = "test-secret-with-enough-bytes-for-hs256"
 ISSUER = "https://issuer.test"
@@ -117,3 +119,11 @@ def start_gateway(pipeline, clock):
 @pytest.fixture
 def gateway(start_gateway) -> RunningGateway:
     return start_gateway()
+
+
+@pytest.fixture
+def inbox(services, start_gateway, pipeline):
+    """(gateway, publish(notifications)): the inapp pipeline running behind a gateway with feed keys."""
+    services.start_pipeline("inapp")
+    gateway = start_gateway(inapp_tenant_keys=TENANT_KEYS)
+    return gateway, lambda notifications: publish(pipeline, notifications)
