@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", help="a file of JSON Lines or one JSON document (an object or an array), "
                                       "or - for standard input")
 
-    from cli import config, deploy, docs, endpoints, prefs, recipients, templates
+    from cli import config, deploy, docs, endpoints, prefs, recipients, suppressions, templates
     deploy.add_parser(verbs)
     docs.add_parser(verbs)
     config.add_parser(verbs)
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     templates.add_parser(verbs)
     recipients.add_parser(verbs)
     prefs.add_parser(verbs)
+    suppressions.add_parser(verbs)
 
     demo = verbs.add_parser("demo", help="run the whole pipeline locally and report throughput")
     demo.add_argument("--events", type=int, default=1000, help="notifications to publish (default 1000)")
@@ -170,6 +171,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         command = {"templates": templates.templates_command, "recipients": recipients.recipients_command,
                    "prefs": prefs.prefs_command}[args.verb]
         return command(args, settings)
+    if args.verb == "suppressions":
+        from cli.suppressions import suppressions_command
+        return suppressions_command(args, settings)
     if args.verb == "endpoints":
         from cli.endpoints import endpoints_command
         return endpoints_command(args, settings)

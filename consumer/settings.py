@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -203,6 +203,10 @@ class Settings(Section):
                                                        "(a later copy is suppressed as `duplicate`)")
     critical_categories: str = Field("", description="comma-separated categories that bypass opt-outs, e.g. "
                                                      "`security,fraud`")
+    soft_bounce_limit: str = Field("3/7d", description=(
+        "soft bounces of one address (per tenant and channel) within a period that put it on the suppression "
+        "list, `N/period` (`3/7d`: the third within seven days; `0/7d`: never); see "
+        "[Suppression list](operations.md#suppression-list)"), json_schema_extra={"type": "rate"})
     template_cache_ttl_s: float = Field(5.0, description="how often the router re-checks a template's latest "
                                                          "version")
     template_max_output_bytes: int = Field(256 * 1024, description="the cap on one rendered template part")
@@ -216,6 +220,14 @@ class Settings(Section):
     kafka: dict[str, Any] = Field({}, description=(
         "extra librdkafka properties (`security.protocol`, `sasl.*`, ...): a table of the config file "
         "(`TIDINGS_CONFIG`) only, no environment variable"), json_schema_extra={"variable": "[kafka]", "type": "table"})
+
+    @field_validator("soft_bounce_limit")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        from consumer.durations import parse_rate  # it imports this module
+
+        parse_rate(value, "TIDINGS_SOFT_BOUNCE_LIMIT")
+        return value
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":

@@ -16,8 +16,8 @@ from gateway.middleware import RequestContextMiddleware
 from gateway.settings import GatewaySettings
 
 DESCRIPTION = """The REST API of Tidings: publish notifications (answered 202 once the broker
-acknowledged them), read their timelines and delivery statistics, manage templates, recipients
-and preferences, list and replay dead letters, receive Alertmanager webhooks, and honour one-click
+acknowledged them), read their timelines and delivery statistics, manage templates, recipients,
+preferences and the suppression list, list and replay dead letters, receive Alertmanager webhooks, and honour one-click
 unsubscribes. Bearer tokens (JWT or static) carry the caller's subject, scopes and tenants."""
 
 
@@ -34,8 +34,10 @@ def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
     errors.install(app)
     # The notification and recipient bodies' schemas come from the contract models, the batch limit too.
     openapi_schemas.install(app, settings.section(GatewaySettings).gateway_max_batch)
-    from gateway import alertmanager, dead_letters, notifications, operations, recipients, stats, templates, unsubscribe
-    for module in (notifications, stats, templates, recipients, dead_letters, alertmanager, unsubscribe, operations):
+    from gateway import (alertmanager, dead_letters, notifications, operations, recipients, stats, suppressions,
+                         templates, unsubscribe)
+    for module in (notifications, stats, templates, recipients, suppressions, dead_letters, alertmanager, unsubscribe,
+                   operations):
         app.include_router(module.router)
     for spec in registry().values():  # a channel's own API (the inbox's feed)
         if (routes := spec.load_gateway_routes()) is not None:

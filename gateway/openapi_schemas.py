@@ -12,6 +12,7 @@ from consumer.channel_specs import channel_names
 from consumer.notification_model import notification_request_model
 from consumer.recipient_model import recipient_fields_model
 from router.devices import device_channels
+from router.suppressions import REASONS
 
 _TEXT = {"type": "string", "minLength": 1}
 _COMPONENTS = "#/components/schemas/"
@@ -93,6 +94,21 @@ DEVICE_BODY = body({"oneOf": [
                     "app": {**_TEXT, "description": "the Android package or the iOS bundle id"},
                     "token": {**_TEXT, "description": "the registration (FCM) or device (APNs) token"}}}]},
     "one device: its address, or (push) the parts of it; registering a device of another recipient moves it")
+
+SUPPRESSION_BODY = body({"type": "object", "required": ["channel", "address"], "additionalProperties": False,
+                         "properties": {
+    "tenant": {**_TEXT, "description": "whose list: the token's tenant when it acts for one, else `default`"},
+    "channel": {"type": "string", "enum": list(channel_names())},
+    "address": {**_TEXT, "description": "as the channel takes it; stored normalised (E.164, lower-case domain)"},
+    "reason": {"type": "string", "enum": list(REASONS), "default": "manual"},
+    "detail": {"type": "string", "maxLength": 1000, "description": "a note kept with it"}}},
+    "an address the tenant no longer sends to")
+SUPPRESSION = {"type": "object", "required": ["tenant", "channel", "address", "reason", "source", "created_at"],
+               "properties": {"tenant": {"type": "string"}, "channel": {"type": "string"},
+                              "address": {"type": "string"}, "reason": {"type": "string", "enum": list(REASONS)},
+                              "source": {"type": "string", "description": "provider:<name>, api:<subject> or cli"},
+                              "detail": {"type": ["string", "null"]},
+                              "created_at": {"type": "string", "format": "date-time"}}}
 
 PREFERENCE = {"type": "object", "required": ["enabled"], "additionalProperties": False, "properties": {
     "enabled": {"type": "boolean"}, "channel": {"type": "string", "enum": list(channel_names())},

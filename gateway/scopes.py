@@ -1,6 +1,6 @@
 """Authorization: which scope each call needs and which tenants it may touch. Sending needs
-`send:<channel>` for every channel a notification asks for; templates, recipients/preferences and
-the DLQ need admin scopes. Every read and write is limited to the tenants the token acts for;
+`send:<channel>` for every channel a notification asks for; templates, recipients/preferences, the
+suppression list and the DLQ need admin scopes. Every read and write is limited to the tenants the token acts for;
 what all tenants share (templates, the recipient directory, preferences) needs a "*" token."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ READ = "read"                           # notification timelines and statistics
 ADMIN_TEMPLATES = "admin:templates"
 ADMIN_PREFERENCES = "admin:preferences"  # recipients, preferences, unsubscribe links
 ADMIN_DLQ = "admin:dlq"
+ADMIN_SUPPRESSIONS = "admin:suppressions"  # the per-tenant suppression list, of the token's tenants
 ALERTMANAGER = "alertmanager"
 
 # Documents bearer auth in the OpenAPI document; the header itself is read by the verifier.

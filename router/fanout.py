@@ -15,7 +15,7 @@ class Delivery:
     message: dict  # a ChannelMessage record
     refusal: str | None = None  # unknown_channel: dead-lettered
     detail: str = ""
-    suppressed: str | None = None  # no_address | opted_out: recorded as suppressed, not sent
+    suppressed: str | None = None  # no_address | opted_out | address_suppressed: recorded, not sent
 
 
 def fan_out(event: dict) -> list[Delivery]:

@@ -1,5 +1,6 @@
 """The router's personalisation step, between decoding and publishing: fill in the recipient from
-the directory, suppress opted-out channels, render templates. One Postgres round trip per batch."""
+the directory, suppress opted-out channels and addresses on their tenant's suppression list, render
+templates. One Postgres query per table per batch."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,6 +19,7 @@ from router.fanout import Delivery, fan_out
 from router.preferences import Preferences, opted_out
 from router.devices import DeviceDirectory, device_channels
 from router.recipients import RecipientDirectory, resolve
+from router.suppressions import SuppressionList, listed_key, screened
 from router.render_pool import RenderPool
 from router.template_cache import TemplateCache
 from router.template_store import TemplateStore
@@ -53,6 +55,7 @@ class Personalizer:
             self.directory = RecipientDirectory(conn)
             self.devices = DeviceDirectory(conn)
             self.preferences = Preferences(conn, self.critical)
+            self.suppressions = SuppressionList(conn)
             self.templates = TemplateCache(TemplateStore(conn, self.renderer), self.settings.template_cache_ttl_s)
 
     @classmethod
@@ -89,10 +92,20 @@ class Personalizer:
         prefs = self.preferences.lookup(ids) if self.conn is not None else {}
         with_devices = [e["recipient"]["id"] for e in events if set(e["channels"]).intersection(device_channels())]
         devices = self.devices.lookup(with_devices) if self.conn is not None else {}
-        return [self._plan_one(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []),
-                               devices.get(e["recipient"]["id"], {})) for e in events]
+        fanned = [self._fan_out(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []),
+                                devices.get(e["recipient"]["id"], {})) for e in events]
+        if self.conn is None:
+            return [self._plan_one(event, deliveries) for event, deliveries in fanned]
+        # The addresses are known only now (inline, directory, devices): one lookup for the batch.
+        keys = [listed_key(d.message) for _, deliveries in fanned for d in deliveries
+                if d.refusal is None and d.suppressed is None]
+        listed = self.suppressions.lookup([k for k in keys if k is not None])
+        return [self._plan_one(event, screened(deliveries, listed) if listed else deliveries)
+                for event, deliveries in fanned]
 
-    def _plan_one(self, event: dict, stored: dict | None, prefs: list[dict], devices: dict) -> Plan:
+    def _fan_out(self, event: dict, stored: dict | None, prefs: list[dict],
+                 devices: dict) -> tuple[dict, list[Delivery]]:
+        """The event with its resolved recipient, and its deliveries, the opted-out ones suppressed."""
         recipient = {**resolve(event["recipient"], stored), "devices": devices}
         event = {**event, "recipient": recipient}
         deliveries = []
@@ -102,6 +115,10 @@ class Personalizer:
                 delivery = dataclasses.replace(delivery, suppressed="opted_out",
                                                detail=f"recipient opted out of {delivery.channel} / {event['category']}")
             deliveries.append(delivery)
+        return event, deliveries
+
+    def _plan_one(self, event: dict, deliveries: list[Delivery]) -> Plan:
+        recipient = event["recipient"]
         plan = Plan(deliveries)
         try:
             for index, delivery in enumerate(deliveries):

@@ -1,8 +1,9 @@
 """`tidings run router`: consume the four event topics, publish each delivery to its channel
 topic of the same priority (key: recipient id) and a `queued` DeliveryEvent, and let the runtime
 store the offset only once all of them are acknowledged. Undecodable events, unknown channels
-and templates that fail to render go to the dead-letter topic; a channel with no address or one
-the recipient opted out of is recorded as `suppressed` (router/personalize.py)."""
+and templates that fail to render go to the dead-letter topic; a channel with no address, one the
+recipient opted out of, or an address on its tenant's suppression list is recorded as `suppressed`
+(router/personalize.py)."""
 from __future__ import annotations
 
 import asyncio

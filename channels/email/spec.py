@@ -12,9 +12,13 @@ _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 def check_address(address: str) -> str:
+    """The address with its domain lower-cased (domains are case-insensitive, RFC 5321 2.4; the
+    local part is the mailbox's own business), so one mailbox has one spelling in the directory
+    and on the suppression list."""
     if not _ADDRESS.match(address):
         raise AddressInvalid(f"{address!r} is not an address like name@example.com")
-    return address
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}"
 
 
 SPEC = ChannelSpec(

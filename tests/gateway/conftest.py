@@ -23,7 +23,7 @@ ISSUER = "https://issuer.test"
 AUDIENCE = "tidings"
 ALERTMANAGER_TOKEN = "alertmanager-static-token-0123456789"
 ALL_SCOPES = ["send:email", "send:sms", "send:slack", "send:webhook", "read", "admin:templates",
-              "admin:preferences", "admin:dlq"]
+              "admin:preferences", "admin:dlq", "admin:suppressions"]
 ROUTES = [
     {"match": {"team": "db"}, "channels": ["slack"], "recipient": {"id": "db-oncall", "slack": "C0DB"}},
     {"match": {}, "channels": ["email"], "recipient": {"id": "ops", "email": "ops@example.com"}},
