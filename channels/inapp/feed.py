@@ -5,6 +5,7 @@ feed token (channels/inapp/tokens.py), never a gateway token."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import uuid
 from contextlib import asynccontextmanager
@@ -165,15 +166,18 @@ async def stream(request: Request, reader: Reader = Me) -> StreamingResponse:
     feed.metrics.streams.inc()
 
     async def events():
-        last = int(resume) if resume.isdigit() and len(resume) < 19 else None
+        after = int(resume) if resume.isdigit() and len(resume) < 19 else None
+        sent = SentItems()
         try:
-            async with feed.gateway.pool.connection() as conn:
-                inbox = Inbox(conn)
-                missed = await inbox.after(reader, last, MAX_RESUME) if last is not None else []
-                counted = await inbox.counts(reader)
+            # A fresh stream starts after the newest item, so that a resync (the listener lost
+            # Postgres for a while) sends what arrived meanwhile.
+            missed, counted = await _catch_up(feed, reader, after)
+            after = max([after or 0, *(item["seq"] for item in missed)]) if after is not None else None
+            if after is None:
+                async with feed.gateway.pool.connection() as conn:
+                    after = await Inbox(conn).latest(reader)
             yield "retry: 2000\n\n"
-            for item in missed:
-                last = item["seq"]
+            for item in sent.new(missed):
                 yield _sse("item", item, item["seq"])
             yield _sse("counts", counted)
             quiet = 0.0
@@ -190,18 +194,13 @@ async def stream(request: Request, reader: Reader = Me) -> StreamingResponse:
                 if (kind, data) == CLOSED:
                     return
                 if (kind, data) == RESYNC:
-                    async with feed.gateway.pool.connection() as conn:
-                        inbox = Inbox(conn)
-                        missed = await inbox.after(reader, last or 0, MAX_RESUME) if last is not None else []
-                        counted = await inbox.counts(reader)
-                    for item in missed:
-                        last = item["seq"]
+                    missed, counted = await _catch_up(feed, reader, max(after, sent.newest))
+                    for item in sent.new(missed):
                         yield _sse("item", item, item["seq"])
                     yield _sse("counts", counted)
                 elif kind == "item":
-                    if last is None or data["seq"] > last:
-                        last = data["seq"]
-                        yield _sse("item", data, data["seq"])
+                    for item in sent.new([data]):
+                        yield _sse("item", item, item["seq"])
                 else:
                     yield _sse(kind, data)
         finally:
@@ -210,6 +209,36 @@ async def stream(request: Request, reader: Reader = Me) -> StreamingResponse:
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+class SentItems:
+    """The items one stream sent, by seq: an item both read from Postgres (a resume, a resync) and
+    announced goes out once. Not a high-water mark: items of one inbox may commit out of order."""
+
+    KEEP = 1024
+
+    def __init__(self) -> None:
+        self.seqs: set[int] = set()
+        self.order: collections.deque[int] = collections.deque()
+        self.newest = 0
+
+    def new(self, items: list[dict]) -> list[dict]:
+        fresh = [item for item in items if item["seq"] not in self.seqs]
+        for item in fresh:
+            self.seqs.add(item["seq"])
+            self.order.append(item["seq"])
+            self.newest = max(self.newest, item["seq"])
+            if len(self.order) > self.KEEP:
+                self.seqs.discard(self.order.popleft())
+        return fresh
+
+
+async def _catch_up(feed: Feed, reader: Reader, after: int | None) -> tuple[list[dict], dict]:
+    """The items after `after` (none when it is None) and the counts, read together."""
+    async with feed.gateway.pool.connection() as conn:
+        inbox = Inbox(conn)
+        missed = await inbox.after(reader, after, MAX_RESUME) if after is not None else []
+        return missed, await inbox.counts(reader)
 
 
 def _sse(kind: str, data: dict, event_id: int | None = None) -> str:

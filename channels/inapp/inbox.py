@@ -115,6 +115,11 @@ class Inbox:
             sql.SQL(COLUMNS), _mine(reader), sql.Literal(seq), sql.Literal(limit))
         return [shown(row) for row in await self._rows(query)]
 
+    async def latest(self, reader: Reader) -> int:
+        """The newest item's seq (0 for an empty inbox): where a fresh stream starts."""
+        query = sql.SQL("SELECT coalesce(max(seq), 0) AS seq FROM inbox_items WHERE {}").format(_mine(reader))
+        return (await self._rows(query))[0]["seq"]
+
     async def by_seq(self, seqs: list[int]) -> dict[int, tuple[Reader, dict]]:
         """New items announced by NOTIFY, with whose they are."""
         query = sql.SQL("SELECT tenant, recipient_id, {} FROM inbox_items WHERE seq = ANY({})").format(

@@ -133,3 +133,26 @@ def test_an_item_that_cannot_be_shown_is_dead_lettered(inbox, pipeline, options,
         assert conn.execute("SELECT error_class FROM deliveries WHERE notification_id = %s",
                             [bad["id"]]).fetchone()[0] == error_class
     assert [i["title"] for i in Feed(gateway.base, feed_token("eve")).items()["items"]] == ["fine"]
+
+
+def test_a_templates_title_body_and_action_url_parts_make_the_item(inbox, pipeline):
+    from router.template_store import TemplateStore
+
+    gateway, publish = inbox
+    shipped = {"name": "shipped", "sample": {"order": 7, "items": ["a"]},
+               "parts": {"inapp": {"default": {
+                   "title": "Order {{ order }} shipped",
+                   "body": "**{{ items|length }}** item(s) <on the way>",
+                   "action_url": "https://shop.example.com/orders/{{ order }}"}}}}
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        TemplateStore(conn).push([shipped])
+    note = inbox_notification("gil")
+    note["content"] = {"default": {"template": {"name": "shipped", "version": None}, "subject": None, "text": None,
+                                   "html": None, "options": '{"format": "markdown"}'}}
+    note["data"] = '{"order": 42, "items": ["x", "y"]}'
+    publish([note])
+    wait_for_statuses(pipeline.database_url, [note["id"]])
+    [item] = Feed(gateway.base, feed_token("gil")).items()["items"]
+    assert (item["title"], item["body"], item["action_url"]) == (
+        "Order 42 shipped", "**2** item(s) <on the way>", "https://shop.example.com/orders/42")
+    assert item["body_html"] == "<p><strong>2</strong> item(s) &lt;on the way&gt;</p>\n"

@@ -85,3 +85,17 @@ def test_an_idle_stream_is_closed_cleanly_after_keepalives(services, start_gatew
     assert quiet.status == 200 and quiet.next("counts")
     assert quiet.ended.wait(20), "an idle stream stays open"
     assert gateway.http.get("/v1/inbox/stream").status_code == 401  # no token, no stream
+
+
+def test_a_stream_keeps_its_items_when_the_gateways_listening_connection_is_cut(inbox, pipeline):
+    gateway, publish = inbox
+    live = EventStream(gateway.base, feed_token("lou"))
+    assert live.next("counts")[2]["unread"] == 0
+    with psycopg.connect(pipeline.database_url, autocommit=True) as conn:
+        cut = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND query LIKE 'LISTEN%%'").fetchall()
+    assert cut == [(True,)]
+    note = inbox_notification("lou", title="after the cut")
+    publish([note])
+    assert live.next("item")[2]["title"] == "after the cut"  # listened again, or resynced from Postgres
+    live.close()
