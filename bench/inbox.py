@@ -14,7 +14,6 @@ import random
 import statistics
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -22,7 +21,7 @@ import aiohttp
 import jwt
 import psycopg
 
-from bench.testbed import Testbed, wait_for
+from bench.testbed import Testbed, http_ok, wait_for
 from channels.inapp.inbox import Inbox, Reader
 from cli.embedded import free_port
 from cli.processes import start_services
@@ -170,7 +169,7 @@ def measure(items: int = 10000, reads: int = 2000, clients: int = 1000, notifica
                                    TIDINGS_INAPP_STREAM_MAX_TOTAL=str(clients + 100))
         bed._children.append(gateway)
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(base + "/healthz"), "the gateway", timeout=60, children=[gateway])
+        wait_for(lambda: http_ok(base + "/healthz"), "the gateway", timeout=60, children=[gateway])
         first = asyncio.run(feed_reads(base, "/v1/inbox/items?limit=20", reads))
         deep_page = asyncio.run(feed_reads(base, f"/v1/inbox/items?limit=20&cursor={deep}", reads))
         first_sql = asyncio.run(query_ceiling(settings.database_url, reads, None))
@@ -179,14 +178,6 @@ def measure(items: int = 10000, reads: int = 2000, clients: int = 1000, notifica
     return {"items": items, "reads": reads, "first_page_reads_per_s": round(first, 1),
             "first_page_query_reads_per_s": round(first_sql, 1), "deep_page_reads_per_s": round(deep_page, 1),
             "deep_page_query_reads_per_s": round(deep_sql, 1), **live}
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 def main() -> None:

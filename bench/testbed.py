@@ -117,6 +117,15 @@ def counter(child: subprocess.Popen, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
 
 
+def http_ok(url: str) -> bool:
+    """Whether a GET of the URL answers 200 (a service's health) now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
 def wait_for(condition, what: str, timeout: float, children: list[subprocess.Popen] = ()) -> float:
     """Poll `condition()` until true; returns the monotonic time it became true."""
     deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ from collections import Counter
 
 import psycopg
 
+from bench.testbed import http_ok
 from cli.embedded import free_port
 from consumer.codec import Codec
 from consumer.events import CHANNEL_MESSAGE
@@ -124,7 +125,7 @@ def test_a_job_whose_gateway_was_killed_is_reported_interrupted_by_another_gatew
         other = subprocess.Popen([sys.executable, "-m", "cli.main", "run", "gateway"], env=env, stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60, "the second gateway up")
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60, "the second gateway up")
         request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/dlq/replay", data=b'{"rate": 2}', method="POST",
                                          headers={"Authorization": f"Bearer {token}",
                                                   "Content-Type": "application/json"})
@@ -150,11 +151,3 @@ def test_a_job_whose_gateway_was_killed_is_reported_interrupted_by_another_gatew
     sent = replays_on(pipeline, origin)
     assert set(sent) == {m["delivery_id"] for m in messages}
     assert sum(sent.values()) - len(messages) <= 1, f"{sent} (at most the one acknowledged but not yet recorded)"
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
