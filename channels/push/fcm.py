@@ -4,7 +4,6 @@ outbound HTTP kit (SSRF guard, timeouts, capped answers)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 from typing import Callable
@@ -14,7 +13,7 @@ from channels.outbound_http import Answer, OutboundHttp
 from channels.push.answers import fcm_outcome
 from channels.push.device import Device
 from channels.push.fcm_auth import AccessTokens
-from channels.push.fcm_message import fcm_message
+from channels.push.fcm_message import fcm_body
 from channels.push.options import PushOptions
 from channels.push.settings import PushSettings
 from consumer.outcomes import Outcome, Permanent
@@ -53,8 +52,7 @@ class FcmSender:
         await self.tokens.close()
 
     async def send(self, device: Device, message: dict, options: PushOptions) -> Outcome:
-        body = json.dumps({"message": fcm_message(device, message, options, self.clock())},
-                          separators=(",", ":"), ensure_ascii=False).encode()
+        body = fcm_body(device, message, options, self.clock())
         for _ in range(2):  # a second time only after FCM refused the access token itself
             token = await self.tokens.current()
             if not isinstance(token, str):

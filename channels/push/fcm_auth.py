@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -16,10 +20,14 @@ from consumer.outcomes import Permanent, Transient
 from consumer.settings import SettingsError
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+# A token is minted again this long before it expires, the margin google-auth keeps itself
+# (REFRESH_THRESHOLD), so that no send carries one that expires on the way.
+EARLY = timedelta(minutes=3, seconds=45)
 
 
 class AccessTokens:
-    def __init__(self, info: dict, policy: TargetPolicy, *, timeout_s: float, excerpt):
+    def __init__(self, info: dict, policy: TargetPolicy, *, timeout_s: float, excerpt,
+                 monotonic: Callable[[], float] = time.monotonic):
         try:
             self.credentials = service_account.Credentials.from_service_account_info(info, scopes=[SCOPE])
         except ValueError:  # the key does not parse: its text must not reach the error
@@ -33,21 +41,27 @@ class AccessTokens:
         self.excerpt = excerpt
         self.request = functools.partial(google.auth.transport.requests.Request(), timeout=timeout_s)
         self._lock = asyncio.Lock()
+        # The token and, on the monotonic clock, when it stops being used: every send asks, so
+        # the answer is one comparison rather than google-auth's wall-clock date arithmetic.
+        self.monotonic = monotonic
+        self._token: str | None = None
+        self._fresh_until = -math.inf
 
     async def current(self) -> str | Permanent | Transient:
-        """A valid access token, minted when there is none or it is about to expire (google-auth
-        counts a token expired a few minutes early); else the outcome of the failed refresh."""
-        if self.credentials.valid:
-            return self.credentials.token
+        """A valid access token, minted when there is none or it is about to expire (EARLY before
+        its expiry); else the outcome of the failed refresh."""
+        if self.monotonic() < self._fresh_until:
+            return self._token
         async with self._lock:
-            if not self.credentials.valid:  # another send may have refreshed it meanwhile
+            if not self.monotonic() < self._fresh_until:  # another send may have refreshed it meanwhile
                 if (failed := await self._refresh()) is not None:
                     return failed
-            return self.credentials.token
+            return self._token
 
     def forget(self, token: str) -> None:
         """FCM refused this token (401 UNAUTHENTICATED): the next send mints a new one."""
-        if self.credentials.token == token:
+        if self._token == token:
+            self._token, self._fresh_until = None, -math.inf
             self.credentials.token = None
 
     async def start(self) -> None:
@@ -76,4 +90,12 @@ class AccessTokens:
             return kind("fcm_token_refused", self.excerpt(str(exc)), provider="fcm")
         except google.auth.exceptions.TransportError as exc:
             return Transient("fcm_token_unreachable", self.excerpt(str(exc)), provider="fcm")
+        self._token, self._fresh_until = self.credentials.token, self._deadline(self.credentials.expiry)
         return None
+
+    def _deadline(self, expiry: datetime | None) -> float:
+        """The monotonic time EARLY before `expiry` (google-auth's naive UTC); none: never expires."""
+        if expiry is None:
+            return math.inf
+        left = expiry - EARLY - datetime.now(timezone.utc).replace(tzinfo=None)
+        return self.monotonic() + left.total_seconds()

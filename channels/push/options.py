@@ -12,7 +12,8 @@ from consumer.channel_options import ChannelOptions
 # APNs refuses an apns-collapse-id over 64 bytes (BadCollapseId); FCM keeps 4 keys per device.
 MAX_COLLAPSE_KEY_BYTES = 64
 # Keys APNs and FCM keep for themselves in the custom data.
-_RESERVED_DATA_KEYS = ("aps", "from", "notification", "message_type", "collapse_key")
+_RESERVED_DATA_KEYS = frozenset({"aps", "from", "notification", "message_type", "collapse_key"})
+_RESERVED_DATA_PREFIXES = ("google.", "gcm.")
 
 
 class PushOptions(ChannelOptions):
@@ -45,7 +46,8 @@ class PushOptions(ChannelOptions):
     @field_validator("data")
     @classmethod
     def _own_keys(cls, data: dict[str, Any] | None) -> dict[str, Any] | None:
-        reserved = sorted(k for k in data or {} if k in _RESERVED_DATA_KEYS or k.startswith(("google.", "gcm.")))
+        # Every push with data asks: sorted only for the refusal's message.
+        reserved = [k for k in data or () if k in _RESERVED_DATA_KEYS or k.startswith(_RESERVED_DATA_PREFIXES)]
         if reserved:
-            raise ValueError(f"data keys {', '.join(reserved)} are reserved by FCM or APNs")
+            raise ValueError(f"data keys {', '.join(sorted(reserved))} are reserved by FCM or APNs")
         return data

@@ -3,6 +3,7 @@ or APNs (`apns:`, `apns-sandbox:`). Either may be left unconfigured (its devices
 `push_not_configured`); with neither, the worker does not start."""
 from __future__ import annotations
 
+import functools
 import time
 from typing import Callable
 
@@ -21,6 +22,9 @@ from consumer.settings import Settings, SettingsError
 
 MISSING = {"fcm": "TIDINGS_PUSH_FCM_SERVICE_ACCOUNT (or _FILE)",
            "apns": "TIDINGS_PUSH_APNS_KEY (or _FILE) with TIDINGS_PUSH_APNS_KEY_ID and TIDINGS_PUSH_APNS_TEAM_ID"}
+# Options texts repeat (every device of a notification, every push of a template): the last ones
+# read are kept, validated, so that a repeat costs a lookup instead of pydantic's validation.
+OPTIONS_KEPT = 512
 
 
 class PushProvider:
@@ -36,6 +40,7 @@ class PushProvider:
         # The keys may come from files, which the settings' own redaction does not know.
         secrets = secret_values(settings) | {info["private_key"] if info else "", key or ""}
         self.excerpt = AnswerExcerpt(secrets)
+        self.options_for = functools.lru_cache(maxsize=OPTIONS_KEPT)(functools.partial(read_options, PushOptions))
         self.senders = {}
         if info is not None:
             from channels.push.fcm import FcmSender  # google-auth only where FCM is configured
@@ -64,7 +69,9 @@ class PushProvider:
         if sender is None:
             return Permanent("push_not_configured", f"{device.platform} devices need {MISSING[device.provider]}",
                              provider=device.provider)
-        options = read_options(PushOptions, message.get("options"))
+        raw = message.get("options")
+        # Only text is a cache key; anything else is refused by read_options as it always was.
+        options = self.options_for(raw) if isinstance(raw, str) else read_options(PushOptions, raw)
         if isinstance(options, Permanent):
             return options
         return await sender.send(device, message, options)

@@ -372,3 +372,23 @@ def test_apns_connections_go_through_the_guard(apns, host, allowed, reached):
     else:
         assert isinstance(outcome, Permanent) and outcome.error_class == "target_refused", outcome
         assert apns.requests == 0
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"push_type": "background"}, {"collapse_key": "ci", "sound": "ding", "badge": 3},
+    {"data": {"n": 1, "s": "x"}, "android": {"priority": "normal"}, "apns": {"payload": {"aps": {"badge": 9}}}},
+    {"webpush": {"headers": {"Urgency": "low"}}, "thread_id": "t1", "category": "c", "mutable_content": True}])
+@pytest.mark.parametrize("priority, expires_in_s", [("URGENT", None), ("LOW", 300), ("NORMAL", -5)])
+def test_the_encoded_fcm_body_is_the_message_encoded_byte_for_byte(options, priority, expires_in_s):
+    """fcm_body keeps the platform blocks it encoded; what it sends is exactly fcm_message's JSON."""
+    from channels.push.fcm_message import fcm_body, fcm_message
+    from channels.push.options import PushOptions
+
+    now = time.time()
+    expires = datetime.fromtimestamp(now + expires_in_s, timezone.utc) if expires_in_s is not None else None
+    sent = message(fcm_device(), priority=priority, expires_at=expires, subject="Ünïcode ✓")
+    device, parsed = parse_device(sent["address"]), PushOptions.model_validate(options)
+    for _ in range(2):  # the second time from the kept blocks
+        expected = json.dumps({"message": fcm_message(device, sent, parsed, now)}, separators=(",", ":"),
+                              ensure_ascii=False).encode()
+        assert fcm_body(device, sent, parsed, now) == expected
