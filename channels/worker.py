@@ -1,6 +1,8 @@
 """`tidings run channel <name>`: consume the channel's four priority topics and its retry tiers,
 send each message through the provider concurrently, and turn each outcome into what comes next:
 `sent`, the next retry tier (`retry_scheduled`) or the dead-letter topic (`dead_lettered`).
+A message the router held (a scheduled send, quiet hours) rides its next leg until due, and is
+sent only if its notification was not cancelled (channels/held_releases.py).
 The offset is stored only after that is acknowledged by the broker."""
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 from confluent_kafka import Message
 
 from channels.delivery_metrics import observe_delivered, watch_circuits
+from channels.held_releases import CANCELLED, DUPLICATE, WAIT, HeldReleases, Verdict
 from channels.provider import Provider
 from consumer import failure_headers as h
 from consumer.channel_specs import registry
@@ -18,6 +21,7 @@ from consumer.codec import Codec, DecodeError
 from consumer.dead_letter_limit import DeadLetterLimit
 from consumer.dead_letters import DeadLetters, identity
 from consumer.expiry import expired_event, is_expired
+from consumer.holds import next_leg_headers
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, Clock, delivery_event, utcnow
 from consumer.metrics import ServiceMetrics
 from consumer.isolation import describe
@@ -61,6 +65,7 @@ class ChannelWorker:
         # A channel with devices forgets the ones its service says are gone (router/devices.py).
         self.dead_devices = DeadDevices(settings.database_url) \
             if getattr(registry().get(channel), "devices", False) and settings.database_url else None
+        self.held = HeldReleases(settings.database_url, clock)
 
     def bind(self, stream: StreamConsumer) -> None:
         self.stream = stream
@@ -71,11 +76,13 @@ class ChannelWorker:
         await self.provider.start()
         watch_circuits(self.metrics, self.name, self.channel, self.provider)
         self.metrics.start_series(channels=[self.channel], retry_tiers=[t.name for t in self.policy.tiers],
-                                  statuses=("sent", "retry_scheduled", "dead_lettered", "suppressed", "expired"),
+                                  statuses=("sent", "retry_scheduled", "dead_lettered", "suppressed", "expired",
+                                            "cancelled"),
                                   dead_letter_reasons=("undecodable", "permanent", "retries_exhausted"))
 
     async def close(self) -> None:
         await self.provider.close()
+        await self.held.close()
         if self.dead_devices is not None:
             await self.dead_devices.close()
         if self.publisher is not None:
@@ -83,8 +90,10 @@ class ChannelWorker:
 
     async def handle(self, messages: list[Message]) -> list[tuple[Message, BaseException]]:
         """Every message to its outcome; the ones whose handling raised go back to the runtime
-        (consumer.isolation) on their own, so the others are not redone."""
-        results = await asyncio.gather(*(self._deliver(m) for m in messages), return_exceptions=True)
+        (consumer.isolation) on their own, so the others are not redone. The held ones are judged
+        together first (one Postgres round trip for the batch); a failure there fails the batch."""
+        held = await self.held.judge(messages)
+        results = await asyncio.gather(*(self._take(m, held.get(id(m))) for m in messages), return_exceptions=True)
         failed = [(m, r) for m, r in zip(messages, results) if isinstance(r, BaseException)]
         for _, error in failed:
             if isinstance(error, asyncio.CancelledError):
@@ -98,6 +107,28 @@ class ChannelWorker:
         except DecodeError:
             message = None
         await self._dead_letter(raw, message, DeadLetter("internal_error"), type(exc).__name__, describe(exc))
+
+    async def _take(self, raw: Message, verdict: Verdict | None) -> None:
+        """A message without a hold, or a released one, is delivered; a held one rides on or stops."""
+        if verdict is None or verdict.action not in (WAIT, CANCELLED, DUPLICATE):
+            await self._deliver(raw)
+            return
+        self.metrics.held.labels(self.name, verdict.action).inc()
+        if verdict.action == WAIT:  # the same bytes on the next leg: no decode, no record
+            step = self.policy.hop(verdict.hold.until, self.clock())
+            await self.publisher.publish(self.names.retry(self.channel, step.tier.name), raw.value(), key=raw.key(),
+                                         headers=next_leg_headers(raw.headers(), step))
+        elif verdict.action == CANCELLED:
+            try:
+                message = self.codec.decode(CHANNEL_MESSAGE, raw.value())
+            except DecodeError as exc:
+                await self.dead_letters.poison(raw, "undecodable", str(exc))
+                return
+            await self._record(delivery_event(message, "cancelled", clock=self.clock, attempt=0, stage=self.name,
+                                              reason=verdict.hold.reason, error_message=verdict.detail))
+        else:  # another copy of this delivery went out: this one is not sent (nor recorded)
+            log.info("%s: dropped a second copy of held delivery %s (%s)", self.name,
+                     h.read(raw).get(h.DELIVERY_ID), verdict.detail)
 
     async def _deliver(self, raw: Message) -> None:
         try:

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", help="a file of JSON Lines or one JSON document (an object or an array), "
                                       "or - for standard input")
 
-    from cli import config, deploy, docs, endpoints, prefs, recipients, suppressions, templates
+    from cli import cancel, config, deploy, docs, endpoints, prefs, recipients, suppressions, templates
+    cancel.add_parser(verbs)
     deploy.add_parser(verbs)
     docs.add_parser(verbs)
     config.add_parser(verbs)
@@ -163,6 +164,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "status":
         from cli.status import status_command
         return status_command(args, settings)
+    if args.verb == "cancel":
+        from cli.cancel import cancel_command
+        return cancel_command(args, settings)
     if args.verb == "stats":
         from cli.stats import stats_command
         return stats_command(args, settings)

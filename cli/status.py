@@ -45,6 +45,8 @@ def _detail(event: dict) -> str:
     parts = []
     if event["retry_tier"]:
         parts.append(f"tier {event['retry_tier']} due {(event['due_at'] or '')[11:19]}")
+    elif event["due_at"]:  # held (scheduled, deferred): possibly days ahead, so the date too
+        parts.append(f"until {event['due_at'][:19].replace('T', ' ')}")
     if event["provider"]:
         parts.append(f"via {event['provider']}")
     if event["stage"]:

@@ -29,6 +29,8 @@ DELIVERY_ID = "tidings-delivery-id"
 CHANNEL = "tidings-channel"
 REPLAYED_FROM = "tidings-replayed-from"      # set by `tidings dlq replay`: "<dlq topic>/<partition>/<offset>"
 VALUE_DROPPED = "tidings-value-dropped"      # DLQ: the value was too large for the broker ("N bytes: why")
+HELD_UNTIL = "tidings-held-until"            # held by the router (consumer/holds.py): not sent before this
+HELD_FOR = "tidings-held-for"                # why: scheduled | quiet_hours
 
 MAX_ERROR_MESSAGE = 500
 

@@ -42,6 +42,19 @@ class ServiceMetrics:
         self.retry_lateness = Histogram("tidings_retry_lateness_seconds",
                                         "How long after its due time a retry was attempted.", ["service"],
                                         registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60))
+        self.held = Counter("tidings_held_messages_total",
+                            "Held messages (scheduled sends, quiet hours) a channel worker took before they went out: "
+                            "wait (rode on to the next leg), cancelled, duplicate (another copy went out).",
+                            ["service", "outcome"], registry=r)
+        self.held_deliveries = Gauge("tidings_held_deliveries",
+                                     "Deliveries whose current status is scheduled or deferred (from Postgres).",
+                                     ["service", "status"], registry=r)
+        self.held_overdue = Gauge("tidings_held_overdue_deliveries",
+                                  "Held deliveries still scheduled or deferred past due_at plus "
+                                  "TIDINGS_HELD_OVERDUE_AFTER_S (from Postgres).", ["service", "status"], registry=r)
+        self.held_overdue_age = Gauge("tidings_held_overdue_seconds",
+                                      "How long past its due_at the oldest overdue held delivery is (0: none).",
+                                      ["service", "status"], registry=r)
         self.dead_letter_limit = Gauge("tidings_dead_letter_limit_tripped",
                                        "1 while the dead-letter limit holds the consumer.", ["service"], registry=r)
         self.consumer_lag = Gauge("tidings_consumer_lag",

@@ -59,6 +59,7 @@ def _record(n: dict, given: dict, clock: Clock) -> dict:
         "data": _COMPACT.encode(n["data"] or {}),
         "expires_at": n["expires_at"],
         "idempotency_key": n["idempotency_key"],
+        "send_at": n["send_at"],
     }
 
 

@@ -124,6 +124,8 @@ class NotificationBase(ContractModel):
     def _source_and_default_options(self) -> "NotificationBase":
         if self.source is None:  # optional in the schema: the gateway sets it from the token
             raise refusal("source", "source: required")
+        if self.send_at is not None and self.expires_at is not None and self.send_at >= self.expires_at:
+            raise refusal("send_at", "send_at: not before expires_at (it would expire before it is sent)")
         check_default_options(self)
         return self
 
@@ -194,6 +196,9 @@ def notification_model() -> type[BaseModel]:
         data=(Annotated[dict[str, Any], expecting("expected a JSON object")] | None,
               Field(None, description="the template's data, any JSON object")),
         expires_at=(Timestamp | None, Field(None, description="not delivered after this (ISO 8601 with a timezone)")),
+        send_at=(Timestamp | None, Field(None, description=(
+            "a scheduled send: not delivered before this (ISO 8601 with a timezone); cancellable until it goes "
+            "out; in the past or left out: at once"))),
         idempotency_key=(Text | None, Field(None, description="the same key from the same source is published once")))
 
 

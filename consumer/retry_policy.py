@@ -31,6 +31,18 @@ class RetryPolicy:
         tier = next((t for t in self.tiers if t.delay_s >= wait_s), self.tiers[-1])
         return Retry(tier, now + timedelta(seconds=wait_s))
 
+    def hop(self, until: datetime, now: datetime) -> Retry:
+        """The next leg of a wait until `until` that may be longer than any tier (a scheduled send,
+        quiet hours): the longest tier that fits in what is left, due exactly its delay from now, so
+        the tier's arrival order stays its due order and nothing behind it waits longer than the
+        tier; under the shortest tier, the rest on the shortest tier, due at `until`. `park` would put
+        a 3-day wait on the longest tier due in 3 days, holding that partition for 3 days."""
+        left = (until - now).total_seconds()
+        fitting = [t for t in self.tiers if t.delay_s <= left]
+        if not fitting:
+            return Retry(self.tiers[0], max(until, now))
+        return Retry(fitting[-1], now + timedelta(seconds=fitting[-1].delay_s))
+
     def after(self, attempt: int, outcome: Transient | Permanent, now: datetime) -> Retry | DeadLetter:
         """`attempt` is the attempt that just failed (1 = the first delivery)."""
         if isinstance(outcome, Permanent):

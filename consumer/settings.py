@@ -201,8 +201,12 @@ class Settings(Section):
                                                          "nor counted (empty: none)")
     dedup_window_s: float = Field(86400.0, description="how long an event id or idempotency key is remembered "
                                                        "(a later copy is suppressed as `duplicate`)")
-    critical_categories: str = Field("", description="comma-separated categories that bypass opt-outs, e.g. "
-                                                     "`security,fraud`")
+    critical_categories: str = Field("", description="comma-separated categories that bypass opt-outs and "
+                                                     "quiet hours, e.g. `security,fraud`")
+    held_overdue_after_s: float = Field(120.0, description=(
+        "a scheduled or deferred delivery still not sent this long after its due time counts as overdue "
+        "(`tidings_held_overdue_deliveries`, alert `TidingsHeldDeliveriesOverdue`); see "
+        "[Scheduled sends](operations.md#scheduled-sends-and-quiet-hours)"))
     soft_bounce_limit: str = Field("3/7d", description=(
         "soft bounces of one address (per tenant and channel) within a period that put it on the suppression "
         "list, `N/period` (`3/7d`: the third within seven days; `0/7d`: never); see "

@@ -1,7 +1,8 @@
 """POST /v1/notifications (one, or a batch as a JSON array): validated like `tidings publish`,
 authorized per channel, rate-limited, published and answered 202 once the broker acknowledged;
-GET /v1/notifications/{id}: the notification's timeline from Postgres. Both only for the tenants
-the token acts for."""
+GET /v1/notifications/{id}: the notification's timeline from Postgres; POST
+/v1/notifications/{id}/cancel: stop its scheduled or deferred deliveries (send:<channel> of each).
+All only for the tenants the token acts for."""
 from __future__ import annotations
 
 from collections import Counter
@@ -21,6 +22,8 @@ from gateway.request_body import parse_json
 from gateway.scopes import READ, authenticate, check, check_tenants, requires, send_scope
 from gateway.timelines import timeline_of
 from gateway.settings import GatewaySettings
+from tracking.cancellations import NothingToCancel, cancel, deliveries_of
+from tracking.timeline import notification_uuid
 
 router = APIRouter(tags=["notifications"])
 
@@ -102,3 +105,33 @@ async def _publish(gateway, principal: Principal, records: list[dict], single: b
             responses={404: {"description": "nothing recorded for this id, or not for the token's tenants"}})
 async def notification_timeline(notification_id: str, request: Request, principal: Principal = Depends(requires(READ))):
     return await timeline_of(request.app.state.gateway, notification_id, principal)
+
+
+@router.post("/v1/notifications/{notification_id}/cancel", name="notifications.cancel", status_code=202,
+             responses={202: {"description": "cancelled: the listed held deliveries will not be sent (each records "
+                                             "`cancelled` when the worker next takes it); cancelling again answers "
+                                             "the first cancellation"},
+                        403: {"description": "a send:<channel> scope of one of its channels is missing"},
+                        404: {"description": "nothing recorded for this id (yet), or not for the token's tenants"},
+                        409: {"description": "nothing left to cancel: every delivery went out, ended, or was "
+                                             "never scheduled or deferred"}})
+async def cancel_notification(notification_id: str, request: Request, principal: Principal = Depends(authenticate)):
+    gateway = request.app.state.gateway
+    try:
+        notification_id = notification_uuid(notification_id)
+    except ValueError as exc:
+        raise ApiError(422, str(exc), "notification_id") from None
+    request.state.target = notification_id
+    unknown = ApiError(404, f"nothing is recorded for notification {notification_id} (yet)", "notification_id")
+    deliveries = await gateway.blocking(lambda conn: deliveries_of(conn, notification_id))
+    # Another tenant's notification answers exactly like an unknown one (as its timeline does).
+    if not deliveries or not all(principal.acts_for(d["tenant"]) for d in deliveries):
+        raise unknown
+    check(principal, sorted({send_scope(d["channel"]) for d in deliveries}))  # who may send it may unsend it
+    try:
+        done = await gateway.blocking(lambda conn: cancel(conn, notification_id, f"api:{principal.subject}"))
+    except LookupError:
+        raise unknown from None
+    except NothingToCancel as exc:
+        raise ApiError(409, str(exc), "notification_id") from None
+    return JSONResponse(done.as_dict(), status_code=202)

@@ -116,6 +116,15 @@ PREFERENCE = {"type": "object", "required": ["enabled"], "additionalProperties":
 PREFERENCES_BODY = body({"oneOf": [PREFERENCE, {"type": "array", "items": PREFERENCE, "minItems": 1}]},
                         "one preference or an array; no channel / category means any")
 
+QUIET_HOURS = {"type": "object", "required": ["windows"], "additionalProperties": False, "properties": {
+    "channel": {"type": "string", "enum": list(channel_names()), "description": "left out: every channel without "
+                                                                                 "windows of its own"},
+    "windows": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1}, "description": (
+        "DAYS [HH:MM-HH:MM] in the recipient's time zone, e.g. \"mon-fri 22:00-07:00\", \"sat-sun\" (all day); "
+        "null forgets the channel's windows, [] makes it never quiet")}}}
+QUIET_HOURS_BODY = body({"oneOf": [QUIET_HOURS, {"type": "array", "items": QUIET_HOURS, "minItems": 1}]},
+                        "one channel's quiet windows or an array; each replaces that channel's windows")
+
 DLQ_REPLAY_BODY = body({"type": "object", "additionalProperties": False, "properties": {
     "channel": {"type": "string", "enum": list(channel_names())}, "error": {"type": "string"},
     "since": {"type": "string"}, "until": {"type": "string"}, "dry_run": {"type": "boolean"},

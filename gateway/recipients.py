@@ -1,6 +1,6 @@
-"""/v1/recipients/{id}, its /preferences and /devices: the recipient directory, opt-outs and push
-devices, through router/recipients.py, router/preferences.py and router/devices.py. Needs the
-admin:preferences scope."""
+"""/v1/recipients/{id}, its /preferences, /preferences/quiet-hours and /devices: the recipient
+directory, opt-outs, quiet hours and push devices, through router/recipients.py,
+router/preferences.py and router/devices.py. Needs the admin:preferences scope."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -9,7 +9,7 @@ from channels.push.device import device_address
 from consumer.channel_specs import AddressInvalid
 from consumer.text_rules import SINGLE_LINE, field_flaw
 from gateway.errors import ApiError, field_of, input_status
-from gateway.openapi_schemas import DEVICE_BODY, PREFERENCES_BODY, RECIPIENT_BODY
+from gateway.openapi_schemas import DEVICE_BODY, PREFERENCES_BODY, QUIET_HOURS_BODY, RECIPIENT_BODY
 from gateway.request_body import json_body, json_object
 from gateway.scopes import ADMIN_PREFERENCES, requires
 from router.devices import DeviceDirectory, DeviceInvalid
@@ -96,6 +96,56 @@ def _preference(entry, index: int | None) -> dict:
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise ApiError(422, f"{where}{key}: expected a string", f"{where}{key}")
     return {"enabled": entry["enabled"], "channel": entry.get("channel"), "category": entry.get("category")}
+
+
+@router.get("/v1/recipients/{recipient_id}/preferences/quiet-hours", name="quiet_hours.read")
+async def read_quiet_hours(request: Request, recipient_id: str = RecipientId) -> list[dict]:
+    """Quiet windows per channel ("*": every channel without its own), in the recipient's time zone."""
+    return await request.app.state.gateway.blocking(lambda conn: Preferences(conn).quiet_hours(recipient_id))
+
+
+@router.put("/v1/recipients/{recipient_id}/preferences/quiet-hours", name="quiet_hours.put",
+            openapi_extra=QUIET_HOURS_BODY)
+async def put_quiet_hours(request: Request, recipient_id: str = RecipientId) -> list[dict]:
+    """Replace the windows of each channel given (windows null: forget them; []: never quiet);
+    answers every channel's windows after the change."""
+    body = await json_body(request)
+    entries = body if isinstance(body, list) else [body]
+    if not entries:
+        raise ApiError(422, "expected a quiet-hours object or a non-empty array of them")
+    wanted = [_quiet_hours(entry, index if isinstance(body, list) else None) for index, entry in enumerate(entries)]
+    request.state.target = recipient_id
+
+    def write(conn) -> list[dict]:
+        preferences = Preferences(conn)
+        with conn.transaction():
+            for entry in wanted:
+                preferences.set_quiet_hours(recipient_id, entry["windows"], channel=entry["channel"], source="api")
+        return preferences.quiet_hours(recipient_id)
+    try:
+        return await request.app.state.gateway.blocking(write)
+    except PreferenceInvalid as exc:
+        raise ApiError(input_status(exc), str(exc), field_of(str(exc))) from None
+
+
+def _quiet_hours(entry, index: int | None) -> dict:
+    where = f"[{index}]." if index is not None else ""
+    entry = json_object(entry, f"{where or 'request body'}")
+    unknown = set(entry) - {"channel", "windows"}
+    if unknown:
+        raise ApiError(422, f"{where}unknown field(s): {', '.join(sorted(unknown))}", f"{where}{sorted(unknown)[0]}")
+    if "windows" not in entry:
+        raise ApiError(422, f"{where}windows: required, a list of windows such as \"mon-fri 22:00-07:00\" or null",
+                       f"{where}windows")
+    windows = entry["windows"]
+    if windows is not None and (not isinstance(windows, list) or not all(isinstance(w, str) for w in windows)):
+        raise ApiError(422, f"{where}windows: expected a list of strings or null", f"{where}windows")
+    if entry.get("channel") is not None and not isinstance(entry["channel"], str):
+        raise ApiError(422, f"{where}channel: expected a string", f"{where}channel")
+    for window in windows or ():
+        if problem := field_flaw("windows", window, SINGLE_LINE):
+            raise ApiError(400, f"{where}{problem}", f"{where}windows")
+    return {"channel": entry.get("channel"), "windows": windows}
 
 
 @router.get("/v1/recipients/{recipient_id}/devices", name="devices.read")

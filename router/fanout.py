@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from consumer.channel_specs import address_of, channel_names, registry
 from consumer.events import channel_content, delivery_id
+from consumer.holds import Hold
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Delivery:
     refusal: str | None = None  # unknown_channel: dead-lettered
     detail: str = ""
     suppressed: str | None = None  # no_address | opted_out | address_suppressed: recorded, not sent
+    hold: Hold | None = None  # scheduled or in quiet hours: parked until then (router/quiet_hours.py)
 
 
 def fan_out(event: dict) -> list[Delivery]:

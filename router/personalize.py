@@ -1,6 +1,7 @@
 """The router's personalisation step, between decoding and publishing: fill in the recipient from
-the directory, suppress opted-out channels and addresses on their tenant's suppression list, render
-templates. One Postgres query per table per batch."""
+the directory, suppress opted-out channels and addresses on their tenant's suppression list, hold
+scheduled sends and deliveries in the recipient's quiet hours, render templates. One Postgres query
+per table per batch."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 import psycopg
 
 from consumer.channel_specs import spec_of
-from consumer.events import channel_content
+from consumer.events import Clock, channel_content, utcnow
 from consumer.postgres import connect
 from consumer.settings import Settings
 from router.fanout import Delivery, fan_out
 from router.preferences import Preferences, opted_out
+from router.quiet_hours import hold_for
 from router.devices import DeviceDirectory, device_channels
 from router.recipients import RecipientDirectory, resolve
 from router.suppressions import SuppressionList, listed_key, screened
@@ -40,8 +42,9 @@ class Plan:
 
 
 class Personalizer:
-    def __init__(self, conn: psycopg.Connection | None, settings: Settings):
+    def __init__(self, conn: psycopg.Connection | None, settings: Settings, clock: Clock = utcnow):
         self.settings = settings
+        self.clock = clock
         # Renders run in worker processes, outside the lock: a runaway one holds nothing else up.
         self.renderer = RenderPool.from_settings(settings)
         self.critical = frozenset(c.strip() for c in settings.critical_categories.split(",") if c.strip())
@@ -59,11 +62,11 @@ class Personalizer:
             self.templates = TemplateCache(TemplateStore(conn, self.renderer), self.settings.template_cache_ttl_s)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Personalizer":
+    def from_settings(cls, settings: Settings, clock: Clock = utcnow) -> "Personalizer":
         """Without a database the router still fans out inline content; templates cannot render."""
         if not settings.database_url:
-            return cls(None, settings)
-        return cls(connect(settings.database_url), settings)
+            return cls(None, settings, clock)
+        return cls(connect(settings.database_url), settings, clock)
 
     def close(self) -> None:
         self.renderer.close()
@@ -90,10 +93,13 @@ class Personalizer:
         ids = [e["recipient"]["id"] for e in events]
         stored = self.directory.lookup(ids) if self.conn is not None else {}
         prefs = self.preferences.lookup(ids) if self.conn is not None else {}
+        quiet = self.preferences.quiet_lookup(ids) if self.conn is not None else {}
         with_devices = [e["recipient"]["id"] for e in events if set(e["channels"]).intersection(device_channels())]
         devices = self.devices.lookup(with_devices) if self.conn is not None else {}
+        now = self.clock()
         fanned = [self._fan_out(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []),
-                                devices.get(e["recipient"]["id"], {})) for e in events]
+                                devices.get(e["recipient"]["id"], {}), quiet.get(e["recipient"]["id"], {}), now)
+                  for e in events]
         if self.conn is None:
             return [self._plan_one(event, deliveries) for event, deliveries in fanned]
         # The addresses are known only now (inline, directory, devices): one lookup for the batch.
@@ -103,9 +109,10 @@ class Personalizer:
         return [self._plan_one(event, screened(deliveries, listed) if listed else deliveries)
                 for event, deliveries in fanned]
 
-    def _fan_out(self, event: dict, stored: dict | None, prefs: list[dict],
-                 devices: dict) -> tuple[dict, list[Delivery]]:
-        """The event with its resolved recipient, and its deliveries, the opted-out ones suppressed."""
+    def _fan_out(self, event: dict, stored: dict | None, prefs: list[dict], devices: dict, quiet: dict,
+                 now) -> tuple[dict, list[Delivery]]:
+        """The event with its resolved recipient (its time zone from the directory too), and its
+        deliveries: the opted-out ones suppressed, the scheduled or quiet ones held."""
         recipient = {**resolve(event["recipient"], stored), "devices": devices}
         event = {**event, "recipient": recipient}
         deliveries = []
@@ -114,6 +121,9 @@ class Personalizer:
                     and opted_out(prefs, delivery.channel, event["category"]):
                 delivery = dataclasses.replace(delivery, suppressed="opted_out",
                                                detail=f"recipient opted out of {delivery.channel} / {event['category']}")
+            if delivery.refusal is None and delivery.suppressed is None:
+                hold = hold_for(event, delivery.channel, quiet, now, self.critical)
+                delivery = dataclasses.replace(delivery, hold=hold) if hold is not None else delivery
             deliveries.append(delivery)
         return event, deliveries
 

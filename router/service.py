@@ -3,7 +3,9 @@ topic of the same priority (key: recipient id) and a `queued` DeliveryEvent, and
 store the offset only once all of them are acknowledged. Undecodable events, unknown channels
 and templates that fail to render go to the dead-letter topic; a channel with no address, one the
 recipient opted out of, or an address on its tenant's suppression list is recorded as `suppressed`
-(router/personalize.py)."""
+(router/personalize.py). A scheduled send (send_at) or a delivery in the recipient's quiet hours goes
+to its channel's retry tiers instead, held until then (consumer/holds.py), recorded `scheduled` or
+`deferred`; held deliveries are not rate-limited here."""
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +16,11 @@ from consumer import failure_headers as h
 from consumer.codec import Codec, DecodeError
 from consumer.dead_letters import DeadLetters
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, Clock, delivery_event, lane, utcnow
+from consumer.holds import QUIET_HOURS, first_leg
 from consumer.metrics import ServiceMetrics
 from consumer.publisher import Publisher
+from consumer.retry_policy import RetryPolicy
+from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
 from consumer.topics import Topics
 from consumer.channel_specs import channel_names, folded_addresses
@@ -51,10 +56,12 @@ class RouterService:
             self.publisher = Publisher.from_settings(self.settings)
             self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics,
                                             self.clock)
-        self.personalizer = self.personalizer or Personalizer.from_settings(self.settings)
+        self.personalizer = self.personalizer or Personalizer.from_settings(self.settings, self.clock)
         self.admission = self.admission or Admission(self.settings, self.metrics, self.publisher, self.codec,
                                                      self.names, self._record, self.clock, self.name)
-        self.metrics.start_series(channels=channel_names(), statuses=("queued", "suppressed", "retry_scheduled", "dead_lettered"),
+        self.metrics.start_series(channels=channel_names(),
+                                  statuses=("queued", "suppressed", "retry_scheduled", "dead_lettered", "scheduled",
+                                            "deferred"),
                                   dead_letter_reasons=("undecodable", "invalid_event", "unknown_channel", "render_failed",
                                                        "too_large", "internal_error"))
 
@@ -84,9 +91,10 @@ class RouterService:
         decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
         plans = await asyncio.to_thread(self.personalizer.plan, [event for _, event in decoded]) if decoded else []
-        verdicts = await self.admission.limit([d for p in plans if p.failure is None for d in p.deliveries
-                                               if d.suppressed is None and d.refusal is None])
-        outputs = []  # (topic, value, key), published together once everything is worked out
+        verdicts = await self.admission.limit([
+            d for p in plans if p.failure is None for d in p.deliveries
+            if d.suppressed is None and d.refusal is None and d.hold is None])
+        outputs = []  # (topic, value, key, headers), published together once everything is worked out
         for (raw, event), plan in zip(decoded, plans):
             if plan.failure is not None:
                 acks += self._refuse_event(raw, event, plan.deliveries, "render_failed", plan.failure.kind, str(plan.failure))
@@ -104,16 +112,32 @@ class RouterService:
                     acks.append(self._record(delivery_event(delivery.message, "suppressed", clock=self.clock, attempt=0,
                                                             stage=self.name, reason=delivery.suppressed,
                                                             error_message=delivery.detail)))
+                elif delivery.hold is not None:
+                    outputs += self._held(delivery, value)
                 elif (held_back := self.admission.held_back(delivery, verdicts)) is not None:
                     acks += held_back  # over a rate limit: suppressed or deferred
                 else:
                     outputs.append((self.names.channel(delivery.channel, lane(event["priority"])), value,
-                                    delivery.message["recipient_id"]))
+                                    delivery.message["recipient_id"], None))
                     outputs.append((self.names.deliveries, self._encode_record(
                         delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)),
-                        delivery.message["delivery_id"]))
-        acks += [self.publisher.publish(topic, value, key=key) for topic, value, key in outputs]
+                        delivery.message["delivery_id"], None))
+        acks += [self.publisher.publish(topic, value, key=key, headers=headers)
+                 for topic, value, key, headers in outputs]
         await asyncio.gather(*acks)
+
+    def _held(self, delivery: Delivery, value: bytes) -> list[tuple]:
+        """A held delivery: on its channel's first leg until its hold ends, and `scheduled` (send_at)
+        or `deferred` (quiet_hours) with due_at, no attempt used."""
+        message, hold, now = delivery.message, delivery.hold, self.clock()
+        policy = RetryPolicy(tiers_for(self.settings, delivery.channel))
+        topic, _, headers = first_leg(message, hold, policy, self.names, self.group_id, now)
+        detail = f"in the recipient's quiet hours until {hold.until:%Y-%m-%d %H:%M} UTC" \
+            if hold.reason == QUIET_HOURS else None
+        record = delivery_event(message, hold.status, clock=self.clock, attempt=0, stage=self.name, reason=hold.reason,
+                                due_at=hold.until, error_message=detail)
+        return [(topic, value, message["recipient_id"], headers),
+                (self.names.deliveries, self._encode_record(record), message["delivery_id"], None)]
 
     def _invalid(self, event: dict) -> str | None:
         """Why an event from any producer cannot be routed (the field at fault), or None."""

@@ -26,14 +26,15 @@ from consumer.settings import Settings
 from consumer.topics import Topics
 from tracking.dead_letters import DeadLetter, DeadLetterLog, dead_letter_row
 from tracking.migrate import migrate
-from tracking.stats import dead_lettered_count
+from tracking.stats import dead_lettered_count, held_counts
 from tracking.row_rules import row_problem, safe_text
 from tracking.store import DeliveryLog, event_row
 
 
 log = logging.getLogger(__name__)
 
-# How often the sink refreshes tidings_dead_lettered_deliveries (one indexed count in Postgres).
+# How often the sink refreshes tidings_dead_lettered_deliveries and the held-delivery gauges (two
+# indexed counts in Postgres).
 DEPTH_REFRESH_S = 15.0
 
 # Messages decoded between yields to the event loop (~0.7 ms of fastavro): the writer waits at
@@ -80,14 +81,21 @@ class SinkService:
         self.metrics.start_series(dead_letter_reasons=("undecodable", "invalid_event"))
 
     async def _watch_depth(self) -> None:
-        """tidings_dead_lettered_deliveries every DEPTH_REFRESH_S, whether batches arrive or not."""
+        """tidings_dead_lettered_deliveries and the held-delivery gauges every DEPTH_REFRESH_S,
+        whether batches arrive or not."""
         while True:
             try:
                 async with self._writing:
                     connected = await self._connected()
                     depth = await asyncio.wait_for(dead_lettered_count(connected.conn),
                                                    self.settings.sink_write_timeout_s)
+                    held = await asyncio.wait_for(held_counts(connected.conn, self.settings.held_overdue_after_s),
+                                                  self.settings.sink_write_timeout_s)
                 self.metrics.dlq_depth.labels(self.name).set(depth)
+                for status, (pending, overdue, age) in held.items():
+                    self.metrics.held_deliveries.labels(self.name, status).set(pending)
+                    self.metrics.held_overdue.labels(self.name, status).set(overdue)
+                    self.metrics.held_overdue_age.labels(self.name, status).set(age)
             except (psycopg.Error, asyncio.TimeoutError) as exc:  # the next batch's write reconnects
                 log.warning("cannot count dead-lettered deliveries: %s", describe(exc))
             await asyncio.sleep(DEPTH_REFRESH_S)

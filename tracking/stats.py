@@ -9,7 +9,7 @@ from uuid import UUID
 
 import psycopg
 
-from tracking.statuses import FINAL_STATUSES
+from tracking.statuses import FINAL_STATUSES, HELD_STATUSES
 # The windowed statistics and the notification timeline live in their own modules; re-exported
 # here so callers (the CLI, the HTTP gateway) find every read-side query in one place.
 from tracking.summary import GROUPABLE, delivery_stats, delivery_stats_async  # noqa: F401
@@ -33,6 +33,25 @@ async def dead_lettered_count(conn: psycopg.AsyncConnection) -> int:
     """Deliveries whose current status is dead_lettered (tidings_dead_lettered_deliveries)."""
     cur = await conn.execute("SELECT count(*) FROM deliveries WHERE status = 'dead_lettered'")
     return (await cur.fetchone())[0]
+
+
+# The deliveries held until due_at whose current status is still `scheduled` or `deferred`: a later
+# status (sent, cancelled, ...) replaces it in the fold, so what is left past due is overdue work.
+_HELD = """
+SELECT status, count(*),
+       count(*) FILTER (WHERE due_at < now() - make_interval(secs => %(grace)s)),
+       coalesce(extract(epoch FROM now() - min(due_at) FILTER (
+           WHERE due_at < now() - make_interval(secs => %(grace)s))), 0)
+FROM deliveries WHERE status = ANY(%(held)s) GROUP BY status
+"""
+
+
+async def held_counts(conn: psycopg.AsyncConnection, overdue_after_s: float) -> dict[str, tuple[int, int, float]]:
+    """status -> (held, overdue, seconds the oldest overdue one is past due) for scheduled and
+    deferred (tidings_held_deliveries and the overdue gauges); one indexed scan of the held rows."""
+    cur = await conn.execute(_HELD, {"grace": overdue_after_s, "held": list(HELD_STATUSES)})
+    found = {status: (held, overdue, float(age)) for status, held, overdue, age in await cur.fetchall()}
+    return {status: found.get(status, (0, 0, 0.0)) for status in HELD_STATUSES}
 
 
 async def status_counts(conn: psycopg.AsyncConnection) -> dict[str, int]:

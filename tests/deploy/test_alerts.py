@@ -21,6 +21,7 @@ REQUIRED_ALERTS = {
     "TidingsConsumerGroupEmpty",         # a consumer group with no members
     "TidingsProviderCircuitOpen",        # a provider circuit open
     "TidingsSinkFallingBehind",          # the sink falling behind
+    "TidingsHeldDeliveriesOverdue",      # scheduled or deferred work past its due time (issue 19)
 }
 
 
@@ -45,6 +46,7 @@ def test_rule_unit_tests_pass(prom_tools):
     ("> 0.10\n", "> 0.50\n"),                                   # failure ratio threshold
     ("sum by (service, topic) (tidings_consumer_lag) > 1000", "sum by (service, topic) (tidings_consumer_lag) > 5000"),
     ("sum by (service) (tidings_assigned_partitions) == 0", "sum by (service) (tidings_assigned_partitions) < 0"),
+    ("max by (status) (tidings_held_overdue_seconds) > 300", "max by (status) (tidings_held_overdue_seconds) > 900"),
 ])
 def test_rule_unit_tests_catch_a_wrong_threshold(prom_tools, tmp_path, original, broken):
     text = (PROMETHEUS / "alerts.yml").read_text()

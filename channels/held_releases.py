@@ -1,0 +1,109 @@
+"""What a channel worker does with the held messages of a batch (consumer/holds.py), decided in one
+Postgres round trip: a cancelled notification's are dropped (`cancelled`), a not-yet-due one rides
+its next leg, and a due one is released once: the first copy to come due claims the delivery, and
+a copy from another position (a leg redone after a crash) is dropped. Messages without a hold never
+come here, so an ordinary send costs nothing extra."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from confluent_kafka import Message
+
+from consumer import failure_headers as h
+from consumer.events import Clock
+from consumer.holds import Hold, hold_of
+from consumer.postgres import connect_async
+
+log = logging.getLogger(__name__)
+
+WAIT, CANCELLED, DUPLICATE, RELEASE = "wait", "cancelled", "duplicate", "release"
+
+# The same lock key as tracking/cancellations.py: a cancel and a release of one notification never
+# cross (the second one sees the first).
+LOCK = "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 19) AS k " \
+       "FROM unnest(%s::text[]) AS n ORDER BY k) AS keys"
+_CANCELLED = "SELECT notification_id::text, cancelled_by, cancelled_at FROM cancellations " \
+             "WHERE notification_id = ANY(%s::uuid[])"
+_CLAIM = "INSERT INTO held_releases (delivery_id, notification_id, position) " \
+         "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[]) ON CONFLICT (delivery_id) DO NOTHING"
+_CLAIMED = "SELECT delivery_id::text, position FROM held_releases WHERE delivery_id = ANY(%s::uuid[])"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # wait | cancelled | duplicate | release
+    hold: Hold
+    detail: str = ""
+
+
+class HeldReleases:
+    """One connection, made when first needed; batches take turns on it. Without a database
+    nothing can be cancelled and every due copy goes out."""
+
+    def __init__(self, database_url: str | None, clock: Clock):
+        self.database_url = database_url
+        self.clock = clock
+        self.conn: psycopg.AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def judge(self, messages: list[Message]) -> dict[int, Verdict]:
+        """id(message) -> its verdict, for the held messages among `messages`."""
+        now = self.clock()
+        held = [(m, hold) for m in messages if (hold := hold_of(m)) is not None]
+        if not held:
+            return {}
+        if not self.database_url:
+            return {id(m): Verdict(WAIT if hold.until > now else RELEASE, hold) for m, hold in held}
+        due = [(m, hold) for m, hold in held if hold.until <= now]
+        cancelled, claimed = await self._ask([_ids(m)[0] for m, _ in held], [(*_ids(m), _position(m)) for m, _ in due])
+        verdicts = {}
+        for message, hold in held:
+            notification_id, delivery_id = _ids(message)
+            if notification_id in cancelled:
+                by, at = cancelled[notification_id]
+                verdicts[id(message)] = Verdict(CANCELLED, hold, f"cancelled by {by} at {h.iso(at)}")
+            elif hold.until > now:
+                verdicts[id(message)] = Verdict(WAIT, hold)
+            elif claimed.get(delivery_id, _position(message)) != _position(message):
+                verdicts[id(message)] = Verdict(DUPLICATE, hold, f"released from {claimed[delivery_id]}")
+            else:
+                verdicts[id(message)] = Verdict(RELEASE, hold)
+        return verdicts
+
+    async def _ask(self, notification_ids: list[str], due: list[tuple[str, str, str]]
+                   ) -> tuple[dict[str, tuple[str, datetime]], dict[str, str]]:
+        """The cancellations among the notifications, and (under their locks) the claims of the
+        due deliveries that are not cancelled, this batch's included."""
+        async with self._lock:
+            if self.conn is None or self.conn.closed or self.conn.broken:
+                self.conn = await connect_async(self.database_url)
+            async with self.conn.transaction():
+                if due:  # only a release needs the lock; a leg that misses a cancel sees it next time
+                    await self.conn.execute(LOCK, [sorted({n for n, _, _ in due})])
+                rows = await (await self.conn.execute(_CANCELLED, [notification_ids])).fetchall()
+                cancelled = {n: (by, at) for n, by, at in rows}
+                due = [d for d in due if d[0] not in cancelled]
+                if not due:
+                    return cancelled, {}
+                await self.conn.execute(_CLAIM, [[d for _, d, _ in due], [n for n, _, _ in due],
+                                                 [p for _, _, p in due]])
+                rows = await (await self.conn.execute(_CLAIMED, [[d for _, d, _ in due]])).fetchall()
+        return cancelled, dict(rows)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+
+def _ids(message: Message) -> tuple[str, str]:
+    """(notification id, delivery id) from the identity headers the router set."""
+    headers = h.read(message)
+    return headers.get(h.NOTIFICATION_ID, ""), headers.get(h.DELIVERY_ID, "")
+
+
+def _position(message: Message) -> str:
+    return f"{message.topic()}/{message.partition()}/{message.offset()}"
