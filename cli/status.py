@@ -32,8 +32,10 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
     if not events:
         err.print(f"tidings status: nothing recorded for notification {notification_id}")
         return 1
+    receipts = ", ".join(f"{summary[status]} {status}" for status in ("undelivered", "bounced", "complained")
+                         if summary[status])
     out.print(f"notification {notification_id}: [bold]{summary['status']}[/bold] "
-              f"({summary['sent']} of {summary['deliveries']} deliveries sent)")
+              f"({summary['sent']} of {summary['deliveries']} deliveries sent{'; ' + receipts if receipts else ''})")
     show(out, "timeline", ("channel", "time (UTC)", "status", "attempt", "detail", "error"),
          [(event["channel"], event["occurred_at"][:23], event["status"], str(event["attempt"]), _detail(event),
            _error(event)) for event in events], free_text=("detail", "error"))

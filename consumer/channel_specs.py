@@ -106,6 +106,10 @@ class ChannelSpec:
     # providers speak HTTP through the outbound kit, whose HTTP_KIT_FAILURES then apply too.
     failures: tuple[Failure, ...] = ()
     http_kit: bool = False
+    # Its providers report after `sent` (delivered, undelivered, bounced, complained: receipts, see
+    # tracking/receipts.py), so `sent` alone is not counted delivered; without, the provider's own
+    # answer is the receipt (a webhook's 2xx) and `sent` is delivered.
+    receipts: bool = False
     # docker-compose.yml, as `tidings deploy render` writes it: a channel that cannot run without
     # credentials waits behind this profile (`docker compose --profile NAME up`; not scraped by
     # default), and its service's own environment (secrets as "${VAR:-}", never a value).

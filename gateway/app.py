@@ -17,8 +17,9 @@ from gateway.settings import GatewaySettings
 
 DESCRIPTION = """The REST API of Tidings: publish notifications (answered 202 once the broker
 acknowledged them), read their timelines and delivery statistics, manage templates, recipients,
-preferences and the suppression list, list and replay dead letters, receive Alertmanager webhooks, and honour one-click
-unsubscribes. Bearer tokens (JWT or static) carry the caller's subject, scopes and tenants."""
+preferences and the suppression list, list and replay dead letters, receive Alertmanager webhooks
+and providers' delivery receipts, and honour one-click unsubscribes. Bearer tokens (JWT or static)
+carry the caller's subject, scopes and tenants; receipts carry their provider's signature."""
 
 
 def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
@@ -35,10 +36,12 @@ def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
     # The notification and recipient bodies' schemas come from the contract models, the batch limit too.
     openapi_schemas.install(app, settings.section(GatewaySettings).gateway_max_batch)
     from gateway import (alertmanager, dead_letters, notifications, operations, recipients, stats, suppressions,
-                         templates, unsubscribe)
+                         templates, twilio_receipts, unsubscribe)
     for module in (notifications, stats, templates, recipients, suppressions, dead_letters, alertmanager, unsubscribe,
-                   operations):
+                   twilio_receipts, operations):
         app.include_router(module.router)
+    for source, channel, statuses in (twilio_receipts.SERIES,):  # each receipt source's series, at 0 from the start
+        gateway.metrics.start_receipts(source, channel, statuses)
     for spec in registry().values():  # a channel's own API (the inbox's feed)
         if (routes := spec.load_gateway_routes()) is not None:
             app.include_router(routes)

@@ -1,5 +1,6 @@
 """The request body cap: a declared Content-Length over the cap is refused before reading, and a
-chunked body is counted as it arrives and refused once it passes the cap (413 either way)."""
+chunked body is counted as it arrives and refused once it passes the cap (413 either way). A route
+that takes less (a provider's receipt) reads its body through `body_within`, with its own cap."""
 from __future__ import annotations
 
 import json
@@ -51,3 +52,17 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def body_within(request, max_bytes: int) -> bytes:
+    """The request's body when it is at most `max_bytes` (a route's own cap, below the gateway's):
+    413 for a larger declared Content-Length before reading, or once the read passes the cap."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        raise BodyTooLarge(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyTooLarge(max_bytes)
+    return bytes(body)

@@ -1,5 +1,6 @@
 """What every route needs, built once per process: settings, the producer, the Postgres pool, the
-codec, the token verifier, rate limits, metrics and the clock (injected, so tests set the time)."""
+codec, the token verifier, rate limits, metrics and the clock (injected, so tests set the time);
+and the background work of a running gateway: housekeeping and the receipt matcher."""
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +21,8 @@ from gateway.alert_routes import AlertRoutes
 from gateway.auth import TokenVerifier
 from gateway.housekeeping import prune_forever
 from gateway.metrics import GatewayMetrics
-from gateway.rate_limits import RateLimits
+from gateway.rate_limits import RateLimits, parse_rate
+from gateway.receipts import match_forever
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Gateway:
     topics: Topics = field(init=False)
     verifier: TokenVerifier = field(init=False)
     limits: RateLimits = field(init=False)
+    receipt_limits: RateLimits = field(init=False)  # per receipt source, not per principal
     alert_routes: AlertRoutes = field(init=False)
     metrics: GatewayMetrics = field(init=False)
     codec: Codec | None = None
@@ -55,6 +58,8 @@ class Gateway:
         self.topics = Topics(self.settings.topic_prefix)
         self.verifier = TokenVerifier(self.settings)
         self.limits = RateLimits.from_settings(self.settings)
+        self.receipt_limits = RateLimits(parse_rate(self.settings.section(GatewaySettings).gateway_receipt_rate_limit,
+                                                    "TIDINGS_GATEWAY_RECEIPT_RATE_LIMIT"), {})
         self.alert_routes = AlertRoutes.from_settings(self.settings)
         self.metrics = GatewayMetrics()
 
@@ -78,10 +83,13 @@ class Gateway:
         if self.verifier.default_tenants is None:
             log.info("tokens without a tenants claim act for every tenant (TIDINGS_GATEWAY_DEFAULT_TENANTS=*)")
         housekeeping = asyncio.create_task(prune_forever(self))
+        matching = asyncio.create_task(match_forever(self))  # receipts that came before their `sent`
         try:
             yield self
         finally:
             housekeeping.cancel()
+            matching.cancel()
+            await asyncio.gather(housekeeping, matching, return_exceptions=True)
             remaining = await asyncio.to_thread(self.publisher.close, 10.0)
             if remaining:
                 log.error("%d notifications not acknowledged at shutdown", remaining)

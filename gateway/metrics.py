@@ -1,7 +1,10 @@
 """Prometheus metrics of the gateway process, in a registry of its own, served on its /metrics."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# What a receipt endpoint did with one callback (tidings_receipt_callbacks_total's outcome).
+CALLBACK_OUTCOMES = ("recorded", "duplicate", "ignored", "invalid", "refused", "rate_limited", "too_large")
 
 
 class GatewayMetrics:
@@ -22,3 +25,23 @@ class GatewayMetrics:
                                     ["outcome"], registry=r)
         self.audit_failures = Counter("tidings_gateway_audit_failures_total",
                                       "Audit rows that could not be written (logged instead).", registry=r)
+        self.receipts = Counter("tidings_receipts_total",
+                                "Receipts recorded as DeliveryEvents, by channel, provider (the receipt's source), "
+                                "status and bounce kind (hard, soft; empty for other statuses).",
+                                ["channel", "provider", "status", "bounce"], registry=r)
+        self.receipt_callbacks = Counter("tidings_receipt_callbacks_total",
+                                         "Receipts a provider sent, by source and outcome: " + ", ".join(
+                                             CALLBACK_OUTCOMES) + ".", ["source", "outcome"], registry=r)
+        self.receipt_listings = Counter("tidings_receipt_listings_total",
+                                        "Addresses receipts put on a tenant's suppression list, by channel and reason.",
+                                        ["channel", "reason"], registry=r)
+        self.receipts_waiting = Gauge("tidings_receipts_waiting",
+                                      "Receipts stored and not yet matched to a delivery recorded sent.", registry=r)
+
+    def start_receipts(self, source: str, channel: str, statuses: tuple[str, ...]) -> None:
+        """Export a source's series at 0 from the start, so its first burst shows in rate()."""
+        for status in statuses:
+            for bounce in (("hard", "soft") if status == "bounced" else ("",)):
+                self.receipts.labels(channel, source, status, bounce)
+        for outcome in CALLBACK_OUTCOMES:
+            self.receipt_callbacks.labels(source, outcome)

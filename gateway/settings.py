@@ -42,3 +42,14 @@ class GatewaySettings(Section):
         "`docker-compose.yml` sets one catch-all route, by e-mail to `oncall@example.com`"))
     gateway_alertmanager_priorities: str = Field("critical=urgent,error=high,warning=high,info=normal", description=(
         "severity -> priority (unknown severities: normal)"))
+    gateway_receipt_max_body_bytes: int = Field(16 * 1024, description=(
+        "the body cap of the receipt endpoints (`/v1/receipts/...`; 413 beyond it): a provider's callback is small"))
+    gateway_receipt_rate_limit: str = Field("6000/m", description=(
+        "receipts taken per source (Twilio, SNS, ...), across every gateway process; beyond it 429 and nothing is "
+        "recorded, and a provider may not send it again: set it above your sending peak (see "
+        "[Receipts](receipts.md#twilio))"))
+    gateway_receipt_match_interval_s: float = Field(5.0, description=(
+        "how often the gateway matches the receipts that arrived before their delivery was recorded `sent`; one "
+        "that still matches nothing is tried again after twice as long each time, up to 15 minutes"))
+    gateway_receipt_match_window_s: float = Field(7 * 86400.0, description=(
+        "how long a receipt that matches no delivery is kept before it is given up (deleted)"))

@@ -25,6 +25,7 @@ from consumer.settings import Settings
 from tracking.dead_letter_fetch import fetch_dead_letters
 from tracking.dead_letters import (DeadLetter, DeadLetterFilter, Payload, decode_payload, delivery_id_of,
                                    notification_id_of, require_table)
+from tracking.statuses import SENT_STATUSES
 
 # Dead letters planned, fetched and replayed together: bounds memory whatever the selection's size.
 CHUNK = 500
@@ -32,13 +33,14 @@ _LOCK = "tidings-dlq-replay:"
 _UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 # Every matching dead letter with what decides its fate: replayed before (the ledger), a delivery
-# already `sent` (never replayed), no original topic to go back to.
+# already `sent` (or past it: a receipt came) is never replayed, no original topic to go back to.
 _PLANNED = f"""
 FROM dead_letters d
 LEFT JOIN dlq_replays r
        ON r.dlq_topic = d.dlq_topic AND r.dlq_partition = d.dlq_partition AND r.dlq_offset = d.dlq_offset
 LEFT JOIN deliveries s
-       ON s.status = 'sent' AND s.delivery_id = CASE WHEN d.delivery_id ~ '{_UUID}' THEN d.delivery_id::uuid END
+       ON s.status IN ({", ".join(f"'{status}'" for status in SENT_STATUSES)})
+      AND s.delivery_id = CASE WHEN d.delivery_id ~ '{_UUID}' THEN d.delivery_id::uuid END
 """
 _TO_REPLAY = "r.dlq_offset IS NULL AND d.original_topic IS NOT NULL AND s.delivery_id IS NULL"
 

@@ -1,6 +1,6 @@
 """`tidings db prune --older-than 90d`: drop the delivery log's day partitions that lie wholly
-before the cut-off, with the id-ledger rows, the deliveries whose last event is that old, and the
-release claims and cancellations of held deliveries made before it."""
+before the cut-off, with the id-ledger rows, the deliveries whose last event is that old, the
+receipts received before it, and the release claims and cancellations of held deliveries."""
 from __future__ import annotations
 
 import datetime as dt
@@ -43,9 +43,12 @@ def prune(conn: psycopg.Connection, cutoff: dt.datetime, dry_run: bool = False, 
         # What held deliveries left behind (migration 019): which copy went out, who cancelled.
         held = conn.execute("DELETE FROM held_releases WHERE released_at < %s", [edge]).rowcount + \
             conn.execute("DELETE FROM cancellations WHERE cancelled_at < %s", [edge]).rowcount
+        # A receipt is kept as long as the log: so long, a provider's retried callback records nothing.
+        receipts = conn.execute("DELETE FROM receipts WHERE received_at < %s", [edge]).rowcount
         channels = {} if settings is None else channel_prunes(conn, now or dt.datetime.now(dt.timezone.utc), settings)
     return {"before": edge.isoformat(), "dry_run": dry_run, "partitions_dropped": old,
-            "events_removed": ids, "deliveries_removed": deliveries, "held_records_removed": held, **channels}
+            "events_removed": ids, "deliveries_removed": deliveries, "receipts_removed": receipts,
+            "held_records_removed": held, **channels}
 
 
 def channel_prunes(conn: psycopg.Connection, now: dt.datetime, settings: Settings) -> dict:

@@ -57,6 +57,9 @@ CREATE TEMP TABLE IF NOT EXISTS delivery_events_staging ON COMMIT DELETE ROWS
 # out of the attempt count (it may carry the dead letter's last attempt); a delivery with nothing
 # but markers in its latest replay has attempts 0. Both are computed per batch and merged with the
 # stored row by comparing replays, so they too are independent of arrival order.
+#
+# sent_at is the latest `sent` event's time whatever the current status: a receipt (delivered,
+# bounced, ...) becomes the status after `sent`, and statistics still measure created-to-sent.
 _RECORD = f"""
 WITH fresh AS (
     -- The id ledger decides what is new (delivery_events is partitioned by day and cannot hold
@@ -77,7 +80,8 @@ WITH fresh AS (
     SELECT delivery_id, count(*) AS event_count, max(replay) AS replay,
            coalesce(max(attempt) FILTER (WHERE replay = latest_replay AND status <> 'replayed'),
                     0) AS attempts,
-           sum(cost) AS cost, min(occurred_at) AS first_event_at, max(occurred_at) AS last_event_at
+           sum(cost) AS cost, min(occurred_at) AS first_event_at, max(occurred_at) AS last_event_at,
+           max(occurred_at) FILTER (WHERE status = 'sent') AS sent_at
     FROM (SELECT *, max(replay) OVER (PARTITION BY delivery_id) AS latest_replay
           FROM inserted) AS i
     GROUP BY delivery_id
@@ -86,13 +90,13 @@ WITH fresh AS (
         delivery_id, notification_id, channel, priority, recipient_id, source, tenant, category,
         status, status_at, status_event_id, status_code, error_class, error_message,
         provider, provider_message_id, retry_tier, due_at, stage, reason,
-        replay, attempts, cost, cost_currency, event_count, first_event_at, last_event_at)
+        replay, attempts, cost, cost_currency, event_count, first_event_at, last_event_at, sent_at)
     SELECT l.delivery_id, l.notification_id, l.channel, l.priority, l.recipient_id, l.source,
            l.tenant, l.category,
            l.status, l.occurred_at, l.event_id, l.status_code, l.error_class, l.error_message,
            l.provider, l.provider_message_id, l.retry_tier, l.due_at, l.stage, l.reason,
            t.replay, t.attempts, t.cost, l.cost_currency, t.event_count, t.first_event_at,
-           t.last_event_at
+           t.last_event_at, t.sent_at
     FROM latest l JOIN totals t USING (delivery_id)
     ON CONFLICT (delivery_id) DO UPDATE SET
         (status, status_at, status_event_id, status_code, error_class, error_message,
@@ -129,6 +133,8 @@ WITH fresh AS (
         event_count = d.event_count + excluded.event_count,
         first_event_at = least(d.first_event_at, excluded.first_event_at),
         last_event_at = greatest(d.last_event_at, excluded.last_event_at),
+        -- The latest `sent` (greatest skips NULL): a receipt replaces the status, not this.
+        sent_at = greatest(d.sent_at, excluded.sent_at),
         updated_at = now()
 ), opted_out AS (
 {RECORD_PROVIDER_OPT_OUTS}

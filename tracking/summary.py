@@ -10,8 +10,9 @@ from typing import Iterable, Sequence
 
 import psycopg
 
+from consumer.channel_specs import registry
 from tracking.rows import Query, fetch_all, fetch_all_async
-from tracking.statuses import FINAL_STATUSES
+from tracking.statuses import DELIVERED_STATUSES, FINAL_STATUSES, SENT_STATUSES
 
 GROUPABLE = ("channel", "status", "provider", "priority", "tenant", "category", "source")
 
@@ -19,22 +20,30 @@ GROUPABLE = ("channel", "status", "provider", "priority", "tenant", "category", 
 _WINDOW = ("d.first_event_at >= %(since)s AND d.first_event_at < %(until)s"
            " AND (%(tenants)s::text[] IS NULL OR d.tenant = ANY(%(tenants)s::text[]))")
 
-# Created-to-delivered: from the delivery's first event to the event that made it `sent`.
+# `sent`: the provider took it (sent, and any receipt after); `delivered`: a receipt confirmed it,
+# or `sent` on a channel whose provider's answer is the receipt (a webhook's 2xx: ChannelSpec.receipts).
+# Latency is created-to-sent: from the delivery's first event to its (latest) `sent`, whatever
+# receipt came after (deliveries.sent_at, migration 018).
 _DELIVERIES = """
 SELECT {columns},
        count(*) AS total,
-       count(*) FILTER (WHERE d.status = 'sent') AS delivered,
+       count(*) FILTER (WHERE d.status = ANY(%(sent)s)) AS sent,
+       count(*) FILTER (WHERE d.status = ANY(%(delivered)s)
+                        OR (d.status = 'sent' AND NOT d.channel = ANY(%(receipt_channels)s))) AS delivered,
+       count(*) FILTER (WHERE d.status = 'undelivered') AS undelivered,
+       count(*) FILTER (WHERE d.status = 'bounced') AS bounced,
+       count(*) FILTER (WHERE d.status = 'complained') AS complained,
        count(*) FILTER (WHERE d.status IN ('failed', 'dead_lettered')) AS failed,
        count(*) FILTER (WHERE d.status = 'dead_lettered') AS dead_lettered,
        count(*) FILTER (WHERE d.status = 'suppressed') AS suppressed,
        count(*) FILTER (WHERE d.status = 'expired') AS expired,
        count(*) FILTER (WHERE NOT d.status = ANY(%(final)s)) AS pending,
        coalesce(sum(d.cost) FILTER (WHERE d.channel = 'sms'), 0) AS sms_cost,
-       avg(d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_avg_s,
-       percentile_cont(0.50) WITHIN GROUP (ORDER BY d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_p50_s,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_p95_s,
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY d.latency_s) FILTER (WHERE d.status = 'sent') AS latency_p99_s
-FROM (SELECT *, extract(epoch FROM status_at - first_event_at)::float8 AS latency_s FROM deliveries) AS d
+       avg(d.latency_s) AS latency_avg_s,
+       percentile_cont(0.50) WITHIN GROUP (ORDER BY d.latency_s) AS latency_p50_s,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY d.latency_s) AS latency_p95_s,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY d.latency_s) AS latency_p99_s
+FROM (SELECT *, extract(epoch FROM sent_at - first_event_at)::float8 AS latency_s FROM deliveries) AS d
 WHERE {window}
 {group_by}
 """
@@ -85,7 +94,9 @@ def _query(template: str, by: Sequence[str], extra: str | None, params: dict) ->
 
 def _queries(since: dt.datetime, until: dt.datetime, by: Sequence[str],
              tenants: Iterable[str] | None = None) -> list[Query]:
-    params = {"since": since, "until": until, "final": sorted(FINAL_STATUSES),
+    params = {"since": since, "until": until, "final": sorted(FINAL_STATUSES), "sent": list(SENT_STATUSES),
+              "delivered": list(DELIVERED_STATUSES),
+              "receipt_channels": sorted(name for name, spec in registry().items() if spec.receipts),
               "tenants": None if tenants is None else sorted(tenants)}
     return [_query(_DELIVERIES, by, None, params), _query(_SUPPRESSED, by, "why", params),
             _query(_RETRIES, by, "tier", params)]
@@ -111,6 +122,7 @@ def _combine(since, until, by: list[str], results: list[list[dict]]) -> dict:
         entry.update({k: v for k, v in row.items() if k in entry and k not in by})
         for k in ("latency_avg_s", "latency_p50_s", "latency_p95_s", "latency_p99_s"):
             entry[k] = None if entry[k] is None else round(entry[k], 3)
+        entry.update(rates(entry))
     for row in suppressed:
         group(row)["suppressed_by_reason"][row["reason"]] = row["count"]
     for row in retries:
@@ -120,9 +132,16 @@ def _combine(since, until, by: list[str], results: list[list[dict]]) -> dict:
             "groups": list(groups.values())}
 
 
+def rates(counts: dict) -> dict:
+    """sent_rate and delivered_rate: shares of all the deliveries (None when there are none)."""
+    total = counts["total"]
+    return {f"{name}_rate": round(counts[name] / total, 4) if total else None for name in ("sent", "delivered")}
+
+
 def _empty() -> dict:
-    return {"total": 0, "delivered": 0, "failed": 0, "dead_lettered": 0, "suppressed": 0, "expired": 0,
-            "pending": 0, "suppressed_by_reason": {}, "retries_by_tier": {}, "sms_cost": 0.0,
+    return {"total": 0, "sent": 0, "delivered": 0, "undelivered": 0, "bounced": 0, "complained": 0, "failed": 0,
+            "dead_lettered": 0, "suppressed": 0, "expired": 0, "pending": 0, "sent_rate": None, "delivered_rate": None,
+            "suppressed_by_reason": {}, "retries_by_tier": {}, "sms_cost": 0.0,
             "latency_avg_s": None, "latency_p50_s": None, "latency_p95_s": None, "latency_p99_s": None}
 
 

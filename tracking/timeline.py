@@ -1,5 +1,6 @@
-"""The story of one notification: every DeliveryEvent of every channel, in order, and the
-notification's current status. Read by `tidings status` and the HTTP gateway."""
+"""The story of one notification: every DeliveryEvent of every channel, in order (receipts after
+`sent`: delivered, undelivered, bounced, complained), and the notification's current status. Read
+by `tidings status` and the HTTP gateway."""
 from __future__ import annotations
 
 import uuid
@@ -21,7 +22,8 @@ ORDER BY channel, occurred_at, status = ANY(%(final)s), event_id
 """
 
 _STATUS = """
-SELECT notification_id, status, deliveries, sent, failed, suppressed, expired, created_at, updated_at
+SELECT notification_id, status, deliveries, sent, undelivered, bounced, complained, failed, suppressed, expired,
+       created_at, updated_at
 FROM notification_status WHERE notification_id = %(notification_id)s
 """
 

@@ -53,6 +53,7 @@ SPEC = ChannelSpec(
         Failure("tls_error", "transient", "the TLS handshake failed"),
         Failure("<exception>", "transient", "any other error, by its name"),
     ),
+    receipts=True,  # bounces and complaints come later (SES notifications, bounce reports)
     # docker-compose.yml: Mailpit, the stack's local SMTP server (web UI on :8025), in plain text on
     # the compose network only; a real relay wants starttls.
     compose_environment={"TIDINGS_SMTP_HOST": "mailpit", "TIDINGS_SMTP_PORT": "1025", "TIDINGS_SMTP_TLS": "none",

@@ -27,12 +27,17 @@ class SmsSettings(Section):
         "`shared_cost`, `voip`, `personal_number`, `pager`, `uan`, `voicemail`) and `non_geographic` (satellite "
         "and international networks)"))
     sms_twilio_account_sid: str | None = Field(None, description="the Twilio account SID")
-    sms_twilio_auth_token: SecretStr | None = Field(None, description="the Twilio auth token; never logged")
+    sms_twilio_auth_token: SecretStr | None = Field(None, description=(
+        "the Twilio auth token (the gateway checks status callbacks' signatures with it too); never logged"))
     sms_twilio_from: str | None = Field(None, description="the sender number (or set "
                                                           "`TIDINGS_SMS_TWILIO_MESSAGING_SERVICE_SID`)")
     sms_twilio_messaging_service_sid: str | None = Field(None, description="the sender as a Twilio messaging "
                                                                            "service, instead of a number")
-    sms_twilio_status_callback: str | None = Field(None, description="Twilio's status callback URL")
+    sms_twilio_status_callback: str | None = Field(None, description=(
+        "the public URL of the gateway's `POST /v1/receipts/twilio`, e.g. `https://tidings.example.com/v1/receipts/"
+        "twilio`: sent as `StatusCallback` with every message, so Twilio reports delivered and undelivered; set the "
+        "same value on the gateway, which checks `X-Twilio-Signature` against exactly this URL (see "
+        "[Receipts](receipts.md))"))
     sms_twilio_base_url: str | None = Field(None, description=(
         "another Twilio API host (a regional edge, a proxy, or a fake in tests); unset: "
         "`https://api.twilio.com`"))

@@ -49,6 +49,7 @@ SPEC = ChannelSpec(
         Failure("<botocore error>", "transient", "SNS could not be reached"),
     ),
     http_kit=True,
+    receipts=True,  # carriers' delivery reports (Twilio status callbacks, SNS delivery status)
     # docker-compose.yml: it sends nothing without a provider's credentials, so it waits behind a profile.
     compose_profile="sms",
     compose_environment={"TIDINGS_SMS_PROVIDERS": "twilio",

@@ -22,6 +22,8 @@ REQUIRED_ALERTS = {
     "TidingsProviderCircuitOpen",        # a provider circuit open
     "TidingsSinkFallingBehind",          # the sink falling behind
     "TidingsHeldDeliveriesOverdue",      # scheduled or deferred work past its due time (issue 19)
+    "TidingsEmailBounceRateHigh",        # hard bounces above 5% of emails sent (AWS SES's review threshold)
+    "TidingsEmailComplaintRateHigh",     # complaints above 0.1% of emails sent (SES's review, Gmail's guideline)
 }
 
 
@@ -47,6 +49,9 @@ def test_rule_unit_tests_pass(prom_tools):
     ("sum by (service, topic) (tidings_consumer_lag) > 1000", "sum by (service, topic) (tidings_consumer_lag) > 5000"),
     ("sum by (service) (tidings_assigned_partitions) == 0", "sum by (service) (tidings_assigned_partitions) < 0"),
     ("max by (status) (tidings_held_overdue_seconds) > 300", "max by (status) (tidings_held_overdue_seconds) > 900"),
+    ("> 0.05\n", "> 0.50\n"),                                   # bounce rate threshold
+    ("> 0.001\n", "> 0.01\n"),                                  # complaint rate threshold
+    ("[6h])) >= 200\n", "[6h])) >= 0\n"),                        # the volume that makes a bounce rate
 ])
 def test_rule_unit_tests_catch_a_wrong_threshold(prom_tools, tmp_path, original, broken):
     text = (PROMETHEUS / "alerts.yml").read_text()

@@ -51,7 +51,8 @@ class RunningGateway:
         self.app = create_app(settings, clock)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, lifespan="on",
                                                     log_config=None, access_log=False))
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 60
         while not self.server.started:
@@ -61,9 +62,17 @@ class RunningGateway:
         self.base = f"http://127.0.0.1:{port}"
         self.http = httpx.Client(base_url=self.base, timeout=90)
 
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        await self.server.serve()
+
     @property
     def metrics(self):
         return self.app.state.gateway.metrics
+
+    def run(self, work, timeout: float = 60):
+        """`await work(gateway)` on the server's own event loop (its pool and producer live there)."""
+        return asyncio.run_coroutine_threadsafe(work(self.app.state.gateway), self.loop).result(timeout)
 
     def request(self, method: str, path: str, token: str | None = None, **kwargs) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}))

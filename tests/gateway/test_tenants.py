@@ -121,7 +121,7 @@ def test_timelines_and_statistics_show_only_the_tokens_tenants(gateway, pipeline
     assert gateway.request("GET", f"/v1/notifications/{nobodys}", everyone).status_code == 200
 
     stats = gateway.request("GET", "/v1/stats", acme(), params={"since": "1h", "by": "tenant"}).json()
-    assert (stats["totals"]["total"], stats["totals"]["delivered"]) == (1, 1)
+    assert (stats["totals"]["total"], stats["totals"]["sent"]) == (1, 1)
     assert [(g["tenant"], g["total"]) for g in stats["groups"]] == [("acme", 1)]
     all_stats = gateway.request("GET", "/v1/stats", everyone, params={"since": "1h", "by": "tenant"}).json()
     assert all_stats["totals"]["total"] == 3

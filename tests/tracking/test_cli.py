@@ -71,8 +71,8 @@ def test_stats_json_and_table(log):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["by"] == ["channel"]
-    assert {k: report["totals"][k] for k in ("total", "delivered", "dead_lettered")} == {
-        "total": 2, "delivered": 1, "dead_lettered": 1}
+    assert {k: report["totals"][k] for k in ("total", "sent", "delivered", "dead_lettered")} == {
+        "total": 2, "sent": 1, "delivered": 0, "dead_lettered": 1}
     assert report["totals"]["retries_by_tier"] == {"1m": 1}
     assert report["totals"]["latency_p50_s"] == pytest.approx(120, abs=0.01)
     assert {g["channel"]: g["total"] for g in report["groups"]} == {"email": 1, "webhook": 1}

@@ -38,21 +38,25 @@ CREATE TABLE IF NOT EXISTS quiet_hours (
 );
 
 -- `cancelled` is final: a notification whose deliveries are all cancelled is no longer pending.
--- (CREATE OR REPLACE keeps the columns of migration 008 and may only add new ones at the end.)
+-- (CREATE OR REPLACE keeps the columns of migrations 008 and 018 and may only add new ones at the end.)
 CREATE OR REPLACE VIEW notification_status AS
 SELECT notification_id,
-       CASE WHEN bool_or(NOT status = ANY ('{sent,failed,dead_lettered,suppressed,expired,cancelled}')) THEN 'pending'
-            WHEN bool_and(status = 'sent') THEN 'delivered'
-            WHEN bool_or(status = 'sent') THEN 'partially_delivered'
+       CASE WHEN bool_or(NOT status = ANY ('{sent,failed,dead_lettered,suppressed,expired,delivered,undelivered,bounced,complained,cancelled}'))
+                THEN 'pending'
+            WHEN bool_and(status = ANY ('{sent,delivered,complained}')) THEN 'delivered'
+            WHEN bool_or(status = ANY ('{sent,delivered,complained}')) THEN 'partially_delivered'
             WHEN bool_and(status = 'cancelled') THEN 'cancelled'
             ELSE 'undelivered' END AS status,
        count(*) AS deliveries,
-       count(*) FILTER (WHERE status = 'sent') AS sent,
+       count(*) FILTER (WHERE status = ANY ('{sent,delivered,undelivered,bounced,complained}')) AS sent,
        count(*) FILTER (WHERE status IN ('failed', 'dead_lettered')) AS failed,
        count(*) FILTER (WHERE status = 'suppressed') AS suppressed,
        count(*) FILTER (WHERE status = 'expired') AS expired,
        min(first_event_at) AS created_at,
        max(last_event_at) AS updated_at,
+       count(*) FILTER (WHERE status = 'undelivered') AS undelivered,
+       count(*) FILTER (WHERE status = 'bounced') AS bounced,
+       count(*) FILTER (WHERE status = 'complained') AS complained,
        count(*) FILTER (WHERE status = 'cancelled') AS cancelled
 FROM deliveries
 GROUP BY notification_id;
