@@ -35,12 +35,12 @@ def create_app(settings: Settings, clock: Clock = utcnow) -> FastAPI:
     errors.install(app)
     # The notification and recipient bodies' schemas come from the contract models, the batch limit too.
     openapi_schemas.install(app, settings.section(GatewaySettings).gateway_max_batch)
-    from gateway import (alertmanager, dead_letters, notifications, operations, recipients, stats, suppressions,
-                         templates, twilio_receipts, unsubscribe)
+    from gateway import (alertmanager, dead_letters, notifications, operations, receipt_ingress, recipients, stats,
+                         suppressions, templates, twilio_receipts, unsubscribe)
     for module in (notifications, stats, templates, recipients, suppressions, dead_letters, alertmanager, unsubscribe,
-                   twilio_receipts, operations):
+                   twilio_receipts, receipt_ingress, operations):
         app.include_router(module.router)
-    for source, channel, statuses in (twilio_receipts.SERIES,):  # each receipt source's series, at 0 from the start
+    for source, channel, statuses in (twilio_receipts.SERIES, *receipt_ingress.SERIES):  # each receipt source's series, at 0 from the start
         gateway.metrics.start_receipts(source, channel, statuses)
     for spec in registry().values():  # a channel's own API (the inbox's feed)
         if (routes := spec.load_gateway_routes()) is not None:

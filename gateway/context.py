@@ -22,6 +22,7 @@ from gateway.auth import TokenVerifier
 from gateway.housekeeping import prune_forever
 from gateway.metrics import GatewayMetrics
 from gateway.rate_limits import RateLimits, parse_rate
+from gateway.receipt_sources.sns_signature import SnsVerifier
 from gateway.receipts import match_forever
 from gateway.settings import GatewaySettings
 
@@ -40,6 +41,7 @@ class Gateway:
     receipt_limits: RateLimits = field(init=False)  # per receipt source, not per principal
     alert_routes: AlertRoutes = field(init=False)
     metrics: GatewayMetrics = field(init=False)
+    sns: SnsVerifier = field(init=False)  # SNS message signatures, with the certificates it fetched
     codec: Codec | None = None
     publisher: Publisher | None = None
     pool: AsyncConnectionPool | None = None
@@ -62,6 +64,7 @@ class Gateway:
                                                     "TIDINGS_GATEWAY_RECEIPT_RATE_LIMIT"), {})
         self.alert_routes = AlertRoutes.from_settings(self.settings)
         self.metrics = GatewayMetrics()
+        self.sns = SnsVerifier.from_settings(self.settings, self.clock)
 
     @asynccontextmanager
     async def running(self) -> Any:

@@ -10,6 +10,8 @@ import logging
 from datetime import timedelta
 
 from consumer.events import DELIVERY, delivery_event
+from gateway.errors import ApiError
+from gateway.rate_limits import RateLimited, take
 from gateway.settings import GatewaySettings
 from router.recipients import RecipientDirectory
 from router.suppressions import SuppressionInvalid, SuppressionList
@@ -160,3 +162,14 @@ async def match_forever(gateway) -> None:
         except Exception:  # the broker or Postgres away: the receipts wait in Postgres meanwhile
             log.warning("receipt matching failed; will retry", exc_info=True)
         await asyncio.sleep(own.gateway_receipt_match_interval_s)
+
+
+async def within_allowance(gateway, source: str) -> None:
+    """Take one receipt from the source's allowance (TIDINGS_GATEWAY_RECEIPT_RATE_LIMIT, shared by
+    every gateway process); 429 with Retry-After beyond it, and nothing is recorded."""
+    try:
+        async with gateway.pool.connection() as conn:
+            await take(conn, gateway.receipt_limits, f"receipts:{source}", {"receipts": 1}, gateway.clock())
+    except RateLimited as exc:
+        gateway.metrics.receipt_callbacks.labels(source, "rate_limited").inc()
+        raise ApiError(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None

@@ -19,6 +19,7 @@ ADMIN_PREFERENCES = "admin:preferences"  # recipients, preferences, unsubscribe 
 ADMIN_DLQ = "admin:dlq"
 ADMIN_SUPPRESSIONS = "admin:suppressions"  # the per-tenant suppression list, of the token's tenants
 ALERTMANAGER = "alertmanager"
+RECEIPTS = "receipts"  # posting bounce reports (a mail server's pipe or forwarder), for every tenant
 
 # Documents bearer auth in the OpenAPI document; the header itself is read by the verifier.
 _bearer = HTTPBearer(auto_error=False, description="a JWT (HS256/RS256) or a static token")

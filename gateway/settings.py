@@ -53,3 +53,11 @@ class GatewaySettings(Section):
         "that still matches nothing is tried again after twice as long each time, up to 15 minutes"))
     gateway_receipt_match_window_s: float = Field(7 * 86400.0, description=(
         "how long a receipt that matches no delivery is kept before it is given up (deleted)"))
+    gateway_sns_topic_arns: str | None = Field(None, description=(
+        "the SNS topics whose messages `POST /v1/receipts/sns` accepts, comma-separated ARNs "
+        "(`arn:aws:sns:eu-west-1:123456789012:ses-feedback`); unset: none, every message gets 403 (see "
+        "[Receipt sources](receipt-sources.md#aws-sns-ses-notifications-and-sms-delivery-status))"))
+    gateway_sns_url_prefixes: str | None = Field(None, description=(
+        "URL prefixes, besides `https://sns.<region>.amazonaws.com[.cn]/`, that an SNS message's `SigningCertURL` "
+        "and `SubscribeURL` may start with, comma-separated (a local fake's, such as `http://127.0.0.1:9911/`; "
+        "their hosts may be private addresses); unset: AWS's only"))

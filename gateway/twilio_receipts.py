@@ -15,8 +15,7 @@ from starlette.datastructures import ImmutableMultiDict
 from channels.sms.settings import SmsSettings
 from gateway.body_limit import BodyTooLarge, body_within
 from gateway.errors import ApiError
-from gateway.rate_limits import RateLimited, take
-from gateway.receipts import ingest
+from gateway.receipts import ingest, within_allowance
 from gateway.settings import GatewaySettings
 from tracking.receipts import Receipt
 
@@ -105,12 +104,7 @@ async def twilio_status(request: Request) -> JSONResponse:
     if receipt is None:
         metrics.receipt_callbacks.labels(SOURCE, "ignored").inc()
         return JSONResponse({"status": "ignored", "message_status": form.get("MessageStatus")})
-    try:
-        async with gateway.pool.connection() as conn:
-            await take(conn, gateway.receipt_limits, f"receipts:{SOURCE}", {"receipts": 1}, gateway.clock())
-    except RateLimited as exc:
-        metrics.receipt_callbacks.labels(SOURCE, "rate_limited").inc()
-        raise ApiError(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
+    await within_allowance(gateway, SOURCE)
     counts = await ingest(gateway, [receipt])
     if counts["invalid"]:
         raise ApiError(400, "MessageSid: not an id Tidings can store (too long, or a control character)", "MessageSid")

@@ -45,8 +45,10 @@ class Receipt:
 # reached this time (counted as a soft bounce: TIDINGS_SOFT_BOUNCE_LIMIT of them list it). Twilio
 # (https://www.twilio.com/docs/api/errors): 30005 unknown destination handset, 30006 landline or
 # unreachable carrier; 30003 unreachable handset, "usually temporary" (switched off, no signal).
-UNREACHABLE_CODES: dict[str, frozenset[str]] = {"twilio": frozenset({"30005", "30006"})}
-UNAVAILABLE_CODES: dict[str, frozenset[str]] = {"twilio": frozenset({"30003"})}
+UNREACHABLE_CODES: dict[str, frozenset[str]] = {"twilio": frozenset({"30005", "30006"}),
+                                                "sns": frozenset({"invalid_number"})}
+# The phone is off or out of reach for now (SNS: "Phone is currently unreachable/unavailable"): a soft bounce.
+UNAVAILABLE_CODES: dict[str, frozenset[str]] = {"twilio": frozenset({"30003"}), "sns": frozenset({"unreachable"})}
 
 # What a receipt does to its address on the tenant's suppression list (router/suppressions.py).
 HARD_BOUNCE, COMPLAINT, UNREACHABLE, SOFT_BOUNCE, DELIVERED = (

@@ -12,6 +12,7 @@ from email.utils import encode_rfc2231, format_datetime, getaddresses, quote
 from functools import lru_cache
 
 from channels.email.options import FORBIDDEN, MAX_LINE, EmailAttachment, EmailOptions
+from channels.email.verp import return_path
 from consumer.channel_options import read_options
 from consumer.outcomes import Permanent
 
@@ -64,6 +65,7 @@ class Composition:
     default_from: str | None
     message_id_domain: str = "tidings"
     max_attachment_bytes: int = 10 * 1024 * 1024
+    bounce_address: str | None = None  # set: the envelope sender is its VERP form (channels/email/verp.py)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ def compose(message: dict, config: Composition) -> Envelope:
     # Non-ASCII addresses go with SMTPUTF8, and then the headers are UTF-8 too (RFC 6532); an address
     # has no encoded form in a 7-bit header (encoded-words are not allowed in one, RFC 2047 5).
     utf8 = not (sender + "".join(recipients) + "".join(reply_to)).isascii()
+    if config.bounce_address:
+        # The envelope sender, not the From header: bounces come back naming the delivery.
+        sender = return_path(config.bounce_address, str(message["delivery_id"]))
 
     # The stdlib renders From (it repairs what a person typed; cached, it is the same on every
     # message); the other values are checked above or made here, so short ASCII ones go as they are.

@@ -17,6 +17,7 @@ import aiosmtplib
 from channels.email.settings import EmailSettings
 from channels.email.message import Composition, InvalidEmail, compose
 from channels.email.smtp_pool import TLS_MODES, AuthUnavailable, SmtpPool, SmtpServer, TLSUnavailable
+from channels.email.verp import bounce_address_flaw
 from consumer.outcomes import Delivered, Outcome, Permanent, Transient
 from consumer.settings import Settings, SettingsError
 
@@ -34,10 +35,12 @@ class EmailProvider:
         if own.smtp_tls not in TLS_MODES:
             raise SettingsError(f"setting smtp_tls (TIDINGS_SMTP_TLS): {own.smtp_tls!r} is not one of "
                                 f"{', '.join(TLS_MODES)}")
+        if own.smtp_bounce_address and (flaw := bounce_address_flaw(own.smtp_bounce_address)):
+            raise SettingsError(f"setting smtp_bounce_address (TIDINGS_SMTP_BOUNCE_ADDRESS): {flaw}")
         self.server = SmtpServer(own.smtp_host, own.smtp_port, own.smtp_tls, own.smtp_ca_file,
                                  own.smtp_username, _secret(own.smtp_password), own.smtp_timeout_s)
         self.composition = Composition(own.smtp_from, own.smtp_message_id_domain,
-                                       own.smtp_max_attachment_bytes)
+                                       own.smtp_max_attachment_bytes, own.smtp_bounce_address or None)
         self.connections = own.smtp_connections
         self.max_messages = own.smtp_max_messages_per_connection
         self.pool: SmtpPool | None = None

@@ -25,3 +25,8 @@ class EmailSettings(Section):
                                                                    "replaced")
     smtp_max_attachment_bytes: int = Field(10 * 1024 * 1024, description="total attachment size per message")
     smtp_message_id_domain: str = Field("tidings", description="the right-hand side of Message-IDs")
+    smtp_bounce_address: str | None = Field(None, description=(
+        "a mailbox for bounces, e.g. `bounces@example.com`: every message's envelope sender (MAIL FROM, the "
+        "Return-Path) becomes `bounces+<delivery id>@example.com` (VERP), so a bounce names its delivery (see "
+        "[Receipt sources](receipt-sources.md#bounces-by-email-rfc-3464)); the server must deliver "
+        "`bounces+anything` to that mailbox; unset: the From address"))
