@@ -60,6 +60,9 @@ def _record(n: dict, given: dict, clock: Clock) -> dict:
         "expires_at": n["expires_at"],
         "idempotency_key": n["idempotency_key"],
         "send_at": n["send_at"],
+        "digest": {"key": n["digest"]["key"], "window_ms": n["digest"]["window"]} if n["digest"] else None,
+        "fallback": [{"channel": step["channel"], "after_ms": step["after"], "unless": step["unless"]}
+                     for step in n["fallback"] or []],
     }
 
 

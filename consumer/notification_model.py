@@ -13,6 +13,8 @@ from pydantic import (BaseModel, BeforeValidator, Field, RootModel, StrictInt, V
                       model_validator)
 
 from consumer.channel_specs import channel_names, registry
+from consumer.durations import parse_duration
+from consumer.settings import SettingsError
 from consumer.contracts import (IGNORE_UNKNOWN, UNKNOWN_FIELDS, ContractModel, Text, expecting, first_problem,
                                 refusal)
 from consumer.recipient_model import notification_recipient_model
@@ -114,6 +116,44 @@ class ContentByChannel(ContractModel):
         return f"{unknown[0]!r} is not a channel name or 'default'"
 
 
+# A digest window and a fallback step's wait: a duration (consumer/durations.py), 1 s to 7 days.
+MAX_WAIT_S = 7 * 86400
+MAX_FALLBACK_STEPS = 5
+
+
+def _wait(value: Any) -> int:
+    """`15m` -> 900000 milliseconds."""
+    if not isinstance(value, str):
+        raise refusal("duration", "expected a duration such as 30s, 15m or 1h")
+    try:
+        seconds = parse_duration(value, "duration")
+    except SettingsError:
+        raise refusal("duration", f"{value!r} is not a duration such as 30s, 15m or 1h") from None
+    if not 1 <= seconds <= MAX_WAIT_S:
+        raise refusal("duration", f"{value!r}: between 1s and 7d")
+    return round(seconds * 1000)
+
+
+Wait = Annotated[int, BeforeValidator(_wait), Field(json_schema_extra={"type": "string", "examples": ["15m"]})]
+
+
+class DigestRequest(ContractModel):
+    """`digest`: fold this notification with the others of the same recipient, channel and key."""
+
+    key: Text = Field(description="what folds together (a thread, a project): at most 256 characters", max_length=256)
+    window: Wait = Field(description="how long a digest collects from its first notification: 30s to 7d, e.g. 10m")
+
+
+class FallbackStepRequest(ContractModel):
+    """One step of `fallback`: its channel, when it is considered and what spares it."""
+
+    channel: str = Field(description="a channel name")
+    after: Wait = Field(description="how long after the previous step was sent, e.g. 15m")
+    unless: Literal["sent", "delivered", "read"] = Field("sent", description=(
+        "skip this step (and the rest) if by then the previous step's delivery was sent, delivered (a receipt) "
+        "or read (the in-app inbox)"))
+
+
 class NotificationBase(ContractModel):
     """Checks across fields; notification_model() adds the fields, which depend on the channels."""
 
@@ -126,8 +166,26 @@ class NotificationBase(ContractModel):
             raise refusal("source", "source: required")
         if self.send_at is not None and self.expires_at is not None and self.send_at >= self.expires_at:
             raise refusal("send_at", "send_at: not before expires_at (it would expire before it is sent)")
+        check_fallback(self.channels, self.fallback or [])
         check_default_options(self)
         return self
+
+
+def check_fallback(channels: list[str], steps: list[FallbackStepRequest]) -> None:
+    """A fallback follows one channel, each step on a channel of its own, known and not repeated."""
+    if not steps:
+        return
+    if len(steps) > MAX_FALLBACK_STEPS:
+        raise refusal("fallback", f"fallback: at most {MAX_FALLBACK_STEPS} steps")
+    if len(channels) != 1:
+        raise refusal("fallback", "fallback: follows exactly one channel in `channels` (the first step)")
+    seen = list(channels)
+    for index, step in enumerate(steps):
+        if step.channel not in channel_names():
+            raise refusal("fallback", f"fallback[{index}].channel: {step.channel!r} is not a channel name")
+        if step.channel in seen:
+            raise refusal("fallback", f"fallback[{index}].channel: {step.channel!r} is already a step")
+        seen.append(step.channel)
 
 
 def check_default_options(notification: Any) -> None:
@@ -199,7 +257,13 @@ def notification_model() -> type[BaseModel]:
         send_at=(Timestamp | None, Field(None, description=(
             "a scheduled send: not delivered before this (ISO 8601 with a timezone); cancellable until it goes "
             "out; in the past or left out: at once"))),
-        idempotency_key=(Text | None, Field(None, description="the same key from the same source is published once")))
+        idempotency_key=(Text | None, Field(None, description="the same key from the same source is published once")),
+        digest=(DigestRequest | None, Field(None, description=(
+            "fold into one message per recipient, channel and key: `{\"key\": \"comments\", \"window\": \"10m\"}`"))),
+        fallback=(list[FallbackStepRequest] | None, Field(None, max_length=MAX_FALLBACK_STEPS, description=(
+            "after the one channel in `channels`, further channels in order, each taken only if the previous "
+            "delivery did not reach `unless` within `after`: `[{\"channel\": \"email\", \"after\": \"15m\", "
+            "\"unless\": \"read\"}]`"))))
 
 
 @functools.cache

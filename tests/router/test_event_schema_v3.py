@@ -19,7 +19,7 @@ def test_v2_bytes_read_with_no_timezone_and_v3_carries_it():
                                      "recipient": {"id": "u1", "timezone": "Europe/Lisbon"}})
     codec = Codec(LocalSchemas())
     encoded = codec.encode(NOTIFICATION, record)
-    assert struct.unpack(">I", encoded[1:5])[0] == 10  # v5 is the current schema since issue 19
+    assert struct.unpack(">I", encoded[1:5])[0] == 11  # v6 is the current schema since issue 19
     assert codec.decode(NOTIFICATION, encoded)["recipient"]["timezone"] == "Europe/Lisbon"
 
     v2 = fastavro.parse_schema(json.loads((SCHEMA_DIR / "notification_event.v2.avsc").read_text()))

@@ -36,7 +36,7 @@ def test_v4_carries_addresses_and_v3_fields_fold_into_them():
     assert record["recipient"]["addresses"] == {"email": "ada@example.com", "sms": "+14155550100"}
     codec = Codec(LocalSchemas())
     encoded = codec.encode(NOTIFICATION, record)
-    assert struct.unpack(">I", encoded[1:5])[0] == 10  # v5 (send_at) is the current schema since issue 19
+    assert struct.unpack(">I", encoded[1:5])[0] == 11  # v6 is the current schema since issue 19
     assert codec.decode(NOTIFICATION, encoded)["recipient"]["addresses"] == record["recipient"]["addresses"]
 
     legacy = {**record, "recipient": {**record["recipient"], "phone": "+14155550199", "webhook_url": "https://h.example/x"}}
