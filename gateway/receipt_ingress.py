@@ -135,5 +135,7 @@ async def bounce_report(request: Request,
     except Malformed as exc:
         raise ApiError(400, str(exc)) from None
     request.state.target = ", ".join(sorted({r.delivery_id or r.provider_message_id for r in report.receipts}))[:200]
+    if report.receipts:  # a mail loop or a bounce storm must not flood the delivery log
+        await receipts.within_allowance(gateway, "dsn")
     recorded = await receipts.ingest(gateway, report.receipts) if report.receipts else {}
     return JSONResponse({"receipts": len(report.receipts), "unmatched": report.unmatched, **recorded})
