@@ -2,7 +2,8 @@
 send each message through the provider concurrently, and turn each outcome into what comes next:
 `sent`, the next retry tier (`retry_scheduled`) or the dead-letter topic (`dead_lettered`).
 A message the router held (a scheduled send, quiet hours) rides its next leg until due, and is
-sent only if its notification was not cancelled (channels/held_releases.py).
+sent only if its notification was not cancelled (channels/held_releases.py); a digest's close marker
+is sent as the digest's message from Postgres (channels/digest_closes.py).
 The offset is stored only after that is acknowledged by the broker."""
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from confluent_kafka import Message
 
 from channels.delivery_metrics import observe_delivered, watch_circuits
+from channels.digest_closes import DigestCloses, digest_of, is_digest
 from channels.held_releases import CANCELLED, DUPLICATE, WAIT, HeldReleases, Verdict
 from channels.provider import Provider
 from consumer import failure_headers as h
@@ -66,6 +68,7 @@ class ChannelWorker:
         self.dead_devices = DeadDevices(settings.database_url) \
             if getattr(registry().get(channel), "devices", False) and settings.database_url else None
         self.held = HeldReleases(settings.database_url, clock)
+        self.digests = DigestCloses(settings.database_url, self.codec, clock)
 
     def bind(self, stream: StreamConsumer) -> None:
         self.stream = stream
@@ -83,6 +86,7 @@ class ChannelWorker:
     async def close(self) -> None:
         await self.provider.close()
         await self.held.close()
+        await self.digests.close()
         if self.dead_devices is not None:
             await self.dead_devices.close()
         if self.publisher is not None:
@@ -111,7 +115,14 @@ class ChannelWorker:
     async def _take(self, raw: Message, verdict: Verdict | None) -> None:
         """A message without a hold, or a released one, is delivered; a held one rides on or stops."""
         if verdict is None or verdict.action not in (WAIT, CANCELLED, DUPLICATE):
-            await self._deliver(raw)
+            if verdict is not None and (digest_id := digest_of(raw)) is not None:
+                value = await self.digests.close_digest(digest_id)
+                if value is None:
+                    log.warning("%s: digest %s is not in Postgres; nothing to send", self.name, digest_id)
+                    return
+                await self._deliver(raw, value)
+            else:
+                await self._deliver(raw)
             return
         self.metrics.held.labels(self.name, verdict.action).inc()
         if verdict.action == WAIT:  # the same bytes on the next leg: no decode, no record
@@ -130,9 +141,10 @@ class ChannelWorker:
             log.info("%s: dropped a second copy of held delivery %s (%s)", self.name,
                      h.read(raw).get(h.DELIVERY_ID), verdict.detail)
 
-    async def _deliver(self, raw: Message) -> None:
+    async def _deliver(self, raw: Message, value: bytes | None = None) -> None:
+        """`value`: what to send instead of the message's own value (a digest's message)."""
         try:
-            message = self.codec.decode(CHANNEL_MESSAGE, raw.value())
+            message = self.codec.decode(CHANNEL_MESSAGE, value or raw.value())
         except DecodeError as exc:
             await self.dead_letters.poison(raw, "undecodable", str(exc))
             return
@@ -183,10 +195,13 @@ class ChannelWorker:
             self.limit.succeeded(now.timestamp())
             observe_delivered(self.metrics, self.channel, provider, message, now)
             self.metrics.dead_letter_limit.labels(self.name).set(int(self.limit.is_tripped(now.timestamp())))
+            sent = dict(provider=provider, latency_ms=latency_ms, status_code=outcome.status_code,
+                        provider_message_id=outcome.provider_message_id)
             await self._record(delivery_event(
-                message, "sent", clock=self.clock, provider=provider, latency_ms=latency_ms, status_code=outcome.status_code,
-                provider_message_id=outcome.provider_message_id, cost=outcome.cost, cost_currency=outcome.cost_currency,
-                error_message=outcome.detail))  # e.g. per-recipient results when some were refused
+                message, "sent", clock=self.clock, cost=outcome.cost, cost_currency=outcome.cost_currency,
+                error_message=outcome.detail, **sent))  # e.g. per-recipient results when some were refused
+            if is_digest(message):  # what was folded into it went out with it
+                await asyncio.gather(*(self._record(e) for e in await self.digests.sent_items(message, **sent)))
             return True
         if isinstance(outcome, Deferred):
             await self._park(raw, message, outcome)

@@ -30,7 +30,8 @@ CHANNEL = "tidings-channel"
 REPLAYED_FROM = "tidings-replayed-from"      # set by `tidings dlq replay`: "<dlq topic>/<partition>/<offset>"
 VALUE_DROPPED = "tidings-value-dropped"      # DLQ: the value was too large for the broker ("N bytes: why")
 HELD_UNTIL = "tidings-held-until"            # held by the router (consumer/holds.py): not sent before this
-HELD_FOR = "tidings-held-for"                # why: scheduled | quiet_hours
+HELD_FOR = "tidings-held-for"                # why: scheduled | quiet_hours | digest
+DIGEST = "tidings-digest"                    # a digest's close marker: the digest id (router/digests.py)
 
 MAX_ERROR_MESSAGE = 500
 

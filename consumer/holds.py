@@ -18,6 +18,7 @@ from consumer.topics import Topics
 
 SCHEDULED = "scheduled"      # the event's send_at
 QUIET_HOURS = "quiet_hours"  # the recipient's quiet hours (router/quiet_hours.py)
+DIGEST = "digest"            # a digest's close marker, due when its window closes (router/digests.py)
 
 
 @dataclass(frozen=True)

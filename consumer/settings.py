@@ -203,6 +203,12 @@ class Settings(Section):
                                                        "(a later copy is suppressed as `duplicate`)")
     critical_categories: str = Field("", description="comma-separated categories that bypass opt-outs and "
                                                      "quiet hours, e.g. `security,fraud`")
+    digest_rules: str = Field("", description=(
+        "categories whose deliveries fold into digests without a `digest` in the event, comma-separated "
+        "`category=window` (`comments=10m`; the key is the category; not for URGENT or critical categories); see "
+        "[Digests](operations.md#digests)"))
+    digest_max_items: int = Field(50, ge=1, description=(
+        "a digest with this many items closes at once instead of at the end of its window"))
     held_overdue_after_s: float = Field(120.0, description=(
         "a scheduled or deferred delivery still not sent this long after its due time counts as overdue "
         "(`tidings_held_overdue_deliveries`, alert `TidingsHeldDeliveriesOverdue`); see "

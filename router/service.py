@@ -5,7 +5,8 @@ and templates that fail to render go to the dead-letter topic; a channel with no
 recipient opted out of, or an address on its tenant's suppression list is recorded as `suppressed`
 (router/personalize.py). A scheduled send (send_at) or a delivery in the recipient's quiet hours goes
 to its channel's retry tiers instead, held until then (consumer/holds.py), recorded `scheduled` or
-`deferred`; held deliveries are not rate-limited here."""
+`deferred`; held deliveries are not rate-limited here. A delivery with a digest (the event's own or a
+category rule) is folded into its digest in Postgres instead, recorded `digested` (router/digests.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,7 @@ from consumer import failure_headers as h
 from consumer.codec import Codec, DecodeError
 from consumer.dead_letters import DeadLetters
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, Clock, delivery_event, lane, utcnow
-from consumer.holds import QUIET_HOURS, first_leg
+from consumer.holds import DIGEST, QUIET_HOURS, Hold, first_leg
 from consumer.metrics import ServiceMetrics
 from consumer.publisher import Publisher
 from consumer.retry_policy import RetryPolicy
@@ -25,6 +26,7 @@ from consumer.settings import Settings
 from consumer.topics import Topics
 from consumer.channel_specs import channel_names, folded_addresses
 from router.admission import Admission
+from router.digests import DigestBook, Folded, digest_of, parse_rules
 from consumer.isolation import describe
 from router.fanout import Delivery, fan_out
 from router.personalize import Personalizer
@@ -49,6 +51,8 @@ class RouterService:
         self.dead_letters: DeadLetters | None = None
         self.personalizer: Personalizer | None = None
         self.admission: Admission | None = None
+        self.digest_rules = parse_rules(settings.digest_rules)
+        self.digests: DigestBook | None = None
 
     async def start(self) -> None:
         """Called again after a Postgres outage at start: what was made already is kept."""
@@ -57,15 +61,20 @@ class RouterService:
             self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics,
                                             self.clock)
         self.personalizer = self.personalizer or Personalizer.from_settings(self.settings, self.clock)
+        if self.digests is None and self.settings.database_url:  # without Postgres nothing is folded
+            self.digests = DigestBook(self.settings.database_url, self.personalizer.renderer, self.codec,
+                                      self.settings.digest_max_items, self.settings.template_cache_ttl_s, self.clock)
         self.admission = self.admission or Admission(self.settings, self.metrics, self.publisher, self.codec,
                                                      self.names, self._record, self.clock, self.name)
         self.metrics.start_series(channels=channel_names(),
                                   statuses=("queued", "suppressed", "retry_scheduled", "dead_lettered", "scheduled",
-                                            "deferred"),
+                                            "deferred", "digested"),
                                   dead_letter_reasons=("undecodable", "invalid_event", "unknown_channel", "render_failed",
                                                        "too_large", "internal_error"))
 
     async def close(self) -> None:
+        if self.digests is not None:
+            self.digests.close()
         if self.admission is not None:
             self.admission.close()
         if self.publisher is not None:
@@ -91,9 +100,11 @@ class RouterService:
         decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
         plans = await asyncio.to_thread(self.personalizer.plan, [event for _, event in decoded]) if decoded else []
-        verdicts = await self.admission.limit([
-            d for p in plans if p.failure is None for d in p.deliveries
+        folded = {id(plan) for (_, event), plan in zip(decoded, plans) if self._digest(event, plan) is not None}
+        verdicts = await self.admission.limit([  # a digest is one message: its items are not rate-limited
+            d for p in plans if p.failure is None and id(p) not in folded for d in p.deliveries
             if d.suppressed is None and d.refusal is None and d.hold is None])
+        work = []  # (event, delivery, key, window_s): folded into digests before anything is published
         outputs = []  # (topic, value, key, headers), published together once everything is worked out
         for (raw, event), plan in zip(decoded, plans):
             if plan.failure is not None:
@@ -114,6 +125,8 @@ class RouterService:
                                                             error_message=delivery.detail)))
                 elif delivery.hold is not None:
                     outputs += self._held(delivery, value)
+                elif (digest := self._digest(event, plan)) is not None:
+                    work.append((event, delivery, *digest))
                 elif (held_back := self.admission.held_back(delivery, verdicts)) is not None:
                     acks += held_back  # over a rate limit: suppressed or deferred
                 else:
@@ -122,6 +135,8 @@ class RouterService:
                     outputs.append((self.names.deliveries, self._encode_record(
                         delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)),
                         delivery.message["delivery_id"], None))
+        if work:
+            outputs += [o for folded in await asyncio.to_thread(self.digests.fold, work) for o in self._digested(folded)]
         acks += [self.publisher.publish(topic, value, key=key, headers=headers)
                  for topic, value, key, headers in outputs]
         await asyncio.gather(*acks)
@@ -138,6 +153,30 @@ class RouterService:
                                 due_at=hold.until, error_message=detail)
         return [(topic, value, message["recipient_id"], headers),
                 (self.names.deliveries, self._encode_record(record), message["delivery_id"], None)]
+
+    def _digest(self, event: dict, plan) -> tuple[str, float] | None:
+        """(key, window_s) when the event's deliveries fold into a digest (needs Postgres)."""
+        if self.digests is None or plan.failure is not None:
+            return None
+        return digest_of(event, self.digest_rules, self.personalizer.critical)
+
+    def _digested(self, folded: Folded) -> list[tuple]:
+        """A folded delivery: `digested` until its digest closes, and the digest's close marker when
+        this delivery opened (or filled) it: its message held until then (tidings-digest: its id)."""
+        message, now = folded.delivery.message, self.clock()
+        record = delivery_event(message, "digested", clock=self.clock, attempt=0, stage=self.name, reason=DIGEST,
+                                due_at=folded.closes_at,
+                                error_message=f"folded into digest {folded.digest_id} ({folded.key!r}), closing at "
+                                              f"{folded.closes_at:%Y-%m-%d %H:%M:%S} UTC")
+        outputs = [(self.names.deliveries, self._encode_record(record), message["delivery_id"], None)]
+        if folded.marker is not None:
+            marker = folded.marker
+            policy = RetryPolicy(tiers_for(self.settings, marker["channel"]))
+            topic, _, headers = first_leg(marker, Hold(folded.marker_due, DIGEST), policy, self.names, self.group_id,
+                                          now)
+            outputs.append((topic, self.codec.encode(CHANNEL_MESSAGE, marker), marker["recipient_id"],
+                            headers + [(h.DIGEST, folded.digest_id.encode())]))
+        return outputs
 
     def _invalid(self, event: dict) -> str | None:
         """Why an event from any producer cannot be routed (the field at fault), or None."""

@@ -64,7 +64,8 @@ def cancel(conn: psycopg.Connection, notification_id: str, by: str) -> Cancellat
         if not deliveries:
             raise LookupError(f"nothing is recorded for notification {notification_id} (yet)")
         released = {d for (d,) in conn.execute(_RELEASED, [notification_id]).fetchall()}
-        stopping = [d for d in deliveries if d["status"] in HELD_STATUSES and d["delivery_id"] not in released]
+        stopping = [d for d in deliveries if d["status"] in HELD_STATUSES and d["status"] != "digested"  # in a digest
+                    and d["delivery_id"] not in released]
         going = [d for d in deliveries if d not in stopping]
         existing = conn.execute(_EXISTING, [notification_id]).fetchone()
         if existing is None and not stopping:

@@ -20,6 +20,7 @@ STATUSES = (
     "scheduled",   # held by the router until the notification's send_at (consumer/holds.py)
     "deferred",    # held by the router until the end of the recipient's quiet hours
     "cancelled",   # a held delivery whose notification was cancelled before it went out
+    "digested",    # folded into a digest until it closes (router/digests.py); `sent` once the digest is sent
     *RECEIPT_STATUSES,
 )
 
@@ -39,4 +40,4 @@ SENT_STATUSES = ("sent", *RECEIPT_STATUSES)
 DELIVERED_STATUSES = ("delivered", "complained")
 
 # Held until due_at: `tidings_held_deliveries` counts them, and the overdue ones.
-HELD_STATUSES = ("scheduled", "deferred")
+HELD_STATUSES = ("scheduled", "deferred", "digested")
