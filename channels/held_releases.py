@@ -1,8 +1,10 @@
 """What a channel worker does with the held messages of a batch (consumer/holds.py), decided in one
 Postgres round trip: a cancelled notification's are dropped (`cancelled`), a not-yet-due one rides
 its next leg, and a due one is released once: the first copy to come due claims the delivery, and
-a copy from another position (a leg redone after a crash) is dropped. Messages without a hold never
-come here, so an ordinary send costs nothing extra."""
+a copy from another position (a leg redone after a crash) is dropped. A due channel fallback step
+is judged before it is claimed (channels/fallback_goals.py): released, or `not_needed` when an
+earlier step reached its goal; the claim keeps that outcome, so a step is taken or skipped once.
+Messages without a hold never come here, so an ordinary send costs nothing extra."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +15,7 @@ from datetime import datetime
 import psycopg
 from confluent_kafka import Message
 
+from channels.fallback_goals import StepVerdict, judge_step, records
 from consumer import failure_headers as h
 from consumer.events import Clock
 from consumer.holds import Hold, hold_of
@@ -20,7 +23,8 @@ from consumer.postgres import connect_async
 
 log = logging.getLogger(__name__)
 
-WAIT, CANCELLED, DUPLICATE, RELEASE = "wait", "cancelled", "duplicate", "release"
+WAIT, CANCELLED, DUPLICATE, RELEASE, NOT_NEEDED = "wait", "cancelled", "duplicate", "release", "not_needed"
+RELEASED = "released"  # held_releases.outcome of a delivery that went out (else NOT_NEEDED)
 
 # The same lock key as tracking/cancellations.py: a cancel and a release of one notification never
 # cross (the second one sees the first).
@@ -28,16 +32,16 @@ LOCK = "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n
        "FROM unnest(%s::text[]) AS n ORDER BY k) AS keys"
 _CANCELLED = "SELECT notification_id::text, cancelled_by, cancelled_at FROM cancellations " \
              "WHERE notification_id = ANY(%s::uuid[])"
-_CLAIM = "INSERT INTO held_releases (delivery_id, notification_id, position) " \
-         "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[]) ON CONFLICT (delivery_id) DO NOTHING"
-_CLAIMED = "SELECT delivery_id::text, position FROM held_releases WHERE delivery_id = ANY(%s::uuid[])"
+_CLAIM = "INSERT INTO held_releases (delivery_id, notification_id, position, outcome) " \
+         "SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[]) ON CONFLICT (delivery_id) DO NOTHING"
+_CLAIMED = "SELECT delivery_id::text, position, outcome FROM held_releases WHERE delivery_id = ANY(%s::uuid[])"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    action: str  # wait | cancelled | duplicate | release
+    action: str  # wait | cancelled | duplicate | release | not_needed
     hold: Hold
-    detail: str = ""
+    detail: str = ""  # why (cancelled, duplicate, a fallback step taken or not needed)
 
 
 class HeldReleases:
@@ -58,45 +62,68 @@ class HeldReleases:
             return {}
         if not self.database_url:
             return {id(m): Verdict(WAIT if hold.until > now else RELEASE, hold) for m, hold in held}
-        due = [(m, hold) for m, hold in held if hold.until <= now]
-        cancelled, claimed = await self._ask([_ids(m)[0] for m, _ in held], [(*_ids(m), _position(m)) for m, _ in due])
+        due = [Due(*_ids(m), _position(m), hold, h.read(m).get(h.CHANNEL, "")) for m, hold in held if hold.until <= now]
+        cancelled, claimed, steps = await self._ask([_ids(m)[0] for m, _ in held], due)
         verdicts = {}
         for message, hold in held:
             notification_id, delivery_id = _ids(message)
+            position, outcome = claimed.get(delivery_id, (_position(message), RELEASED))
+            step = steps.get(delivery_id)
             if notification_id in cancelled:
                 by, at = cancelled[notification_id]
                 verdicts[id(message)] = Verdict(CANCELLED, hold, f"cancelled by {by} at {h.iso(at)}")
             elif hold.until > now:
                 verdicts[id(message)] = Verdict(WAIT, hold)
-            elif claimed.get(delivery_id, _position(message)) != _position(message):
-                verdicts[id(message)] = Verdict(DUPLICATE, hold, f"released from {claimed[delivery_id]}")
+            elif position != _position(message):
+                verdicts[id(message)] = Verdict(DUPLICATE, hold, f"released from {position}")
+            elif outcome == NOT_NEEDED:
+                verdicts[id(message)] = Verdict(NOT_NEEDED, hold, step.why if step and not step.needed else "")
             else:
-                verdicts[id(message)] = Verdict(RELEASE, hold)
+                verdicts[id(message)] = Verdict(RELEASE, hold, step.why if step and step.needed else "")
         return verdicts
 
-    async def _ask(self, notification_ids: list[str], due: list[tuple[str, str, str]]
-                   ) -> tuple[dict[str, tuple[str, datetime]], dict[str, str]]:
-        """The cancellations among the notifications, and (under their locks) the claims of the
-        due deliveries that are not cancelled, this batch's included."""
+    async def _ask(self, notification_ids: list[str], due: list["Due"]
+                   ) -> tuple[dict[str, tuple[str, datetime]], dict[str, tuple[str, str]], dict[str, StepVerdict]]:
+        """The cancellations among the notifications, and (under their locks) the claims (position,
+        outcome) of the due deliveries that are not cancelled, this batch's included, with the
+        verdicts on the fallback steps among them."""
         async with self._lock:
             if self.conn is None or self.conn.closed or self.conn.broken:
                 self.conn = await connect_async(self.database_url)
             async with self.conn.transaction():
                 if due:  # only a release needs the lock; a leg that misses a cancel sees it next time
-                    await self.conn.execute(LOCK, [sorted({n for n, _, _ in due})])
+                    await self.conn.execute(LOCK, [sorted({d.notification_id for d in due})])
                 rows = await (await self.conn.execute(_CANCELLED, [notification_ids])).fetchall()
                 cancelled = {n: (by, at) for n, by, at in rows}
-                due = [d for d in due if d[0] not in cancelled]
+                due = [d for d in due if d.notification_id not in cancelled]
                 if not due:
-                    return cancelled, {}
-                await self.conn.execute(_CLAIM, [[d for _, d, _ in due], [n for n, _, _ in due],
-                                                 [p for _, _, p in due]])
-                rows = await (await self.conn.execute(_CLAIMED, [[d for _, d, _ in due]])).fetchall()
-        return cancelled, dict(rows)
+                    return cancelled, {}, {}
+                # Judged under the lock, before the claim: the first copy's verdict is the one kept.
+                steps = [d for d in due if d.hold.step is not None]
+                known = await records(self.conn, [d.notification_id for d in steps]) if steps else {}
+                verdicts = {d.delivery_id: judge_step(d.channel, d.hold.step, known.get(d.notification_id, []))
+                            for d in steps}
+                await self.conn.execute(_CLAIM, [
+                    [d.delivery_id for d in due], [d.notification_id for d in due], [d.position for d in due],
+                    [RELEASED if d.delivery_id not in verdicts or verdicts[d.delivery_id].needed else NOT_NEEDED
+                     for d in due]])
+                rows = await (await self.conn.execute(_CLAIMED, [[d.delivery_id for d in due]])).fetchall()
+        return cancelled, {d: (p, o) for d, p, o in rows}, verdicts
 
     async def close(self) -> None:
         if self.conn is not None:
             await self.conn.close()
+
+
+@dataclass(frozen=True)
+class Due:
+    """A held message that came due, as the claim needs it."""
+
+    notification_id: str
+    delivery_id: str
+    position: str
+    hold: Hold
+    channel: str
 
 
 def _ids(message: Message) -> tuple[str, str]:

@@ -1,9 +1,10 @@
 """`tidings run channel <name>`: consume the channel's four priority topics and its retry tiers,
 send each message through the provider concurrently, and turn each outcome into what comes next:
 `sent`, the next retry tier (`retry_scheduled`) or the dead-letter topic (`dead_lettered`).
-A message the router held (a scheduled send, quiet hours) rides its next leg until due, and is
-sent only if its notification was not cancelled (channels/held_releases.py); a digest's close marker
-is sent as the digest's message from Postgres (channels/digest_closes.py).
+A message the router held (a scheduled send, quiet hours, a fallback step) rides its next leg until
+due, and is sent only if its notification was not cancelled and, for a fallback step, the step is
+still needed (channels/held_releases.py); a digest's close marker is sent as the digest's message
+from Postgres (channels/digest_closes.py).
 The offset is stored only after that is acknowledged by the broker."""
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from confluent_kafka import Message
 
 from channels.delivery_metrics import observe_delivered, watch_circuits
 from channels.digest_closes import DigestCloses, digest_of, is_digest
-from channels.held_releases import CANCELLED, DUPLICATE, WAIT, HeldReleases, Verdict
+from channels.fallback_goals import NOT_NEEDED as STEP_NOT_NEEDED, TAKEN
+from channels.held_releases import CANCELLED, DUPLICATE, NOT_NEEDED, RELEASE, WAIT, HeldReleases, Verdict
 from channels.provider import Provider
 from consumer import failure_headers as h
 from consumer.channel_specs import registry
@@ -113,8 +115,14 @@ class ChannelWorker:
         await self._dead_letter(raw, message, DeadLetter("internal_error"), type(exc).__name__, describe(exc))
 
     async def _take(self, raw: Message, verdict: Verdict | None) -> None:
-        """A message without a hold, or a released one, is delivered; a held one rides on or stops."""
-        if verdict is None or verdict.action not in (WAIT, CANCELLED, DUPLICATE):
+        """A message without a hold, or a released one, is delivered; a held one rides on or stops.
+        A fallback step records why it was taken (`queued`, fallback_taken) or not (`cancelled`,
+        fallback_not_needed); a digest's close marker sends the digest's message."""
+        if verdict is not None and verdict.action == RELEASE and verdict.hold.step is not None:
+            self.metrics.held.labels(self.name, "fallback_taken").inc()
+            if not await self._record_held(raw, "queued", TAKEN, verdict.detail):
+                return
+        if verdict is None or verdict.action not in (WAIT, CANCELLED, DUPLICATE, NOT_NEEDED):
             if verdict is not None and (digest_id := digest_of(raw)) is not None:
                 value = await self.digests.close_digest(digest_id)
                 if value is None:
@@ -129,17 +137,24 @@ class ChannelWorker:
             step = self.policy.hop(verdict.hold.until, self.clock())
             await self.publisher.publish(self.names.retry(self.channel, step.tier.name), raw.value(), key=raw.key(),
                                          headers=next_leg_headers(raw.headers(), step))
-        elif verdict.action == CANCELLED:
-            try:
-                message = self.codec.decode(CHANNEL_MESSAGE, raw.value())
-            except DecodeError as exc:
-                await self.dead_letters.poison(raw, "undecodable", str(exc))
-                return
-            await self._record(delivery_event(message, "cancelled", clock=self.clock, attempt=0, stage=self.name,
-                                              reason=verdict.hold.reason, error_message=verdict.detail))
+        elif verdict.action in (CANCELLED, NOT_NEEDED):
+            reason = verdict.hold.reason if verdict.action == CANCELLED else STEP_NOT_NEEDED
+            await self._record_held(raw, "cancelled", reason, verdict.detail)
         else:  # another copy of this delivery went out: this one is not sent (nor recorded)
             log.info("%s: dropped a second copy of held delivery %s (%s)", self.name,
                      h.read(raw).get(h.DELIVERY_ID), verdict.detail)
+
+    async def _record_held(self, raw: Message, status: str, reason: str, detail: str) -> bool:
+        """Record what became of a held message (no attempt used); False when it cannot be read
+        (then it is dead-lettered as undecodable)."""
+        try:
+            message = self.codec.decode(CHANNEL_MESSAGE, raw.value())
+        except DecodeError as exc:
+            await self.dead_letters.poison(raw, "undecodable", str(exc))
+            return False
+        await self._record(delivery_event(message, status, clock=self.clock, attempt=0, stage=self.name,
+                                          reason=reason, error_message=detail or None))
+        return True
 
     async def _deliver(self, raw: Message, value: bytes | None = None) -> None:
         """`value`: what to send instead of the message's own value (a digest's message)."""

@@ -1,5 +1,6 @@
 """`tidings status NOTIFICATION_ID [--json]`: the timeline of every channel's delivery of one
-notification, read from the delivery log in Postgres (tracking.timeline)."""
+notification, read from the delivery log in Postgres (tracking.timeline), and its channel fallback
+step by step (tracking.fallback_steps)."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,7 @@ from rich.console import Console
 
 from cli.tables import show
 from consumer.settings import Settings
+from tracking.fallback_steps import fallback_steps
 from tracking.timeline import notification_status, notification_uuid, timeline
 
 
@@ -27,7 +29,8 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
         summary = notification_status(conn, notification_id)
         events = timeline(conn, notification_id)
     if args.json:
-        print(json.dumps({"notification_id": notification_id, "summary": summary, "events": events}))
+        print(json.dumps({"notification_id": notification_id, "summary": summary, "events": events,
+                          "fallback": fallback_steps(events)}))
         return 0 if events else 1
     if not events:
         err.print(f"tidings status: nothing recorded for notification {notification_id}")
@@ -39,6 +42,10 @@ def status_command(args: argparse.Namespace, settings: Settings) -> int:
     show(out, "timeline", ("channel", "time (UTC)", "status", "attempt", "detail", "error"),
          [(event["channel"], event["occurred_at"][:23], event["status"], str(event["attempt"]), _detail(event),
            _error(event)) for event in events], free_text=("detail", "error"))
+    if steps := fallback_steps(events):  # each step of a channel fallback, and why it was or was not taken
+        show(out, "fallback", ("step", "channel", "due (UTC)", "outcome", "why"),
+             [(str(s["step"]), s["channel"], (s["due_at"] or "")[:19].replace("T", " "), s["outcome"], s["why"])
+              for s in steps], free_text=("why",))
     return 0
 
 

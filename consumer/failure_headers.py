@@ -30,8 +30,11 @@ CHANNEL = "tidings-channel"
 REPLAYED_FROM = "tidings-replayed-from"      # set by `tidings dlq replay`: "<dlq topic>/<partition>/<offset>"
 VALUE_DROPPED = "tidings-value-dropped"      # DLQ: the value was too large for the broker ("N bytes: why")
 HELD_UNTIL = "tidings-held-until"            # held by the router (consumer/holds.py): not sent before this
-HELD_FOR = "tidings-held-for"                # why: scheduled | quiet_hours | digest
+HELD_FOR = "tidings-held-for"                # why: scheduled | quiet_hours | digest | fallback
 DIGEST = "tidings-digest"                    # a digest's close marker: the digest id (router/digests.py)
+FALLBACK_STEP = "tidings-fallback-step"      # a held fallback step: its number (2 = the first after `channels`)
+FALLBACK_PREVIOUS = "tidings-fallback-previous"  # the channel of the step before it
+FALLBACK_UNLESS = "tidings-fallback-unless"  # the goal that spares it: sent | delivered | read
 
 MAX_ERROR_MESSAGE = 500
 

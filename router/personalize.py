@@ -1,7 +1,7 @@
 """The router's personalisation step, between decoding and publishing: fill in the recipient from
 the directory, suppress opted-out channels and addresses on their tenant's suppression list, hold
-scheduled sends and deliveries in the recipient's quiet hours, render templates. One Postgres query
-per table per batch."""
+scheduled sends, deliveries in the recipient's quiet hours and later channel fallback steps
+(router/fallback.py), render templates. One Postgres query per table per batch."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,6 +18,7 @@ from consumer.postgres import connect
 from consumer.settings import Settings
 from router.fanout import Delivery, fan_out
 from router.preferences import Preferences, opted_out
+from router.fallback import step_channels, step_holds
 from router.quiet_hours import hold_for
 from router.devices import DeviceDirectory, device_channels
 from router.recipients import RecipientDirectory, resolve
@@ -94,7 +95,7 @@ class Personalizer:
         stored = self.directory.lookup(ids) if self.conn is not None else {}
         prefs = self.preferences.lookup(ids) if self.conn is not None else {}
         quiet = self.preferences.quiet_lookup(ids) if self.conn is not None else {}
-        with_devices = [e["recipient"]["id"] for e in events if set(e["channels"]).intersection(device_channels())]
+        with_devices = [e["recipient"]["id"] for e in events if set(step_channels(e)).intersection(device_channels())]
         devices = self.devices.lookup(with_devices) if self.conn is not None else {}
         now = self.clock()
         fanned = [self._fan_out(e, stored.get(e["recipient"]["id"]), prefs.get(e["recipient"]["id"], []),
@@ -115,14 +116,15 @@ class Personalizer:
         deliveries: the opted-out ones suppressed, the scheduled or quiet ones held."""
         recipient = {**resolve(event["recipient"], stored), "devices": devices}
         event = {**event, "recipient": recipient}
+        steps = step_holds(event, quiet, now, self.critical)  # a fallback's later steps wait their turn
         deliveries = []
-        for delivery in fan_out(event):
+        for delivery in fan_out({**event, "channels": step_channels(event)}):
             if delivery.refusal is None and delivery.suppressed is None and event["category"] not in self.critical \
                     and opted_out(prefs, delivery.channel, event["category"]):
                 delivery = dataclasses.replace(delivery, suppressed="opted_out",
                                                detail=f"recipient opted out of {delivery.channel} / {event['category']}")
             if delivery.refusal is None and delivery.suppressed is None:
-                hold = hold_for(event, delivery.channel, quiet, now, self.critical)
+                hold = steps.get(delivery.channel) or hold_for(event, delivery.channel, quiet, now, self.critical)
                 delivery = dataclasses.replace(delivery, hold=hold) if hold is not None else delivery
             deliveries.append(delivery)
         return event, deliveries

@@ -5,8 +5,9 @@ and templates that fail to render go to the dead-letter topic; a channel with no
 recipient opted out of, or an address on its tenant's suppression list is recorded as `suppressed`
 (router/personalize.py). A scheduled send (send_at) or a delivery in the recipient's quiet hours goes
 to its channel's retry tiers instead, held until then (consumer/holds.py), recorded `scheduled` or
-`deferred`; held deliveries are not rate-limited here. A delivery with a digest (the event's own or a
-category rule) is folded into its digest in Postgres instead, recorded `digested` (router/digests.py)."""
+`deferred`, and so does each later step of a channel fallback (router/fallback.py, `scheduled` with
+reason fallback); held deliveries are not rate-limited here. A delivery with a digest (the event's own
+or a category rule) is folded into its digest in Postgres instead, recorded `digested` (router/digests.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -28,6 +29,7 @@ from consumer.channel_specs import channel_names, folded_addresses
 from router.admission import Admission
 from router.digests import DigestBook, Folded, digest_of, parse_rules
 from consumer.isolation import describe
+from router.fallback import describe as describe_step, invalid_fallback
 from router.fanout import Delivery, fan_out
 from router.personalize import Personalizer
 from router.validation import distinct_channels, invalid_field
@@ -142,13 +144,13 @@ class RouterService:
         await asyncio.gather(*acks)
 
     def _held(self, delivery: Delivery, value: bytes) -> list[tuple]:
-        """A held delivery: on its channel's first leg until its hold ends, and `scheduled` (send_at)
-        or `deferred` (quiet_hours) with due_at, no attempt used."""
+        """A held delivery: on its channel's first leg until its hold ends, and `scheduled` (send_at,
+        a fallback step) or `deferred` (quiet_hours) with due_at, no attempt used."""
         message, hold, now = delivery.message, delivery.hold, self.clock()
         policy = RetryPolicy(tiers_for(self.settings, delivery.channel))
         topic, _, headers = first_leg(message, hold, policy, self.names, self.group_id, now)
         detail = f"in the recipient's quiet hours until {hold.until:%Y-%m-%d %H:%M} UTC" \
-            if hold.reason == QUIET_HOURS else None
+            if hold.reason == QUIET_HOURS else describe_step(hold) if hold.step is not None else None
         record = delivery_event(message, hold.status, clock=self.clock, attempt=0, stage=self.name, reason=hold.reason,
                                 due_at=hold.until, error_message=detail)
         return [(topic, value, message["recipient_id"], headers),
@@ -186,7 +188,7 @@ class RouterService:
             return problem
         if len(channels := distinct_channels(event)) > MAX_CHANNELS:
             return f"channels: {len(channels)} distinct channels, at most {MAX_CHANNELS}"
-        return None
+        return invalid_fallback({**event, "channels": channels})
 
     def _refuse_invalid(self, raw: Message, event: dict, problem: str) -> list[asyncio.Future]:
         """An event no stage can route: dead-lettered once, and each channel it names that a worker
