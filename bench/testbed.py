@@ -70,13 +70,14 @@ class Testbed:
         else:
             print(f"bench: the broker and service logs of the failed run are in {self.workdir}", file=sys.stderr)
 
-    def settings(self, name: str, database: bool = False, extra_topics: tuple[str, ...] = ()) -> Settings:
+    def settings(self, name: str, database: bool = False, extra_topics: tuple[str, ...] = (),
+                 retry_tiers: str = "1s,2s") -> Settings:
         """Settings with a fresh topic prefix and groups (topics created), and optionally a fresh,
-        migrated database."""
+        migrated database. The tiers default to the tests' short ones (retries come due quickly)."""
         run = f"{name}-{uuid.uuid4().hex[:6]}"
         settings = Settings(bootstrap_servers=self.broker.bootstrap, topic_prefix=f"bench-{run}",
                             group_prefix=f"bench-{run}", partitions=self.partitions, session_timeout_ms=6000,
-                            metrics_host="127.0.0.1", retry_tiers="1s,2s", webhook_allowed_targets=LOOPBACK,
+                            metrics_host="127.0.0.1", retry_tiers=retry_tiers, webhook_allowed_targets=LOOPBACK,
                             database_url=self.database() if database else None)
         names = Topics(settings.topic_prefix).all(all_tier_names(settings))
         create_topics(AdminClient(settings.kafka_common()), names + [f"{settings.topic_prefix}.{t}" for t in extra_topics],
