@@ -22,7 +22,9 @@ UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, Ka
 #   127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)
 #   kafka:9092/bootstrap: Failed to resolve 'kafka:9092': Name or service not known (after 2ms in state CONNECT)
 _AFTER = re.compile(r" \(after \d+ms in state \w+\)")
-_CAUSE = re.compile(r"^(?:\S+/\S+: )?(?:Connect to \S+ failed: )?(?P<cause>.+?)(?: \(after \d+ms in state \w+\))?$")
+# librdkafka adds ", N identical error(s) suppressed" when the same failure repeats within a second.
+_CAUSE = re.compile(r"^(?:\S+/\S+: )?(?:Connect to \S+ failed: )?(?P<cause>.+?)"
+                    r"(?: \(after \d+ms in state \w+(?:, \d+ identical error\(s\) suppressed)?\))?$")
 
 
 class Repeats(logging.Filter):
