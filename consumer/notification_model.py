@@ -256,7 +256,7 @@ def notification_model() -> type[BaseModel]:
         expires_at=(Timestamp | None, Field(None, description="not delivered after this (ISO 8601 with a timezone)")),
         send_at=(Timestamp | None, Field(None, description=(
             "a scheduled send: not delivered before this (ISO 8601 with a timezone); cancellable until it goes "
-            "out; in the past or left out: at once"))),
+            "out; in the past: at once (within the shortest retry tier); left out: at once"))),
         idempotency_key=(Text | None, Field(None, description="the same key from the same source is published once")),
         digest=(DigestRequest | None, Field(None, description=(
             "fold into one message per recipient, channel and key: `{\"key\": \"comments\", \"window\": \"10m\"}`"))),

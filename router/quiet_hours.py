@@ -158,14 +158,18 @@ def hold_for(event: dict, channel: str, windows: dict[str, list[QuietWindow]], n
              critical: frozenset[str]) -> Hold | None:
     """How long the router holds one delivery: until send_at (a scheduled send), then on to the end
     of the recipient's quiet hours for the channel (its own windows, else those for every channel)
-    unless the event is URGENT or of a critical category; None when it goes at once."""
+    unless the event is URGENT or of a critical category; None when it goes at once.
+
+    Decided from the event alone (send_at, else its created_at), never from the routing time: an
+    event routed again after a crash is held again even when its time has passed, so both copies go
+    through the worker's release claim and one is sent (channels/held_releases.py)."""
     send_at = event.get("send_at")
-    start = send_at if send_at is not None and send_at > now else now
-    hold = Hold(start, SCHEDULED) if start > now else None
+    hold = Hold(send_at, SCHEDULED) if send_at is not None else None
     if event["priority"] == "URGENT" or event["category"] in critical:
         return hold
     own = windows.get(channel, windows.get("*"))
     if not own:
         return hold
+    start = send_at if send_at is not None else event.get("created_at") or now
     end = quiet_until(own, zone_of(event["recipient"].get("timezone")), start)
     return Hold(end, QUIET_HOURS) if end is not None else hold
