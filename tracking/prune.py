@@ -1,6 +1,7 @@
 """`tidings db prune --older-than 90d`: drop the delivery log's day partitions that lie wholly
 before the cut-off, with the id-ledger rows, the deliveries whose last event is that old, the
-receipts received before it, and the release claims and cancellations of held deliveries."""
+receipts received before it, the release claims and cancellations of held deliveries, and the
+digests sent before it."""
 from __future__ import annotations
 
 import datetime as dt
@@ -45,10 +46,12 @@ def prune(conn: psycopg.Connection, cutoff: dt.datetime, dry_run: bool = False, 
             conn.execute("DELETE FROM cancellations WHERE cancelled_at < %s", [edge]).rowcount
         # A receipt is kept as long as the log: so long, a provider's retried callback records nothing.
         receipts = conn.execute("DELETE FROM receipts WHERE received_at < %s", [edge]).rowcount
+        # Digests sent before the cut-off, with their items (ON DELETE CASCADE); open ones stay.
+        digests = conn.execute("DELETE FROM digests WHERE closed_at < %s", [edge]).rowcount
         channels = {} if settings is None else channel_prunes(conn, now or dt.datetime.now(dt.timezone.utc), settings)
     return {"before": edge.isoformat(), "dry_run": dry_run, "partitions_dropped": old,
             "events_removed": ids, "deliveries_removed": deliveries, "receipts_removed": receipts,
-            "held_records_removed": held, **channels}
+            "held_records_removed": held, "digests_removed": digests, **channels}
 
 
 def channel_prunes(conn: psycopg.Connection, now: dt.datetime, settings: Settings) -> dict:

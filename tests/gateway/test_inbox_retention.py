@@ -1,5 +1,5 @@
 """`tidings db prune` removes inbox items past TIDINGS_INAPP_RETENTION and archived items past
-TIDINGS_INAPP_ARCHIVED_RETENTION, and keeps the rest."""
+TIDINGS_INAPP_ARCHIVED_RETENTION, and digests sent before its cut-off, and keeps the rest."""
 from __future__ import annotations
 
 import json
@@ -24,12 +24,16 @@ def test_prune_removes_old_and_long_archived_items(pipeline):
         add_item(conn, "old", 40)
         add_item(conn, "archived long ago", 20, archived_days_ago=15)
         add_item(conn, "archived lately", 20, archived_days_ago=2)
+        for closed in ("now() - interval '100 days'", "NULL"):  # a digest sent long ago, and an open one
+            conn.execute("INSERT INTO digests (digest_id, recipient_id, channel, digest_key, opened_at, closes_at,"
+                         f" closed_at) VALUES (%s, 'ada', 'email', 'k', now(), now(), {closed})", [uuid.uuid4()])
     environ = {"TIDINGS_DATABASE_URL": pipeline.database_url, "TIDINGS_INAPP_RETENTION": "30d",
                "TIDINGS_INAPP_ARCHIVED_RETENTION": "7d", "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "cli.main", "db", "prune", "--older-than", "90d", "--json"],
                           env=environ, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["inbox_items_removed"] == 2
+    assert json.loads(done.stdout)["digests_removed"] == 1
     with psycopg.connect(pipeline.database_url) as conn:
         left = {title for (title,) in conn.execute("SELECT title FROM inbox_items")}
     assert left == {"fresh", "archived lately"}
