@@ -67,17 +67,27 @@ async def read_preferences(request: Request, recipient_id: str = RecipientId) ->
 
 @router.put("/v1/recipients/{recipient_id}/preferences", name="preferences.put", openapi_extra=PREFERENCES_BODY)
 async def put_preferences(request: Request, recipient_id: str = RecipientId) -> list[dict]:
-    body = await json_body(request)
-    entries = body if isinstance(body, list) else [body]
-    if not entries:
-        raise ApiError(422, "expected a preference object or a non-empty array of them")
-    wanted = [_preference(entry, index if isinstance(body, list) else None) for index, entry in enumerate(entries)]
+    wanted = await _entries(request, "a preference", _preference)
     request.state.target = recipient_id
 
     def write(conn) -> list[dict]:
         preferences = Preferences(conn)
         with conn.transaction():
             return [preferences.set(recipient_id, source="api", **entry) for entry in wanted]
+    return await _written(request, write)
+
+
+async def _entries(request: Request, what: str, read) -> list[dict]:
+    """The body's object, or each object of its array, read by `read(entry, index or None)`."""
+    body = await json_body(request)
+    entries = body if isinstance(body, list) else [body]
+    if not entries:
+        raise ApiError(422, f"expected {what} object or a non-empty array of them")
+    return [read(entry, index if isinstance(body, list) else None) for index, entry in enumerate(entries)]
+
+
+async def _written(request: Request, write) -> list[dict]:
+    """`write(connection)` on the directory's connection; a refused value is a 4xx naming its field."""
     try:
         return await request.app.state.gateway.blocking(write)
     except PreferenceInvalid as exc:
@@ -109,11 +119,7 @@ async def read_quiet_hours(request: Request, recipient_id: str = RecipientId) ->
 async def put_quiet_hours(request: Request, recipient_id: str = RecipientId) -> list[dict]:
     """Replace the windows of each channel given (windows null: forget them; []: never quiet);
     answers every channel's windows after the change."""
-    body = await json_body(request)
-    entries = body if isinstance(body, list) else [body]
-    if not entries:
-        raise ApiError(422, "expected a quiet-hours object or a non-empty array of them")
-    wanted = [_quiet_hours(entry, index if isinstance(body, list) else None) for index, entry in enumerate(entries)]
+    wanted = await _entries(request, "a quiet-hours", _quiet_hours)
     request.state.target = recipient_id
 
     def write(conn) -> list[dict]:
@@ -122,10 +128,7 @@ async def put_quiet_hours(request: Request, recipient_id: str = RecipientId) -> 
             for entry in wanted:
                 preferences.set_quiet_hours(recipient_id, entry["windows"], channel=entry["channel"], source="api")
         return preferences.quiet_hours(recipient_id)
-    try:
-        return await request.app.state.gateway.blocking(write)
-    except PreferenceInvalid as exc:
-        raise ApiError(input_status(exc), str(exc), field_of(str(exc))) from None
+    return await _written(request, write)
 
 
 def _quiet_hours(entry, index: int | None) -> dict:
