@@ -13,14 +13,11 @@ import psycopg
 
 from consumer.events import delivery_id
 from consumer.holds import FallbackStep
+from consumer.statuses import DELIVERED_STATUSES, SENT_STATUSES
 
 NOT_NEEDED = "fallback_not_needed"  # the reason recorded on a skipped step (status `cancelled`)
 TAKEN = "fallback_taken"            # the reason on the `queued` record of a step that goes out
 INBOX_CHANNEL = "inapp"             # the channel whose deliveries are inbox items
-# tracking/statuses.py's SENT_STATUSES and DELIVERED_STATUSES (a worker does not import another
-# service; tests/channels/test_fallback_goals.py holds them equal).
-SENT_STATUSES = ("sent", "delivered", "undelivered", "bounced", "complained")
-DELIVERED_STATUSES = ("delivered", "complained")
 
 # Every delivery of the notifications, and what was read, from the log and from the inbox itself
 # (the gateway writes read_at before the sink records its `read` event).

@@ -33,7 +33,7 @@ from consumer.settings import Settings
 from consumer.topics import PRIORITIES, Topics, admin_client, create_topics
 from tracking.migrate import migrate
 from tracking.stats import current_statuses
-from tracking.statuses import FINAL_STATUSES
+from consumer.statuses import FINAL_STATUSES
 from channels.webhook.settings import WebhookSettings
 
 # What a channel's worker (and its fake) imports in the demo -> the package, from the channel's extra.

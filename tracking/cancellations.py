@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from tracking.statuses import HELD_STATUSES
+from consumer.statuses import HELD_STATUSES
 from tracking.timeline import notification_uuid
 
 # The same lock as channels/held_releases.py takes before it releases a due delivery.

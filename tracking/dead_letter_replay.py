@@ -25,7 +25,7 @@ from consumer.settings import Settings
 from tracking.dead_letter_fetch import fetch_dead_letters
 from tracking.dead_letters import (DeadLetter, DeadLetterFilter, Payload, decode_payload, delivery_id_of,
                                    notification_id_of, require_table)
-from tracking.statuses import SENT_STATUSES
+from consumer.statuses import SENT_STATUSES
 
 # Dead letters planned, fetched and replayed together: bounds memory whatever the selection's size.
 CHUNK = 500

@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-# The statuses a receipt may record, after `sent` (defined with the others in tracking/statuses.py).
-from tracking.statuses import RECEIPT_STATUSES
+# The statuses a receipt may record, after `sent` (defined with the others in consumer/statuses.py).
+from consumer.statuses import RECEIPT_STATUSES
 
 BOUNCE_KINDS = ("hard", "soft")
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import psycopg
 
-from tracking.statuses import FINAL_STATUSES, HELD_STATUSES
+from consumer.statuses import FINAL_STATUSES, HELD_STATUSES
 # The windowed statistics and the notification timeline live in their own modules; re-exported
 # here so callers (the CLI, the HTTP gateway) find every read-side query in one place.
 from tracking.summary import GROUPABLE, delivery_stats, delivery_stats_async  # noqa: F401

@@ -16,7 +16,7 @@ from psycopg.types.uuid import UUIDBinaryDumper
 
 from consumer.postgres import connect_async
 from tracking.opt_outs import RECORD_PROVIDER_OPT_OUTS
-from tracking.statuses import FINAL_STATUSES
+from consumer.statuses import FINAL_STATUSES
 
 # The DeliveryEvent fields with their delivery_events types, in column order (recorded_at is the
 # server's). The types let the batch go over as binary COPY: no text formatting or parsing.

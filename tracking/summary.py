@@ -12,7 +12,7 @@ import psycopg
 
 from consumer.channel_specs import registry
 from tracking.rows import Query, fetch_all, fetch_all_async
-from tracking.statuses import DELIVERED_STATUSES, FINAL_STATUSES, SENT_STATUSES
+from consumer.statuses import DELIVERED_STATUSES, FINAL_STATUSES, SENT_STATUSES
 
 GROUPABLE = ("channel", "status", "provider", "priority", "tenant", "category", "source")
 

@@ -8,7 +8,7 @@ import uuid
 import psycopg
 
 from tracking.rows import Query, fetch_all, fetch_all_async
-from tracking.statuses import FINAL_STATUSES
+from consumer.statuses import FINAL_STATUSES
 
 # Same tie-breaks as the current-state fold (tracking/store.py), so each channel's last row is its
 # current status.

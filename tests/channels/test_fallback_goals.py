@@ -1,13 +1,11 @@
 """When a channel fallback step comes due, the worker takes it only if the previous step did not reach
-the step's goal (sent, delivered, read) and no earlier step was read, delivered or itself not needed;
-the goals read the same statuses as the delivery log's."""
+the step's goal (sent, delivered, read) and no earlier step was read, delivered or itself not needed."""
 from __future__ import annotations
 
 import pytest
 
-from channels.fallback_goals import DELIVERED_STATUSES, NOT_NEEDED, SENT_STATUSES, Record, judge_step
+from channels.fallback_goals import NOT_NEEDED, Record, judge_step
 from consumer.holds import FallbackStep
-from tracking import statuses
 
 
 def sent(channel: str, status: str = "sent", reason: str | None = None) -> Record:
@@ -16,11 +14,6 @@ def sent(channel: str, status: str = "sent", reason: str | None = None) -> Recor
 
 def read(channel: str) -> Record:
     return Record(channel, "read", None, True)
-
-
-def test_the_goals_are_the_delivery_logs_statuses():
-    assert SENT_STATUSES == statuses.SENT_STATUSES
-    assert DELIVERED_STATUSES == statuses.DELIVERED_STATUSES
 
 
 @pytest.mark.parametrize("unless, known, needed", [

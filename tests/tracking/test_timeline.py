@@ -89,8 +89,8 @@ def test_a_bad_id_is_a_clear_error(database_url):
 
 
 def test_the_view_knows_the_same_final_statuses_as_the_sink(database_url):
-    """notification_status (SQL, migration 008) and tracking.statuses (Python) must agree."""
-    from tracking.statuses import FINAL_STATUSES, STATUSES
+    """notification_status (SQL, migration 008) and consumer.statuses (Python) must agree."""
+    from consumer.statuses import FINAL_STATUSES, STATUSES
 
     migrate(database_url)
     ids = {status: str(uuid.uuid4()) for status in STATUSES}

@@ -1,7 +1,5 @@
-"""Delivery statuses as the tracking sink understands them.
-
-Shared by the delivery log's current-state fold and the stats queries.
-"""
+"""Delivery statuses: the vocabulary of DeliveryEvents, shared by the tracking sink's current-state
+fold and stats, the gateway, and the channel workers that judge fallback steps."""
 
 # What a provider reports after `sent` (tracking/receipts.py), recorded as DeliveryEvents too.
 RECEIPT_STATUSES = ("delivered", "undelivered", "bounced", "complained")
