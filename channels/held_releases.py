@@ -18,7 +18,7 @@ from confluent_kafka import Message
 from channels.fallback_goals import StepVerdict, judge_step, records
 from consumer import failure_headers as h
 from consumer.events import Clock
-from consumer.holds import Hold, hold_of
+from consumer.holds import Hold, HeldMessage, hold_of
 from consumer.postgres import connect_async
 
 log = logging.getLogger(__name__)
@@ -57,25 +57,25 @@ class HeldReleases:
     async def judge(self, messages: list[Message]) -> dict[int, Verdict]:
         """id(message) -> its verdict, for the held messages among `messages`."""
         now = self.clock()
-        held = [(m, hold) for m in messages if (hold := hold_of(m)) is not None]
+        held = [(m, found) for m in messages if (found := hold_of(m)) is not None]
         if not held:
             return {}
         if not self.database_url:
-            return {id(m): Verdict(WAIT if hold.until > now else RELEASE, hold) for m, hold in held}
-        due = [Due(*_ids(m), _position(m), hold, h.read(m).get(h.CHANNEL, "")) for m, hold in held if hold.until <= now]
-        cancelled, claimed, steps = await self._ask([_ids(m)[0] for m, _ in held], due)
+            return {id(m): Verdict(WAIT if found.hold.until > now else RELEASE, found.hold) for m, found in held}
+        due = [Due(found, _position(m)) for m, found in held if found.hold.until <= now]
+        cancelled, claimed, steps = await self._ask([found.notification_id for _, found in held], due)
         verdicts = {}
-        for message, hold in held:
-            notification_id, delivery_id = _ids(message)
-            position, outcome = claimed.get(delivery_id, (_position(message), RELEASED))
-            step = steps.get(delivery_id)
-            if notification_id in cancelled:
-                by, at = cancelled[notification_id]
+        for message, found in held:
+            hold, position = found.hold, _position(message)
+            claimed_from, outcome = claimed.get(found.delivery_id, (position, RELEASED))
+            step = steps.get(found.delivery_id)
+            if found.notification_id in cancelled:
+                by, at = cancelled[found.notification_id]
                 verdicts[id(message)] = Verdict(CANCELLED, hold, f"cancelled by {by} at {h.iso(at)}")
             elif hold.until > now:
                 verdicts[id(message)] = Verdict(WAIT, hold)
-            elif position != _position(message):
-                verdicts[id(message)] = Verdict(DUPLICATE, hold, f"released from {position}")
+            elif claimed_from != position:
+                verdicts[id(message)] = Verdict(DUPLICATE, hold, f"released from {claimed_from}")
             elif outcome == NOT_NEEDED:
                 verdicts[id(message)] = Verdict(NOT_NEEDED, hold, step.why if step and not step.needed else "")
             else:
@@ -92,22 +92,23 @@ class HeldReleases:
                 self.conn = await connect_async(self.database_url)
             async with self.conn.transaction():
                 if due:  # only a release needs the lock; a leg that misses a cancel sees it next time
-                    await self.conn.execute(LOCK, [sorted({d.notification_id for d in due})])
+                    await self.conn.execute(LOCK, [sorted({d.held.notification_id for d in due})])
                 rows = await (await self.conn.execute(_CANCELLED, [notification_ids])).fetchall()
                 cancelled = {n: (by, at) for n, by, at in rows}
-                due = [d for d in due if d.notification_id not in cancelled]
+                due = [d for d in due if d.held.notification_id not in cancelled]
                 if not due:
                     return cancelled, {}, {}
                 # Judged under the lock, before the claim: the first copy's verdict is the one kept.
-                steps = [d for d in due if d.hold.step is not None]
-                known = await records(self.conn, [d.notification_id for d in steps]) if steps else {}
-                verdicts = {d.delivery_id: judge_step(d.channel, d.hold.step, known.get(d.notification_id, []))
-                            for d in steps}
+                steps = [d.held for d in due if d.held.hold.step is not None]
+                known = await records(self.conn, [s.notification_id for s in steps]) if steps else {}
+                verdicts = {s.delivery_id: judge_step(s.channel, s.hold.step, known.get(s.notification_id, []))
+                            for s in steps}
                 await self.conn.execute(_CLAIM, [
-                    [d.delivery_id for d in due], [d.notification_id for d in due], [d.position for d in due],
-                    [RELEASED if d.delivery_id not in verdicts or verdicts[d.delivery_id].needed else NOT_NEEDED
-                     for d in due]])
-                rows = await (await self.conn.execute(_CLAIMED, [[d.delivery_id for d in due]])).fetchall()
+                    [d.held.delivery_id for d in due], [d.held.notification_id for d in due],
+                    [d.position for d in due],
+                    [NOT_NEEDED if d.held.delivery_id in verdicts and not verdicts[d.held.delivery_id].needed
+                     else RELEASED for d in due]])
+                rows = await (await self.conn.execute(_CLAIMED, [[d.held.delivery_id for d in due]])).fetchall()
         return cancelled, {d: (p, o) for d, p, o in rows}, verdicts
 
     async def close(self) -> None:
@@ -119,17 +120,8 @@ class HeldReleases:
 class Due:
     """A held message that came due, as the claim needs it."""
 
-    notification_id: str
-    delivery_id: str
+    held: HeldMessage
     position: str
-    hold: Hold
-    channel: str
-
-
-def _ids(message: Message) -> tuple[str, str]:
-    """(notification id, delivery id) from the identity headers the router set."""
-    headers = h.read(message)
-    return headers.get(h.NOTIFICATION_ID, ""), headers.get(h.DELIVERY_ID, "")
 
 
 def _position(message: Message) -> str:

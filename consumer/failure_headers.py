@@ -5,6 +5,7 @@ All values are UTF-8 text; times are ISO 8601 UTC with milliseconds and a Z."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -47,6 +48,7 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@lru_cache(maxsize=4096)  # a batch's messages share their due and held-until times: parsed once
 def time_or_none(value: bytes | str | None) -> datetime | None:
     """A header time as written by any producer: None when absent, empty or not a time (headers
     come from outside too, so nothing here may raise); naive times are read as UTC."""

@@ -45,23 +45,37 @@ class Hold:
         return "deferred" if self.reason == QUIET_HOURS else "scheduled"
 
 
-def hold_of(message: Message) -> Hold | None:
-    """The hold a message carries; None for every message the router did not hold (only held ones
-    cost a cancellation check)."""
-    until, reason, step = None, SCHEDULED, {}
-    for key, value in message.headers() or ():  # every message of a worker passes here: no dict
-        if key == h.HELD_UNTIL:
-            until = h.time_or_none(value)
-        elif key == h.HELD_FOR and value:
-            reason = value.decode("utf-8", "replace")
-        elif key in (h.FALLBACK_STEP, h.FALLBACK_PREVIOUS, h.FALLBACK_UNLESS) and value:
-            step[key] = value.decode("utf-8", "replace")
+# What hold_of reads, in its one pass over a message's headers.
+_READ = frozenset((h.HELD_UNTIL, h.HELD_FOR, h.FALLBACK_STEP, h.FALLBACK_PREVIOUS, h.FALLBACK_UNLESS,
+                   h.NOTIFICATION_ID, h.DELIVERY_ID, h.CHANNEL))
+
+
+@dataclass(frozen=True)
+class HeldMessage:
+    """A held message's hold and identity, as the channel worker judges it."""
+
+    hold: Hold
+    notification_id: str
+    delivery_id: str
+    channel: str
+
+
+def hold_of(message: Message) -> HeldMessage | None:
+    """The hold a message carries, with its identity; None for every message the router did not
+    hold (only held ones cost a cancellation check). One pass over the headers: every message of a
+    worker passes here, so no dict of them all."""
+    found = {key: value for key, value in message.headers() or () if key in _READ}
+    until = h.time_or_none(found.get(h.HELD_UNTIL))
     if until is None:
         return None
-    if reason != FALLBACK or h.FALLBACK_PREVIOUS not in step:
-        return Hold(until, reason)
-    return Hold(until, reason, FallbackStep(h.int_or(step.get(h.FALLBACK_STEP), 2), step[h.FALLBACK_PREVIOUS],
-                                            step.get(h.FALLBACK_UNLESS, "sent")))
+    text = {key: value.decode("utf-8", "replace") for key, value in found.items() if key != h.HELD_UNTIL and value}
+    reason = text.get(h.HELD_FOR, SCHEDULED)
+    step = None
+    if reason == FALLBACK and h.FALLBACK_PREVIOUS in text:
+        step = FallbackStep(h.int_or(text.get(h.FALLBACK_STEP), 2), text[h.FALLBACK_PREVIOUS],
+                            text.get(h.FALLBACK_UNLESS, "sent"))
+    return HeldMessage(Hold(until, reason, step), text.get(h.NOTIFICATION_ID, ""), text.get(h.DELIVERY_ID, ""),
+                       text.get(h.CHANNEL, ""))
 
 
 def step_headers(step: FallbackStep | None) -> dict[str, str]:

@@ -54,7 +54,7 @@ def test_a_held_step_carries_its_number_previous_channel_and_goal_through_the_ti
         def headers(self):
             return headers
 
-    assert hold_of(Raw()) == hold
+    assert hold_of(Raw()).hold == hold
 
 
 def test_a_fallback_that_cannot_be_followed_is_refused():
