@@ -8,9 +8,15 @@ its own process and Postgres as the judge:
    the event's created_at (p50, p99, and p99 per priority); then the same with every notification
    NORMAL (`single_lane_*`), which separates the pipeline's own latency from priority scheduling;
 3. peak RSS (VmHWM) of each service over both phases;
-4. the ceiling: a raw aiohttp blast (bench.webhooks, concurrency 20) at the same receiver process.
+4. the ceilings: a raw aiohttp blast (bench.webhooks, concurrency 20) at the same receiver process,
+   and the same three stages built from the raw parts only (bench.raw_pipeline: `raw_pipeline_per_s`
+   and its `raw_cpu_us_*`), N notifications through each after Tidings' services stopped;
+5. where the CPU goes in 1: CPU microseconds per notification of each process (router, channel
+   worker, sink, broker, receiver, and the Postgres server), read from each process's own counters
+   (`cpu_us_<process>`, and `cpu_us_total`); with `out` (bench.run passes its results directory),
+   another N are drained under py-spy and each service's flame graph is saved in <out>/profiles/.
 
-  python -m bench.end_to_end [--events 5000] [--latency-seconds 20]"""
+  python -m bench.end_to_end [--events 5000] [--latency-seconds 20] [--profiles DIR]"""
 from __future__ import annotations
 
 import argparse
@@ -19,10 +25,13 @@ import json
 import statistics
 import time
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
 
-from bench.machine import peak_rss_mb
+from bench import raw_pipeline
+from bench.machine import CpuMeter, peak_rss_mb
+from bench.profiles import Profiles
 from bench.receiver import ReceiverProcess
 from bench.testbed import Testbed, notification, publish_all, wait_for
 from bench.webhooks import raw
@@ -39,13 +48,13 @@ def sent_count(database_url: str) -> int:
         return conn.execute("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetchone()[0]
 
 
-def throughput(settings: Settings, url: str, count: int, children) -> float:
+def throughput(settings: Settings, url: str, count: int, children, first: int = 0) -> float:
     codec, names = Codec.from_settings(settings), Topics(settings.topic_prefix)
-    events = [notification(i, url) for i in range(count)]
+    events = [notification(i, url) for i in range(first, first + count)]
     records = [(names.events(lane(e["priority"])), e["recipient"]["id"], codec.encode(NOTIFICATION, e)) for e in events]
     started = time.monotonic()
     publish_all(settings, records)
-    done = wait_for(lambda: sent_count(settings.database_url) >= count, "every notification sent",
+    done = wait_for(lambda: sent_count(settings.database_url) >= first + count, "every notification sent",
                     timeout=120 + count / 10, children=children)
     return count / (done - started)
 
@@ -89,13 +98,22 @@ def _quantile(values: list[float], percent: int) -> float:
     return round(statistics.quantiles(values, n=100)[percent - 1], 3)
 
 
-def measure(events: int = 5000, latency_seconds: float = 20.0) -> dict:
+def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None = None) -> dict:
     with Testbed() as bed, ReceiverProcess() as receiver:
         settings = bed.settings("e2e", database=True)
         children = bed.start_services(settings, PIPELINE)
+        services = {"_".join(c.args[4:]): c.pid for c in children}
+        meter = CpuMeter(services | {"broker": bed.broker.process.pid, "receiver": receiver.process.pid})
+        meter.start()
         rate = throughput(settings, receiver.url, events, children)
-        ids = asyncio.run(paced(settings, receiver.url, rate / 2, latency_seconds, first=events))
-        total = events + len(ids)
+        cpu = {f"cpu_us_{name}": us for name, us in meter.per(events).items()}
+        total = events
+        if out is not None:
+            with Profiles(out, "end_to_end", services):
+                throughput(settings, receiver.url, events, children, first=total)
+            total += events
+        ids = asyncio.run(paced(settings, receiver.url, rate / 2, latency_seconds, first=total))
+        total += len(ids)
         wait_for(lambda: sent_count(settings.database_url) >= total and receiver.count() >= total,
                  "the paced notifications", timeout=120 + total / 10, children=children)
         latency = latency_figures(receiver, ids)
@@ -105,22 +123,24 @@ def measure(events: int = 5000, latency_seconds: float = 20.0) -> dict:
                  "the single-lane notifications", timeout=120 + total / 10, children=children)
         single_lane = latency_figures(receiver, normal)
         latency |= {f"single_lane_{k}": v for k, v in single_lane.items() if not k.startswith("normal_")}
-        rss = {"_".join(c.args[4:]) + "_rss_mb": peak_rss_mb(c.pid) for c in children}
+        rss = {f"{name}_rss_mb": peak_rss_mb(pid) for name, pid in services.items()}
         rss["broker_rss_mb"] = peak_rss_mb(bed.broker.process.pid)
         bed.stop_services()
         ceiling = asyncio.run(raw(receiver.url, events, 20, body={"notification_id": "ceiling", "created_at": "-"}))
+        pipeline_ceiling = raw_pipeline.ceiling(bed, bed.settings("raw", database=True), receiver, events)
     service_rss = [v for k, v in rss.items() if k != "broker_rss_mb"]
     return {"events": events, "notifications_per_s": round(rate, 1),
             "receiver_ceiling_deliveries_per_s": round(ceiling, 1), "paced_per_s": round(rate / 2, 1),
-            "paced_notifications": len(ids), **latency, **rss, "max_service_rss_mb": max(service_rss)}
+            "paced_notifications": len(ids), **cpu, **pipeline_ceiling, **latency, **rss, "max_service_rss_mb": max(service_rss)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--profiles", type=Path, metavar="DIR", help="save py-spy flame graphs in DIR/profiles/")
     args = parser.parse_args()
-    print(json.dumps(measure(args.events, args.latency_seconds), indent=2))
+    print(json.dumps(measure(args.events, args.latency_seconds, args.profiles), indent=2))
 
 
 if __name__ == "__main__":

@@ -67,3 +67,48 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise RuntimeError(f"no VmHWM for process {pid} (not Linux?)")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process (every thread) has used so far, read from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of the local Postgres server so far: every postgres process, and the backends
+    that already exited (the postmaster reaped them, so they are in its children's time)."""
+    tick, total, stats = os.sysconf("SC_CLK_TCK"), 0, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, rest = stat.read_text().rsplit(")", 1)
+        except OSError:  # exited meanwhile
+            continue
+        if head.split("(", 1)[1] == "postgres":
+            stats[int(stat.parent.name)] = rest.split()
+    for fields in stats.values():
+        total += int(fields[11]) + int(fields[12])
+        if int(fields[1]) not in stats:  # the postmaster
+            total += int(fields[13]) + int(fields[14])
+    return total / tick
+
+
+class CpuMeter:
+    """CPU microseconds per unit of work (a notification) of each named process, and of Postgres,
+    over a phase: each process's own counters, read before and after."""
+
+    def __init__(self, pids: dict[str, int]):
+        self.pids = pids
+        self.started: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"postgres": postgres_cpu_seconds()}
+
+    def start(self) -> None:
+        self.started = self._now()
+
+    def per(self, count: int) -> dict[str, float]:
+        """name -> CPU microseconds per unit since start(), and `total`."""
+        used = {name: seconds - self.started[name] for name, seconds in self._now().items()}
+        figures = {name: round(seconds * 1e6 / count, 1) for name, seconds in used.items()}
+        return figures | {"total": round(sum(used.values()) * 1e6 / count, 1)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import shlex
 import sys
 import time
@@ -41,15 +42,17 @@ def load(scenario: Scenario):
     return module.measure
 
 
-def run_scenario(scenario: Scenario, *, quick: bool, repeats: int | None, command: str) -> dict:
+def run_scenario(scenario: Scenario, *, quick: bool, repeats: int | None, command: str, out: Path) -> dict:
     measure = load(scenario)
     params = dict(scenario.quick if quick else scenario.params)
+    # A scenario that saves more than figures (profiles) is told where the results go.
+    extra = {"out": out} if "out" in inspect.signature(measure).parameters else {}
     count = repeats or scenario.repeats
     description = machine.describe()
     started, runs = time.monotonic(), []
     for i in range(count):
         print(f"  {scenario.name}: run {i + 1}/{count} {params}", file=sys.stderr, flush=True)
-        figures = measure(**params)
+        figures = measure(**params, **extra)
         if not isinstance(figures, dict):
             raise TypeError(f"{scenario.module}.measure returned {type(figures).__name__}, not a dict")
         runs.append(figures)
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in [] if args.report_only else args.scenarios:
         print(f"{scenario.name}: {scenario.summary}", file=sys.stderr, flush=True)
         try:
-            result = run_scenario(scenario, quick=args.quick, repeats=args.repeats, command=command.strip())
+            result = run_scenario(scenario, quick=args.quick, repeats=args.repeats, command=command.strip(),
+                                  out=args.out)
         except Skipped as exc:
             print(f"{scenario.name}: skipped: {exc}", file=sys.stderr)
             skipped.append(scenario.name)

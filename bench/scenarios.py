@@ -73,12 +73,16 @@ SCENARIOS = (
              ratios=(Ratio("sink_rows_per_s", "single_insert_rows_per_s", 10.0),
                      Ratio("sink_rows_per_s", "store_batch_rows_per_s"))),
     Scenario("end_to_end", "bench.end_to_end",
-             "webhook notifications/s through router + channel + sink (vs a raw aiohttp blast at the same "
-             "receiver), created-to-delivered latency at half that rate, peak RSS of each service",
+             "webhook notifications/s through router + channel + sink (vs the same three stages built from raw "
+             "parts, and a raw aiohttp blast at the same receiver), CPU per notification of each process, "
+             "created-to-delivered latency at half that rate, peak RSS of each service",
              params={"events": 5000, "latency_seconds": 20.0}, quick={"events": 1500, "latency_seconds": 6.0},
-             ratios=(Ratio("notifications_per_s", "receiver_ceiling_deliveries_per_s"),),
+             ratios=(Ratio("notifications_per_s", "raw_pipeline_per_s", 0.6),
+                     Ratio("notifications_per_s", "receiver_ceiling_deliveries_per_s"),
+                     Ratio("raw_cpu_us_total", "cpu_us_total")),
              limits=(Limit("router_rss_mb", RSS_LIMIT_MB), Limit("channel_webhook_rss_mb", RSS_LIMIT_MB),
-                     Limit("sink_rss_mb", RSS_LIMIT_MB))),
+                     Limit("sink_rss_mb", RSS_LIMIT_MB), Limit("cpu_us_total", 600.0),
+                     Limit("latency_p99_s", 0.5))),
     Scenario("inbox", "bench.inbox",
              "in-app inbox feed pages/s through the gateway for a recipient with 10,000 items (first and deep "
              "cursor page) vs the same query on Postgres, and publish-to-client latency with 1,000 live streams",
