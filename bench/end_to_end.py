@@ -10,7 +10,8 @@ its own process and Postgres as the judge:
 3. peak RSS (VmHWM) of each service over both phases;
 4. the ceilings: a raw aiohttp blast (bench.webhooks, concurrency 20) at the same receiver process,
    and the same three stages built from the raw parts only (bench.raw_pipeline: `raw_pipeline_per_s`
-   and its `raw_cpu_us_*`), N notifications through each after Tidings' services stopped;
+   and its `raw_cpu_us_*`), N notifications through each after Tidings' services stopped; and the
+   peer a Python team would use, a Celery worker on Redis (bench.celery_peer, `celery_*`);
 5. where the CPU goes in 1: CPU microseconds per notification of each process (router, channel
    worker, sink, broker, receiver, and the Postgres server), read from each process's own counters
    (`cpu_us_<process>`, and `cpu_us_total`); with `out` (bench.run passes its results directory),
@@ -23,13 +24,14 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
 
-from bench import raw_pipeline
+from bench import celery_peer, raw_pipeline
 from bench.machine import CpuMeter, peak_rss_mb
 from bench.profiles import Profiles
 from bench.receiver import ReceiverProcess
@@ -98,15 +100,29 @@ def _quantile(values: list[float], percent: int) -> float:
     return round(statistics.quantiles(values, n=100)[percent - 1], 3)
 
 
+def celery_figures(receiver: ReceiverProcess, count: int) -> dict:
+    """The peer's figures (bench.celery_peer), or none where celery is not installed (the `bench`
+    extra); `celery_pipeline_cpu_us` is its worker's and Redis's, as `cpu_us_pipeline` is Tidings'
+    processes' and Postgres's (neither counts the receiver nor the publishing application)."""
+    try:
+        figures = celery_peer.peer(receiver, count)
+    except ImportError as exc:
+        print(f"bench.end_to_end: no Celery peer ({exc}; pip install -e '.[bench]')", file=sys.stderr)
+        return {}
+    return figures | {"celery_pipeline_cpu_us": round(figures["celery_worker_cpu_us"] + figures["celery_redis_cpu_us"], 1)}
+
+
 def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None = None) -> dict:
     with Testbed() as bed, ReceiverProcess() as receiver:
         settings = bed.settings("e2e", database=True)
         children = bed.start_services(settings, PIPELINE)
         services = {"_".join(c.args[4:]): c.pid for c in children}
-        meter = CpuMeter(services | {"broker": bed.broker.process.pid, "receiver": receiver.process.pid})
+        meter = CpuMeter(services | {"broker": bed.broker.process.pid, "receiver": receiver.process.pid},
+                         settings.database_url)
         meter.start()
         rate = throughput(settings, receiver.url, events, children)
         cpu = {f"cpu_us_{name}": us for name, us in meter.per(events).items()}
+        cpu["cpu_us_pipeline"] = round(cpu["cpu_us_total"] - cpu["cpu_us_receiver"], 1)
         total = events
         if out is not None:
             with Profiles(out, "end_to_end", services):
@@ -128,10 +144,11 @@ def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None 
         bed.stop_services()
         ceiling = asyncio.run(raw(receiver.url, events, 20, body={"notification_id": "ceiling", "created_at": "-"}))
         pipeline_ceiling = raw_pipeline.ceiling(bed, bed.settings("raw", database=True), receiver, events)
+        celery = celery_figures(receiver, events)
     service_rss = [v for k, v in rss.items() if k != "broker_rss_mb"]
     return {"events": events, "notifications_per_s": round(rate, 1),
             "receiver_ceiling_deliveries_per_s": round(ceiling, 1), "paced_per_s": round(rate / 2, 1),
-            "paced_notifications": len(ids), **cpu, **pipeline_ceiling, **latency, **rss, "max_service_rss_mb": max(service_rss)}
+            "paced_notifications": len(ids), **cpu, **pipeline_ceiling, **celery, **latency, **rss, "max_service_rss_mb": max(service_rss)}
 
 
 def main() -> None:

