@@ -13,7 +13,7 @@ def observe_delivered(metrics: ServiceMetrics, channel: str, provider: str, mess
     """tidings_delivery_latency_seconds: from the notification's created_at to now (sent)."""
     created = message.get("created_at")
     if isinstance(created, datetime):
-        metrics.delivery_latency.labels(channel, provider, lane(message["priority"])).observe(
+        metrics.child(metrics.delivery_latency, channel, provider, lane(message["priority"])).observe(
             max(0.0, (now - created).total_seconds()))
 
 

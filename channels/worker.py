@@ -165,7 +165,7 @@ class ChannelWorker:
             return
         due = h.due_at(raw)
         if due is not None:
-            self.metrics.retry_lateness.labels(self.name).observe(max(0.0, (self.clock() - due).total_seconds()))
+            self.metrics.child(self.metrics.retry_lateness, self.name).observe(max(0.0, (self.clock() - due).total_seconds()))
         provider = self.provider.name_for(message)
         while True:
             async with self.slots.hold(message["priority"]):  # highest priority first
@@ -176,7 +176,8 @@ class ChannelWorker:
                 outcome = await self._send(message)
                 took = time.monotonic() - started
             answered = getattr(outcome, "provider", None) or provider  # after failover, the one that answered
-            self.metrics.send_seconds.labels(self.channel, answered, type(outcome).__name__.lower()).observe(took)
+            self.metrics.child(self.metrics.send_seconds, self.channel, answered,
+                               type(outcome).__name__.lower()).observe(took)
             if await self._next_step(raw, message, outcome, provider, round(took * 1000)):
                 return
             await self._hold()
@@ -209,7 +210,7 @@ class ChannelWorker:
         if isinstance(outcome, Delivered):
             self.limit.succeeded(now.timestamp())
             observe_delivered(self.metrics, self.channel, provider, message, now)
-            self.metrics.dead_letter_limit.labels(self.name).set(int(self.limit.is_tripped(now.timestamp())))
+            self.metrics.child(self.metrics.dead_letter_limit, self.name).set(int(self.limit.is_tripped(now.timestamp())))
             sent = dict(provider=provider, latency_ms=latency_ms, status_code=outcome.status_code,
                         provider_message_id=outcome.provider_message_id)
             await self._record(delivery_event(

@@ -2,6 +2,7 @@
 services in one interpreter), served with /healthz by consumer.health."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -131,9 +132,17 @@ class ServiceMetrics:
         for tier in retry_tiers:
             self.retries.labels(service, tier)
 
+    @staticmethod
+    @lru_cache(maxsize=4096)
+    def child(metric, *values: str):
+        """metric.labels(*values), kept: what every delivery counts is looked up once, not per
+        delivery (labels() takes a lock and rebuilds its key). Only for series that are never
+        removed (consumer_lag's are)."""
+        return metric.labels(*values)
+
     def count_delivery_event(self, event: dict) -> None:
         """tidings_delivery_events_total, and tidings_suppressed_total by reason for suppressions."""
-        self.delivery_events.labels(self.service, event["channel"], event["status"]).inc()
+        self.child(self.delivery_events, self.service, event["channel"], event["status"]).inc()
         if event["status"] == "suppressed":
             self.suppressed.labels(self.service, event["channel"], event.get("reason") or "unknown").inc()
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from consumer.topics import PRIORITIES
 
@@ -25,16 +23,10 @@ class PrioritySlots:
         self._waiting: list[tuple[int, int, asyncio.Future]] = []
         self._order = itertools.count()
 
-    @asynccontextmanager
-    async def hold(self, priority: str) -> AsyncIterator[None]:
-        if self.slots <= 0:
-            yield
-            return
-        await self._take(rank_of(priority))
-        try:
-            yield
-        finally:
-            self._give_back()
+    def hold(self, priority: str) -> "_Held":
+        """`async with slots.hold(priority):` around a send (a class, not a generator-based context
+        manager: this runs once per delivery)."""
+        return _Held(self, rank_of(priority))
 
     async def _take(self, rank: int) -> None:
         if self.used < self.slots and not self._waiting:
@@ -56,3 +48,18 @@ class PrioritySlots:
                 future.set_result(None)  # the slot moves to the waiter; `used` is unchanged
                 return
         self.used -= 1
+
+
+class _Held:
+    __slots__ = ("slots", "rank")
+
+    def __init__(self, slots: PrioritySlots, rank: int):
+        self.slots, self.rank = slots, rank
+
+    async def __aenter__(self) -> None:
+        if self.slots.slots > 0:
+            await self.slots._take(self.rank)
+
+    async def __aexit__(self, *exc) -> None:
+        if self.slots.slots > 0:
+            self.slots._give_back()

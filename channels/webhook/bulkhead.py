@@ -97,11 +97,12 @@ def _record(circuit: CircuitBreaker, admission: Admission, outcome: Outcome) -> 
 
 
 async def _take_slot(slots: asyncio.Semaphore, wait_s: float) -> bool:
-    if not slots.locked():  # a free slot is taken without suspending; wait_for costs a task per call
+    if not slots.locked():  # a free slot is taken without suspending
         return await slots.acquire()
     try:
-        return await asyncio.wait_for(slots.acquire(), wait_s)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(wait_s):  # a timer on this task: wait_for would start a task per wait
+            return await slots.acquire()
+    except TimeoutError:
         return False
 
 
