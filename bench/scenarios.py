@@ -87,6 +87,13 @@ SCENARIOS = (
              limits=(Limit("router_rss_mb", RSS_LIMIT_MB), Limit("channel_webhook_rss_mb", RSS_LIMIT_MB),
                      Limit("sink_rss_mb", RSS_LIMIT_MB), Limit("cpu_us_total", 600.0),
                      Limit("latency_p99_s", 0.5))),
+    Scenario("backlog", "bench.backlog",
+             "1,000,000 webhook notifications published with no service running, then drained by router + "
+             "channel + sink: deliveries/s over the last tenth vs the first, peak RSS of each service",
+             params={"notifications": 1_000_000}, quick={"notifications": 50_000},
+             ratios=(Ratio("last_tenth_per_s", "first_tenth_per_s", 0.8),),
+             limits=(Limit("router_rss_mb", RSS_LIMIT_MB), Limit("channel_webhook_rss_mb", RSS_LIMIT_MB),
+                     Limit("sink_rss_mb", RSS_LIMIT_MB)), repeats=1),
     Scenario("inbox", "bench.inbox",
              "in-app inbox feed pages/s through the gateway for a recipient with 10,000 items (first and deep "
              "cursor page) vs the same query on Postgres, and publish-to-client latency with 1,000 live streams",
