@@ -17,13 +17,18 @@ its own process and Postgres as the judge:
    (`cpu_us_<process>`, and `cpu_us_total`); with `out` (bench.run passes its results directory),
    another N are drained under py-spy and each service's flame graph is saved in <out>/profiles/.
 
-  python -m bench.end_to_end [--events 5000] [--latency-seconds 20] [--profiles DIR]"""
+With `neighbour`, a CPU-bound process runs beside the pipeline throughout (the rate it is paced at
+is then the one measured with the neighbour running too).
+
+  python -m bench.end_to_end [--events 5000] [--latency-seconds 20] [--profiles DIR] [--neighbour]"""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
+import subprocess
 import sys
 import time
 from datetime import datetime
@@ -112,8 +117,23 @@ def celery_figures(receiver: ReceiverProcess, count: int) -> dict:
     return figures | {"celery_pipeline_cpu_us": round(figures["celery_worker_cpu_us"] + figures["celery_redis_cpu_us"], 1)}
 
 
-def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None = None) -> dict:
-    with Testbed() as bed, ReceiverProcess() as receiver:
+@contextlib.contextmanager
+def cpu_neighbour(running: bool):
+    """A CPU-bound process beside the pipeline (a busy loop), for the whole measurement."""
+    if not running:
+        yield
+        return
+    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+
+
+def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None = None,
+            neighbour: bool = False) -> dict:
+    with cpu_neighbour(neighbour), Testbed() as bed, ReceiverProcess() as receiver:
         settings = bed.settings("e2e", database=True)
         children = bed.start_services(settings, PIPELINE)
         services = {"_".join(c.args[4:]): c.pid for c in children}
@@ -156,8 +176,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--profiles", type=Path, metavar="DIR", help="save py-spy flame graphs in DIR/profiles/")
+    parser.add_argument("--neighbour", action="store_true", help="a CPU-bound process runs beside the pipeline")
     args = parser.parse_args()
-    print(json.dumps(measure(args.events, args.latency_seconds, args.profiles), indent=2))
+    print(json.dumps(measure(args.events, args.latency_seconds, args.profiles, args.neighbour), indent=2))
 
 
 if __name__ == "__main__":

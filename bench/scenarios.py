@@ -87,6 +87,12 @@ SCENARIOS = (
              limits=(Limit("router_rss_mb", RSS_LIMIT_MB), Limit("channel_webhook_rss_mb", RSS_LIMIT_MB),
                      Limit("sink_rss_mb", RSS_LIMIT_MB), Limit("cpu_us_total", 600.0),
                      Limit("latency_p99_s", 0.5))),
+    Scenario("end_to_end_neighbour", "bench.end_to_end",
+             "the end-to-end scenario with a CPU-bound process running beside the pipeline throughout (paced "
+             "at half the rate measured beside it): the latency tail under contention",
+             params={"events": 5000, "latency_seconds": 20.0, "neighbour": True},
+             quick={"events": 1500, "latency_seconds": 6.0, "neighbour": True},
+             limits=(Limit("latency_p99_s", 0.5),), repeats=1),
     Scenario("backlog", "bench.backlog",
              "1,000,000 webhook notifications published with no service running, then drained by router + "
              "channel + sink: deliveries/s over the last tenth vs the first, peak RSS of each service",
