@@ -1,7 +1,7 @@
-"""The router's one Postgres connection, shared by the batches it handles concurrently. Calls of a
-step (a dedup claim, a rate-limit decision) that arrive while the connection is busy wait, and run
-together as one call, one round trip, when it is free; each caller gets the results for its own
-items. A round takes the waiting calls most urgent first, up to `max_items` items, so an URGENT
+"""A Postgres connection of the router, shared by the batches it handles concurrently. Calls of a
+step (a dedup claim, a rate-limit decision, planning the deliveries) that arrive while the
+connection is busy wait, and run together as one call when it is free; each caller gets the
+results for its own items. A round takes the waiting calls most urgent first, up to `max_items` items, so an URGENT
 batch waits for the round in progress and not behind a LOW backlog; a call left out of
 `max_rounds` rounds goes first in the next.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,8 +36,12 @@ class Waiting:
 
 
 class GroupedCalls:
-    def __init__(self, run_in_thread: Callable[[Step, list], list], max_items: int = 100, max_rounds: int = 5):
+    def __init__(self, run_in_thread: Callable[[Step, list], list], max_items: int = 100, max_rounds: int = 5,
+                 thread_name: str = "router-db"):
         self._run = run_in_thread  # runs a step on the connection (reconnecting first when it was lost)
+        # The connection's own thread: in the shared default executor a round waited behind the
+        # calls of the router's other connections.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
         self.max_items, self.max_rounds = max_items, max_rounds
         self._connection = asyncio.Lock()  # one call on the connection at a time; waiters in arrival order
         self._waiting: dict[Step, list[Waiting]] = {}
@@ -79,7 +84,7 @@ class GroupedCalls:
 
     async def _serve(self, step: Step, group: list[tuple[list, asyncio.Future]]) -> None:
         try:
-            results = await asyncio.to_thread(self._run, step, [item for items, _ in group for item in items])
+            results = await self._in_thread(step, [item for items, _ in group for item in items])
         except Exception as exc:
             if len(group) == 1 or dependency_of(exc) is not None:
                 _settle(group, exception=exc)
@@ -87,11 +92,15 @@ class GroupedCalls:
             # Something in one batch's items: each batch alone, so it fails only the batch it is in.
             for one in group:
                 try:
-                    _settle([one], results=await asyncio.to_thread(self._run, step, one[0]))
+                    _settle([one], results=await self._in_thread(step, one[0]))
                 except Exception as alone:
                     _settle([one], exception=alone)
             return
         _settle(group, results=results)
+
+
+    async def _in_thread(self, step: Step, items: list) -> list:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run, step, items)
 
 
 def _settle(group: list[tuple[list, asyncio.Future]], results: list | None = None,

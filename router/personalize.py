@@ -75,9 +75,19 @@ class Personalizer:
             self.conn.close()
 
     def plan(self, events: list[dict]) -> list[Plan]:
-        """Blocking (Postgres); the router runs it in a thread. Planning has no side effects, so
-        after a dropped connection it reconnects and plans again once; a second failure raises
-        (an outage: the runtime holds the router and retries the batch with backoff)."""
+        """Blocking (Postgres, then the render workers): look_up, then render."""
+        return self.render(self.look_up(events))
+
+    def render(self, plans: list[Plan]) -> list[Plan]:
+        """The plans with their templates rendered (blocking, the render workers): apart from
+        look_up, so that a slow render holds no other batch's lookups."""
+        return self._render(plans)
+
+    def look_up(self, events: list[dict]) -> list[Plan]:
+        """The plans before rendering. Blocking (Postgres); the router runs it in a thread. It has
+        no side effects, so after a dropped connection it reconnects and looks up again once; a
+        second failure raises (an outage: the runtime holds the router and retries the batch with
+        backoff)."""
         with self._lock:
             try:
                 plans = self._plan(events)
@@ -88,7 +98,7 @@ class Personalizer:
                 self.conn.close()
                 self._attach(connect(self.settings.database_url))
                 plans = self._plan(events)
-        return self._render(plans)
+        return plans
 
     def _plan(self, events: list[dict]) -> list[Plan]:
         ids = [e["recipient"]["id"] for e in events]

@@ -11,6 +11,7 @@ or a category rule) is folded into its digest in Postgres instead, recorded `dig
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Message
 
@@ -26,11 +27,12 @@ from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
 from consumer.topics import Topics
 from consumer.channel_specs import channel_names, folded_addresses
-from router.admission import Admission
+from router.admission import Admission, most_urgent
 from router.digests import DigestBook, Folded, digest_of, parse_rules
 from consumer.isolation import describe
 from router.fallback import describe as describe_step, invalid_fallback
 from router.fanout import Delivery, fan_out
+from router.grouped_calls import GroupedCalls
 from router.personalize import Personalizer
 from router.validation import distinct_channels, invalid_field
 
@@ -55,6 +57,12 @@ class RouterService:
         self.admission: Admission | None = None
         self.digest_rules = parse_rules(settings.digest_rules)
         self.digests: DigestBook | None = None
+        # The planner's lookups take the waiting batches' events together (router/grouped_calls.py):
+        # looked up one batch at a time, small batches at a steady rate queued for them for seconds
+        # on a busy machine (a few round trips whatever the size). Renders stay concurrent. The
+        # digests' connection has a thread of its own, so it never waits behind the others.
+        self._planning = GroupedCalls(lambda plan, events: plan(events), thread_name="router-plan")
+        self._folding = ThreadPoolExecutor(1, thread_name_prefix="router-digests")
 
     async def start(self) -> None:
         """Called again after a Postgres outage at start: what was made already is kept."""
@@ -101,7 +109,9 @@ class RouterService:
             decoded.append((raw, {**event, "channels": distinct_channels(event), "recipient": recipient}))
         decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
-        plans = await asyncio.to_thread(self.personalizer.plan, [event for _, event in decoded]) if decoded else []
+        plans = await self._planning.call(self.personalizer.look_up, [event for _, event in decoded],
+                                          most_urgent(event["priority"] for _, event in decoded))
+        plans = await asyncio.to_thread(self.personalizer.render, plans) if plans else []
         folded = {id(plan) for (_, event), plan in zip(decoded, plans) if self._digest(event, plan) is not None}
         verdicts = await self.admission.limit([  # a digest is one message: its items are not rate-limited
             d for p in plans if p.failure is None and id(p) not in folded for d in p.deliveries
@@ -138,7 +148,8 @@ class RouterService:
                         delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)),
                         delivery.message["delivery_id"], None))
         if work:
-            outputs += [o for folded in await asyncio.to_thread(self.digests.fold, work) for o in self._digested(folded)]
+            folds = await asyncio.get_running_loop().run_in_executor(self._folding, self.digests.fold, work)
+            outputs += [o for folded in folds for o in self._digested(folded)]
         acks += [self.publisher.publish(topic, value, key=key, headers=headers)
                  for topic, value, key, headers in outputs]
         await asyncio.gather(*acks)
