@@ -6,17 +6,19 @@ batched write (DeliveryLog.record, no Kafka), all on the same Postgres server in
 
 The baseline writes only the event row into a table with one index (no event-id ledger, no
 current-state fold), which flatters it. The sink's rate comes from Postgres: rows recorded between the first and the last batch's
-transaction start (recorded_at), so neither the group join nor the poll interval counts."""
+transaction start (recorded_at), so neither the group join nor the poll interval counts. CPU per
+event: the sink process's and its Postgres backend's, from when it has joined its group."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import time
 
 import psycopg
 
-from bench.machine import peak_rss_mb
+from bench.machine import CpuMeter, peak_rss_mb
 from bench.router import URL
 from bench.testbed import Testbed, counter, notification, publish_all, wait_for
 from consumer.codec import Codec
@@ -37,34 +39,61 @@ def delivery_events(count: int) -> list[dict]:
     return events[:count]
 
 
-def batch_rate(database_url: str) -> float:
+def batch_rate(database_url: str, since: dt.datetime | None = None) -> float:
     """Rows/s from the batches' transaction start times: the rows of every batch but the last,
-    over the time from the first batch's start to the last one's."""
+    over the time from the first batch's start to the last one's. With `since`, only the rows that
+    occurred and were recorded from then on (a log that held rows before the run)."""
     with psycopg.connect(database_url) as conn:
         batches = conn.execute("SELECT extract(epoch FROM recorded_at), count(*) FROM delivery_events "
-                               "GROUP BY recorded_at ORDER BY recorded_at").fetchall()
+                               f"{_SINCE if since else ''} GROUP BY recorded_at ORDER BY recorded_at",
+                               {"since": since}).fetchall()
     if len(batches) < 2:
         raise RuntimeError(f"the sink wrote {len(batches)} batch(es); load more events to time it")
     rows = sum(n for _, n in batches[:-1])
     return rows / float(batches[-1][0] - batches[0][0])
 
 
-def sink_rate(bed: Testbed, events: list[dict]) -> tuple[float, float]:
-    """(rows/s, peak RSS in MB) of one sink process."""
-    settings = bed.settings("sink", database=True)
+# occurred_at first: the day partitions before `since` are skipped.
+_SINCE = "WHERE occurred_at >= %(since)s AND recorded_at >= %(since)s"
+
+
+def sink_rate(bed: Testbed, events: list[dict], database_url: str | None = None, **extra_env: str) -> dict:
+    """One sink process through the events, into a fresh database or into `database_url`: rows/s,
+    peak RSS in MB, and CPU microseconds per event of the process and of its Postgres backend.
+    `extra_env` goes to the process (PGOPTIONS: settings of its Postgres session)."""
+    settings = bed.settings("sink", database=database_url is None)
+    if database_url is not None:
+        settings = settings.model_copy(update={"database_url": database_url})
     codec = Codec.from_settings(settings)
     topic = Topics(settings.topic_prefix).deliveries
     publish_all(settings, [(topic, e["delivery_id"], codec.encode(DELIVERY, e)) for e in events])
-    (sink,) = bed.start_services(settings, [["run", "sink"]])
+    with psycopg.connect(settings.database_url) as conn:  # the server's clock, as recorded_at is
+        since = min(conn.execute("SELECT now()").fetchone()[0], min(e["occurred_at"] for e in events))
+    since = since.replace(microsecond=0)  # events carry milliseconds (Avro timestamp-millis)
+    reads = blocks_read(settings.database_url)
+    (sink,) = bed.start_services(settings, [["run", "sink"]], **extra_env)
+    meter = CpuMeter({"sink": sink.pid}, settings.database_url)
+    meter.start()
     wait_for(lambda: counter(sink, "tidings_messages_completed_total") >= len(events), "the sink",
              timeout=120 + len(events) / 20, children=[sink])
+    cpu = meter.per(len(events))
     rss = peak_rss_mb(sink.pid)
     bed.stop_services()
     with psycopg.connect(settings.database_url) as conn:
-        (stored,) = conn.execute("SELECT count(*) FROM delivery_events").fetchone()
+        (stored,) = conn.execute(f"SELECT count(*) FROM delivery_events {_SINCE}", {"since": since}).fetchone()
     if stored != len(events):
         raise RuntimeError(f"the sink stored {stored} of {len(events)} events")
-    return batch_rate(settings.database_url), rss
+    return {"rows_per_s": batch_rate(settings.database_url, since), "rss_mb": rss,
+            "cpu_us_per_event": cpu["sink"], "postgres_cpu_us_per_event": cpu.get("postgres_sink"),
+            "blocks_read_per_event": (blocks_read(settings.database_url) - reads) / len(events)}
+
+
+def blocks_read(database_url: str) -> int:
+    """Pages the database's backends have read so far that were not in shared buffers (each one
+    a read from the OS, and often a dirty page written out to make room)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute("SELECT blks_read FROM pg_stat_database WHERE datname = current_database()").fetchone()[0]
 
 
 def single_insert_rate(database_url: str, events: list[dict]) -> float:
@@ -99,12 +128,13 @@ async def store_rate(database_url: str, events: list[dict], batch: int) -> float
 def measure(events: int = 20000, single_rows: int = 2000) -> dict:
     loaded = delivery_events(events)
     with Testbed() as bed:
-        sink, rss = sink_rate(bed, loaded)
+        sink = sink_rate(bed, loaded)
         single = single_insert_rate(bed.database(), loaded[:single_rows])
         store = asyncio.run(store_rate(bed.database(), as_decoded(loaded), Settings().sink_batch_size))
-    return {"events": events, "single_insert_rows": single_rows, "sink_rows_per_s": round(sink, 1),
+    return {"events": events, "single_insert_rows": single_rows, "sink_rows_per_s": round(sink["rows_per_s"], 1),
             "store_batch_rows_per_s": round(store, 1), "single_insert_rows_per_s": round(single, 1),
-            "sink_rss_mb": rss}
+            "sink_rss_mb": sink["rss_mb"], "sink_cpu_us_per_event": sink["cpu_us_per_event"],
+            "sink_postgres_cpu_us_per_event": sink["postgres_cpu_us_per_event"]}
 
 
 def main() -> None:

@@ -20,6 +20,10 @@ SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'delivery_events'::regclass ORDER BY c.relname
 """
 
+# The deliveries whose last event is older than the edge. first_event_at says nothing more (a delivery
+# is created before its last event) but is the indexed one (migration 022).
+OLD_DELIVERIES = "DELETE FROM deliveries WHERE first_event_at < %(edge)s AND last_event_at < %(edge)s"
+
 
 def boundary(cutoff: dt.datetime) -> dt.datetime:
     """Midnight UTC of the cut-off's day: only whole days before it are pruned."""
@@ -40,7 +44,7 @@ def prune(conn: psycopg.Connection, cutoff: dt.datetime, dry_run: bool = False, 
         for name in old:
             conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
         ids = conn.execute("DELETE FROM delivery_event_ids WHERE occurred_at < %s", [edge]).rowcount
-        deliveries = conn.execute("DELETE FROM deliveries WHERE last_event_at < %s", [edge]).rowcount
+        deliveries = conn.execute(OLD_DELIVERIES, {"edge": edge}).rowcount
         # What held deliveries left behind (migration 019): which copy went out, who cancelled.
         held = conn.execute("DELETE FROM held_releases WHERE released_at < %s", [edge]).rowcount + \
             conn.execute("DELETE FROM cancellations WHERE cancelled_at < %s", [edge]).rowcount

@@ -5,12 +5,14 @@ cannot hold at all is refused with the reason, and the sink dead-letters it alon
 Postgres text cannot hold NUL (COPY stops the whole batch on it), and cost is numeric(18, 6)."""
 from __future__ import annotations
 
+import operator
 from decimal import Decimal, InvalidOperation
 
 from tracking.store import EVENT_COLUMNS, _COLUMNS
 
 _TEXT = tuple(i for i, (_, type_) in enumerate(_COLUMNS) if type_ == "text")
 _TEXT_SET = frozenset(_TEXT)
+_TEXTS = operator.itemgetter(*_TEXT)
 # Names, not prose: a control character here means the event is garbage, not that it was quoted.
 _NAMES = tuple(EVENT_COLUMNS.index(name) for name in ("channel", "priority", "status"))
 _COST = EVENT_COLUMNS.index("cost")
@@ -37,6 +39,7 @@ def row_problem(row: tuple) -> str | None:
 def safe_text(row: tuple) -> tuple:
     """The row with NUL in its text replaced by U+FFFD, the rest kept. (fastavro decodes only
     valid UTF-8, so NUL is the one character Postgres text refuses that can arrive.)"""
-    if not any(row[i] is not None and "\x00" in row[i] for i in _TEXT):
+    # One search of the texts joined: a test per field costs the sink ~3x more per event.
+    if "\x00" not in "".join(filter(None, _TEXTS(row))):
         return row
     return tuple(v.replace("\x00", REPLACEMENT) if i in _TEXT_SET and v is not None else v for i, v in enumerate(row))

@@ -119,15 +119,20 @@ async def dead_lettered(conn: psycopg.AsyncConnection, channel: str | None = Non
         return await cur.fetchall()
 
 
+# Same tie-breaks as the current-state fold, so the last row is the current status. Found through
+# its notification: delivery_events has no index on delivery_id (migration 022).
+DELIVERY_STORY = """
+SELECT event_id, occurred_at, status, attempt, replay, retry_tier, due_at, stage, reason, provider, status_code,
+       error_class, error_message
+FROM delivery_events
+WHERE delivery_id = %(delivery)s
+  AND notification_id = (SELECT notification_id FROM deliveries WHERE delivery_id = %(delivery)s)
+ORDER BY occurred_at, status = ANY(%(final)s), event_id
+"""
+
+
 async def delivery_story(conn: psycopg.AsyncConnection, delivery_id: str | UUID) -> list[dict]:
     """Every event of one delivery in the order it happened; empty if none was recorded."""
     async with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        # Same tie-breaks as the current-state fold, so the last row is the current status.
-        await cur.execute(
-            "SELECT event_id, occurred_at, status, attempt, replay, retry_tier, due_at, stage, reason,"
-            " provider, status_code, error_class, error_message"
-            " FROM delivery_events WHERE delivery_id = %s"
-            " ORDER BY occurred_at, status = ANY(%s), event_id",
-            [str(delivery_id), _FINAL],
-        )
+        await cur.execute(DELIVERY_STORY, {"delivery": str(delivery_id), "final": _FINAL})
         return await cur.fetchall()

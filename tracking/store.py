@@ -36,8 +36,9 @@ COLUMN_TYPES = tuple(type_ for _, type_ in _COLUMNS)
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
 
 # Session-scoped and emptied at every commit, so batches never see each other's rows. Created
-# by a session's first batch (a no-op if it exists).
-_CREATE_STAGING = f"""
+# by a session's first batch (a no-op if it exists). Public with RECORD_STAGED for bench.delivery_history,
+# which fills a log the way the sink writes it.
+CREATE_STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS delivery_events_staging ON COMMIT DELETE ROWS
     AS SELECT {_COLUMN_LIST} FROM delivery_events WITH NO DATA
 """
@@ -60,7 +61,7 @@ CREATE TEMP TABLE IF NOT EXISTS delivery_events_staging ON COMMIT DELETE ROWS
 #
 # sent_at is the latest `sent` event's time whatever the current status: a receipt (delivered,
 # bounced, ...) becomes the status after `sent`, and statistics still measure created-to-sent.
-_RECORD = f"""
+RECORD_STAGED = f"""
 WITH fresh AS (
     -- The id ledger decides what is new (delivery_events is partitioned by day and cannot hold
     -- a unique index on event_id alone; see migration 008).
@@ -278,14 +279,14 @@ class DeliveryLog:
         async with self.conn.transaction():
             async with self.conn.cursor() as cur:
                 if not self._staging_ready:
-                    await cur.execute(_CREATE_STAGING)
+                    await cur.execute(CREATE_STAGING)
                 async with cur.copy(
                     f"COPY delivery_events_staging ({_COLUMN_LIST}) FROM STDIN (FORMAT BINARY)"
                 ) as copy:
                     copy.set_types(list(COLUMN_TYPES))
                     for row in rows:
                         await copy.write_row(row)
-                await cur.execute(_RECORD, {"final": sorted(FINAL_STATUSES)})
+                await cur.execute(RECORD_STAGED, {"final": sorted(FINAL_STATUSES)})
                 (new,) = await cur.fetchone()
         self._staging_ready = True  # committed, so the table outlives this transaction
         return new

@@ -67,6 +67,11 @@ WHERE {window}
 """
 
 
+# For the statistics' transaction only. Over a big log the plan's cost passes jit_above_cost and
+# compiling it costs more than it wins: at 20M events, 3.5 s of JIT in 9.7 s for --since 7d.
+NO_JIT = "SET LOCAL jit = off"
+
+
 def check_by(by: Iterable[str]) -> list[str]:
     """The grouping columns, validated; ValueError naming the bad one and the allowed ones."""
     columns = [c.strip() for c in by if c.strip()]
@@ -92,8 +97,9 @@ def _query(template: str, by: Sequence[str], extra: str | None, params: dict) ->
     return template.format(columns=columns, window=_WINDOW, group_by=group_by), params
 
 
-def _queries(since: dt.datetime, until: dt.datetime, by: Sequence[str],
-             tenants: Iterable[str] | None = None) -> list[Query]:
+def stats_queries(since: dt.datetime, until: dt.datetime, by: Sequence[str],
+                  tenants: Iterable[str] | None = None) -> list[Query]:
+    """The queries of delivery_stats (deliveries, suppressed by reason, retries by tier), as run."""
     params = {"since": since, "until": until, "final": sorted(FINAL_STATUSES), "sent": list(SENT_STATUSES),
               "delivered": list(DELIVERED_STATUSES),
               "receipt_channels": sorted(name for name, spec in registry().items() if spec.receipts),
@@ -151,7 +157,10 @@ def delivery_stats(conn: psycopg.Connection, since: dt.datetime | dt.timedelta, 
     combination of the `by` columns in `groups`. `since` is a moment or an age (timedelta)."""
     by = check_by(by)
     start, end = _window(since, until)
-    return _combine(start, end, by, fetch_all(conn, _queries(start, end, by, tenants)))
+    with conn.transaction():
+        conn.execute(NO_JIT)
+        results = fetch_all(conn, stats_queries(start, end, by, tenants))
+    return _combine(start, end, by, results)
 
 
 async def delivery_stats_async(conn: psycopg.AsyncConnection, since: dt.datetime | dt.timedelta,
@@ -160,4 +169,7 @@ async def delivery_stats_async(conn: psycopg.AsyncConnection, since: dt.datetime
     """As delivery_stats; `tenants` (None: all) limits it to the deliveries of those tenants."""
     by = check_by(by)
     start, end = _window(since, until)
-    return _combine(start, end, by, await fetch_all_async(conn, _queries(start, end, by, tenants)))
+    async with conn.transaction():
+        await conn.execute(NO_JIT)
+        results = await fetch_all_async(conn, stats_queries(start, end, by, tenants))
+    return _combine(start, end, by, results)

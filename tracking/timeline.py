@@ -41,29 +41,30 @@ SELECT DISTINCT tenant FROM delivery_events WHERE notification_id = %(notificati
 """
 
 
-def _queries(notification_id: str | uuid.UUID) -> list[Query]:
+def status_queries(notification_id: str | uuid.UUID) -> list[Query]:
+    """What `tidings status` asks: the timeline, then the notification's status."""
     params = {"notification_id": notification_uuid(notification_id), "final": sorted(FINAL_STATUSES)}
     return [(_TIMELINE, params), (_STATUS, params)]
 
 
 def timeline(conn: psycopg.Connection, notification_id: str | uuid.UUID) -> list[dict]:
     """Every event of the notification, by channel then time; empty when none was recorded."""
-    return fetch_all(conn, _queries(notification_id)[:1])[0]
+    return fetch_all(conn, status_queries(notification_id)[:1])[0]
 
 
 async def timeline_async(conn: psycopg.AsyncConnection, notification_id: str | uuid.UUID) -> list[dict]:
-    return (await fetch_all_async(conn, _queries(notification_id)[:1]))[0]
+    return (await fetch_all_async(conn, status_queries(notification_id)[:1]))[0]
 
 
 def notification_status(conn: psycopg.Connection, notification_id: str | uuid.UUID) -> dict | None:
     """pending / delivered / partially_delivered / undelivered with counts, or None if unknown."""
-    rows = fetch_all(conn, _queries(notification_id)[1:])[0]
+    rows = fetch_all(conn, status_queries(notification_id)[1:])[0]
     return rows[0] if rows else None
 
 
 async def notification_status_async(conn: psycopg.AsyncConnection,
                                     notification_id: str | uuid.UUID) -> dict | None:
-    rows = (await fetch_all_async(conn, _queries(notification_id)[1:]))[0]
+    rows = (await fetch_all_async(conn, status_queries(notification_id)[1:]))[0]
     return rows[0] if rows else None
 
 
