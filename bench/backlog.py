@@ -14,11 +14,9 @@ import argparse
 import bisect
 import json
 import time
-from pathlib import Path
 
-import psycopg
-
-from bench.machine import peak_rss_mb
+from bench.end_to_end import sent_count
+from bench.machine import peak_rss_mb, rss_mb
 from bench.receiver import ReceiverProcess
 from bench.testbed import Testbed, notification, publish_all, wait_for
 from cli.processes import PIPELINE
@@ -36,18 +34,6 @@ def publish_backlog(settings: Settings, url: str, count: int) -> None:
         events = (notification(i, url) for i in range(first, min(count, first + CHUNK)))
         publish_all(settings, [(names.events(lane(e["priority"])), e["recipient"]["id"], codec.encode(NOTIFICATION, e))
                                for e in events])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def sent_count(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT count(*) FROM deliveries WHERE status = 'sent'").fetchone()[0]
 
 
 def tenth_rate(series: list[tuple[float, int]], start: float, end: float) -> float:

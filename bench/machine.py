@@ -65,10 +65,19 @@ def describe() -> dict:
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set size so far (VmHWM, Linux), in MB; read it before the
     process exits."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set size now (VmRSS, Linux), in MB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no VmHWM for process {pid} (not Linux?)")
+    raise RuntimeError(f"no {field} for process {pid} (not Linux?)")
 
 
 def cpu_seconds(pid: int, reaped_children: bool = False) -> float:
