@@ -51,6 +51,9 @@ Entry = tuple[Key, PartitionProgress, int]
 # While work is in flight the fetch returns after this long even with fewer messages than asked
 # for, so completions are turned into stored offsets and pause changes promptly.
 BUSY_FETCH_WAIT_S = 0.005
+# With nothing in flight: consume() waits this long for a full batch before returning fewer, so it
+# bounds what a quiet stream adds to each message's latency per stage (0.1 s held p50 near 0.2 s).
+IDLE_FETCH_WAIT_S = 0.02
 
 
 class WaitingPartition:
@@ -68,8 +71,9 @@ class StreamConsumer(Rebalancing):
     def __init__(self, settings: Settings, metrics: ServiceMetrics, group_id: str, topics: Sequence[str],
                  handle: BatchHandler, batch_size: int | None = None, clock: Clock = utcnow,
                  max_in_flight: int | None = None, timed_topics: Sequence[str] = (),
-                 quarantine: Quarantine | None = None):
+                 quarantine: Quarantine | None = None, idle_wait_s: float = IDLE_FETCH_WAIT_S):
         self.settings = settings
+        self.idle_wait_s = idle_wait_s
         self.metrics = metrics
         self.group_id = group_id
         self.topics = list(topics)
@@ -190,8 +194,8 @@ class StreamConsumer(Rebalancing):
         if self.held_until is not None:
             wakeups.append(self.held_until)
         if not wakeups:
-            return 0.1
-        return min(0.1, max(0.0, min(wakeups) - self._now()))
+            return self.idle_wait_s
+        return min(self.idle_wait_s, max(0.0, min(wakeups) - self._now()))
 
     def _accept(self, messages: list[Message]) -> list[Message]:
         good: list[Message] = []
