@@ -159,7 +159,8 @@ class ChannelWorker:
     async def _deliver(self, raw: Message, value: bytes | None = None) -> None:
         """`value`: what to send instead of the message's own value (a digest's message)."""
         try:
-            message = self.codec.decode(CHANNEL_MESSAGE, value or raw.value())
+            # Ids as text: the request, the event id and every record of this delivery write them so.
+            message = self.codec.decode(CHANNEL_MESSAGE, value or raw.value(), uuid_text=True)
         except DecodeError as exc:
             await self.dead_letters.poison(raw, "undecodable", str(exc))
             return

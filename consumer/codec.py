@@ -1,17 +1,22 @@
 """Avro codec with Confluent framing (magic byte 0, 4-byte big-endian schema id, Avro binary).
 
 Schema ids come from a Confluent-compatible registry when one is configured, otherwise from
-schemas/ids.json, so a producer in any language can publish with only the .avsc files."""
+schemas/ids.json, so a producer in any language can publish with only the .avsc files. Flat records
+(ChannelMessage, DeliveryEvent) go through writers and readers compiled for their schema
+(consumer/flat_writer.py, flat_reader.py), with fastavro for everything those leave to it."""
 from __future__ import annotations
 
 import io
 import json
 import struct
+import uuid
 from pathlib import Path
 from typing import Any
 
 import fastavro
 
+from consumer.flat_reader import compile_reader
+from consumer.flat_writer import compile_writer
 from schemas import SCHEMA_DIR
 
 MAGIC = 0
@@ -103,6 +108,8 @@ def _strip_parsed(parsed: dict) -> dict:
 class Codec:
     def __init__(self, schemas: LocalSchemas | RegistrySchemas):
         self.schemas = schemas
+        self._writers: dict[str, Any] = {}  # record name -> its compiled writer (framing included), None if not flat
+        self._readers: dict[tuple[str, bool], Any] = {}  # (record name, uuid_text) -> its compiled reader, or None
 
     @classmethod
     def from_settings(cls, settings) -> "Codec":
@@ -111,14 +118,24 @@ class Codec:
         return cls(LocalSchemas())
 
     def encode(self, name: str, record: dict) -> bytes:
+        flat = self._writers.get(name, False)
+        if flat is False:
+            flat = self._writers[name] = compile_writer(self.schemas.current(name),
+                                                     _HEADER.pack(MAGIC, self.schemas.id_for(name)))
+        if flat is not None:
+            try:
+                return flat(record)
+            except Exception:  # a value only fastavro writes (or rejects): its turn
+                pass
         schema_id = self.schemas.id_for(name)
         out = io.BytesIO()
         out.write(_HEADER.pack(MAGIC, schema_id))
         fastavro.schemaless_writer(out, self.schemas.current(name), record)
         return out.getvalue()
 
-    def decode(self, name: str, data: bytes | None) -> dict:
-        """Decode a framed record and resolve it to the current reader schema of `name`."""
+    def decode(self, name: str, data: bytes | None, *, uuid_text: bool = False) -> dict:
+        """Decode a framed record and resolve it to the current reader schema of `name`. uuid
+        fields come as UUID objects, or with `uuid_text` as their canonical text (top-level fields)."""
         if not data or len(data) < _HEADER.size:
             raise DecodeError("message too short for the Confluent wire format")
         magic, schema_id = _HEADER.unpack_from(data)
@@ -128,9 +145,23 @@ class Codec:
         if writer["name"] != name:
             raise DecodeError(f"schema id {schema_id} is a {writer['name']}, expected {name}")
         reader = self.schemas.current(name)
+        if writer is reader:
+            flat = self._readers.get((name, uuid_text), False)
+            if flat is False:
+                flat = self._readers[(name, uuid_text)] = compile_reader(reader, uuid_text)
+            if flat is not None:
+                try:
+                    return flat(data, _HEADER.size)
+                except Exception:  # bytes only fastavro reads (or rejects, saying why): its turn
+                    pass
         try:
-            return fastavro.schemaless_reader(
+            record = fastavro.schemaless_reader(
                 io.BytesIO(data[_HEADER.size:]), writer, None if writer is reader else reader
             )
         except Exception as exc:  # fastavro raises assorted errors on corrupt input
             raise DecodeError(f"invalid Avro body for {name} (schema id {schema_id}): {exc!r}") from None
+        if uuid_text:
+            for field in reader["fields"]:
+                if isinstance(record.get(field["name"]), uuid.UUID):
+                    record[field["name"]] = str(record[field["name"]])
+        return record

@@ -35,11 +35,15 @@ class PartitionProgress:
 class OffsetTracker:
     def __init__(self) -> None:
         self._partitions: dict[TopicPartitionKey, PartitionProgress] = {}
+        self._in_flight = 0  # pending offsets over all partitions, asked on every turn of the fetch loop
 
     def add(self, topic: str, partition: int, offset: int) -> PartitionProgress:
         """Track a fetched offset; keep the returned progress to finish it with."""
-        progress = self._partitions.setdefault((topic, partition), PartitionProgress())
+        progress = self._partitions.get((topic, partition))
+        if progress is None:
+            progress = self._partitions[(topic, partition)] = PartitionProgress()
         progress.add(offset)
+        self._in_flight += 1
         return progress
 
     def finish(self, key: TopicPartitionKey, progress: PartitionProgress, offset: int) -> int | None:
@@ -47,10 +51,14 @@ class OffsetTracker:
         Work fetched before a revoke finishes against a forgotten progress and moves nothing."""
         if self._partitions.get(key) is not progress:
             return None
-        return progress.next_offset if progress.finish(offset) else None
+        before = len(progress.pending)
+        if not progress.finish(offset):
+            return None
+        self._in_flight -= before - len(progress.pending)
+        return progress.next_offset
 
     def in_flight(self) -> int:
-        return sum(len(p.pending) for p in self._partitions.values())
+        return self._in_flight
 
     def in_flight_by_partition(self) -> dict[TopicPartitionKey, int]:
         return {k: len(p.pending) for k, p in self._partitions.items() if p.pending}
@@ -64,4 +72,6 @@ class OffsetTracker:
     def forget(self, keys) -> None:
         """Drop revoked partitions: late completions for them are ignored (the new owner redoes them)."""
         for key in keys:
-            self._partitions.pop(key, None)
+            progress = self._partitions.pop(key, None)
+            if progress is not None:
+                self._in_flight -= len(progress.pending)

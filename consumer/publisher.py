@@ -95,11 +95,14 @@ class Publisher:
         self._produce(topic, value, key, headers, on_delivery, partition)
 
     def _produce(self, topic, value, key, headers, on_delivery, partition=None) -> None:
-        where = {} if partition is None else {"partition": partition}
+        extra = {}  # only what is there: an empty header list alone costs produce() as much again
+        if headers:
+            extra["headers"] = list(headers)
+        if partition is not None:
+            extra["partition"] = partition
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=list(headers or ()),
-                                       on_delivery=on_delivery, **where)
+                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery, **extra)
                 return
             except BufferError:
                 # Local queue full: let the poll thread drain delivery reports, then try again.

@@ -32,3 +32,18 @@ def test_work_from_before_a_revoke_moves_nothing_after_reassignment():
     assert tracker.finish(("t", 0), stale, 3) is None
     assert tracker.positions() == {}
     assert tracker.finish(("t", 0), fresh, 3) == 4
+
+
+def test_in_flight_counts_what_is_not_yet_past_the_stored_offset_across_partitions_and_revokes():
+    tracker = OffsetTracker()
+    a = {o: tracker.add("t", 0, o) for o in (1, 2, 3)}
+    b = {o: tracker.add("t", 1, o) for o in (7, 8)}
+    assert tracker.in_flight() == 5
+    tracker.finish(("t", 0), a[2], 2)  # finished, but behind 1: still counted
+    assert tracker.in_flight() == 5
+    tracker.finish(("t", 0), a[1], 1)
+    assert tracker.in_flight() == 3
+    tracker.forget([("t", 1)])
+    assert tracker.in_flight() == 1
+    tracker.finish(("t", 1), b[7], 7)  # late completion of a revoked partition
+    assert tracker.in_flight() == 1 == sum(tracker.in_flight_by_partition().values())
