@@ -146,6 +146,11 @@ class ServiceMetrics:
         if event["status"] == "suppressed":
             self.suppressed.labels(self.service, event["channel"], event.get("reason") or "unknown").inc()
 
+    def count_delivery_events(self, by_channel: dict[str, int], status: str) -> None:
+        """count_delivery_event for many events of one status (not suppressed), by channel."""
+        for channel, count in by_channel.items():
+            self.child(self.delivery_events, self.service, channel, status).inc(count)
+
     def count_produced(self, topic: str, count: int = 1) -> None:
         """The Publisher's acknowledgement hook (runs on its poll thread; counters are thread-safe)."""
         self.produced.labels(self.service, topic).inc(count)

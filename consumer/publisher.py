@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 import time
 from collections import Counter, deque
@@ -39,7 +40,8 @@ class Publisher:
             "message.timeout.ms": 60000,
             **config,
         }))
-        # Delivery reports waiting to be handed to their event loops: (loop, future, outcome, topic).
+        # Delivery reports waiting to be handed to their event loops: (loop, future, outcome, acked),
+        # acked: the (topic, count) pairs the report acknowledges.
         self._settled: deque = deque()
         self._running = True
         self._poller = threading.Thread(target=self._poll_forever, name="publisher-poll", daemon=True)
@@ -61,12 +63,12 @@ class Publisher:
         acked: Counter = Counter()
         while True:
             try:  # flush() on another thread may be taking reports too
-                loop, future, outcome, topic = self._settled.popleft()
+                loop, future, outcome, counts = self._settled.popleft()
             except IndexError:
                 break
             by_loop.setdefault(loop, []).append((future, outcome))
-            if topic is not None:
-                acked[topic] += 1
+            for topic, count in counts:
+                acked[topic] += count
         if self.on_acked is not None:
             for topic, count in acked.items():
                 self.on_acked(topic, count)
@@ -82,11 +84,26 @@ class Publisher:
 
         def on_delivery(err, msg) -> None:  # runs inside poll() or flush(); _hand_over settles it
             if err is not None:
-                self._settled.append((loop, future, PublishError(f"{topic}: {err.str()}", err.code()), None))
+                self._settled.append((loop, future, PublishError(f"{topic}: {err.str()}", err.code()), ()))
             else:
-                self._settled.append((loop, future, (msg.partition(), msg.offset()), topic))
+                self._settled.append((loop, future, (msg.partition(), msg.offset()), ((topic, 1),)))
 
         self._produce(topic, value, key, headers, on_delivery, partition)
+        return future
+
+    def publish_batch(self, messages: Sequence[tuple[str, bytes, str | bytes | None, Headers | None]]
+                      ) -> asyncio.Future:
+        """Queue (topic, value, key, headers) messages; one future for them all, resolved to their
+        count once every one is acknowledged, or failed with the first error. A future per message
+        costs more to create, settle and gather than producing the message does."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        if not messages:
+            future.set_result(0)
+            return future
+        report = _BatchReport(self._settled, loop, future, messages)
+        for topic, value, key, headers in messages:
+            self._produce(topic, value, key, headers, report.on_delivery)
         return future
 
     def publish_sync(self, topic: str, value: bytes, key: str | bytes | None = None,
@@ -121,6 +138,29 @@ class Publisher:
         self._running = False
         self._poller.join(timeout=1.0)
         return remaining
+
+
+class _BatchReport:
+    """The delivery reports of one publish_batch: the last one settles its future."""
+
+    def __init__(self, settled: deque, loop: asyncio.AbstractEventLoop, future: asyncio.Future,
+                 messages: Sequence[tuple]):
+        self.settled, self.loop, self.future = settled, loop, future
+        self.total = len(messages)
+        self.topics = Counter(topic for topic, *_ in messages)
+        self.error: PublishError | None = None
+        self.failed: Counter = Counter()
+        # next() on a count is atomic: flush() on another thread may serve reports beside poll().
+        self.reported = itertools.count(1)
+
+    def on_delivery(self, err, msg) -> None:
+        if err is not None:
+            self.failed[msg.topic()] += 1
+            self.error = self.error or PublishError(f"{msg.topic()}: {err.str()}", err.code())
+        if next(self.reported) == self.total:
+            acked = tuple((topic, count - self.failed[topic]) for topic, count in self.topics.items()
+                          if count > self.failed[topic])
+            self.settled.append((self.loop, self.future, self.error or self.total, acked))
 
 
 def _settle(settled: list[tuple[asyncio.Future, Any]]) -> None:

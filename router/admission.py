@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Callable
 
@@ -15,7 +16,7 @@ from confluent_kafka import Message
 
 from consumer import failure_headers as h
 from consumer.dead_letters import identity
-from consumer.events import CHANNEL_MESSAGE, Clock, delivery_event, lane
+from consumer.events import CHANNEL_MESSAGE, Clock, delivery_event, lane, uuid5_text
 from consumer.expiry import expired_event, is_expired
 from consumer.metrics import ServiceMetrics
 from consumer.postgres import connect
@@ -65,8 +66,10 @@ class Admission:
             else:
                 live.append((raw, event))
         # A replay from the dead-letter topic is an operator's decision, not a duplicate.
-        replays = [(raw, e) for raw, e in live if h.REPLAYED_FROM in h.read(raw)]
-        live = [(raw, e) for raw, e in live if h.REPLAYED_FROM not in h.read(raw)]
+        replays, unreplayed = [], []
+        for raw, event in live:
+            (replays if h.REPLAYED_FROM in h.read(raw) else unreplayed).append((raw, event))
+        live = unreplayed
         sightings = [Sighting(dedup_key(self.settings.topic_prefix, e), str(e["id"]), position(raw), now)
                      for raw, e in live]
         firsts = await self._database.call(self._claim, sightings, most_urgent(e["priority"] for _, e in live))
@@ -86,8 +89,9 @@ class Admission:
             return {}
         messages = [d.message for d in deliveries]
         verdicts = await self._database.call(self._decide, messages, most_urgent(m["priority"] for m in messages))
-        for message, verdict in zip(messages, verdicts):
-            self.metrics.rate_limit_decisions.labels(self.metrics.service, message["channel"], verdict.decision).inc()
+        decisions = Counter((m["channel"], v.decision) for m, v in zip(messages, verdicts))
+        for (channel, decision), count in decisions.items():  # once per batch, not per delivery
+            self.metrics.child(self.metrics.rate_limit_decisions, self.metrics.service, channel, decision).inc(count)
         return {m["delivery_id"]: v for m, v in zip(messages, verdicts)}
 
     def held_back(self, delivery: Delivery, verdicts: dict[str, Verdict]) -> list | None:
@@ -142,7 +146,7 @@ def duplicate_event(message: dict, original: Sighting, duplicate: Sighting, stag
     """`suppressed` (duplicate). A second copy of the same notification gets a delivery id of its
     own (from its position), so its record never overwrites the original delivery's status."""
     if original.notification_id == str(message["notification_id"]):
-        message = {**message, "delivery_id": str(uuid.uuid5(_DUPLICATES, f"{message['delivery_id']}/{duplicate.position}"))}
+        message = {**message, "delivery_id": uuid5_text(_DUPLICATES, f"{message['delivery_id']}/{duplicate.position}")}
     return delivery_event(message, "suppressed", clock=clock, attempt=0, stage=stage, reason="duplicate",
                           error_message=f"first seen at {original.position} ({original.notification_id})")
 

@@ -124,11 +124,12 @@ class Personalizer:
                  now) -> tuple[dict, list[Delivery]]:
         """The event with its resolved recipient (its time zone from the directory too), and its
         deliveries: the opted-out ones suppressed, the scheduled or quiet ones held."""
-        recipient = {**resolve(event["recipient"], stored), "devices": devices}
+        recipient = resolve(event["recipient"], stored)  # a dict of its own
+        recipient["devices"] = devices
         event = {**event, "recipient": recipient}
         steps = step_holds(event, quiet, now, self.critical)  # a fallback's later steps wait their turn
         deliveries = []
-        for delivery in fan_out({**event, "channels": step_channels(event)}):
+        for delivery in fan_out({**event, "channels": step_channels(event)} if event.get("fallback") else event):
             if delivery.refusal is None and delivery.suppressed is None and event["category"] not in self.critical \
                     and opted_out(prefs, delivery.channel, event["category"]):
                 delivery = dataclasses.replace(delivery, suppressed="opted_out",

@@ -7,6 +7,7 @@ counted in the next window and parked on a retry tier until it starts (if that w
 it is suppressed)."""
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class RateLimits:
         if action not in ACTIONS:
             raise SettingsError(f"TIDINGS_RATE_LIMIT_ACTION: {action!r} is not one of {', '.join(ACTIONS)}")
         self.rules, self.action, self.exempt, self.prefix = rules, action, exempt, prefix
+        self._applicable: dict[tuple[str, str], list[RateLimitRule]] = {}  # by (channel, priority)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "RateLimits":
@@ -83,7 +85,12 @@ class RateLimits:
 
     def applicable(self, message: dict) -> list[RateLimitRule]:
         """The most specific matching rule of each scope for this delivery."""
-        channel, priority = message["channel"], message["priority"].lower()
+        key = (message["channel"], message["priority"])
+        if (rules := self._applicable.get(key)) is None:
+            rules = self._applicable[key] = self._choose(key[0], key[1].lower())
+        return rules
+
+    def _choose(self, channel: str, priority: str) -> list[RateLimitRule]:
         chosen: dict[str, RateLimitRule] = {}
         for rule in self.rules:
             if rule.channel not in (None, channel) or rule.priority not in (None, priority):
@@ -121,6 +128,7 @@ class RateLimits:
         return Verdict("suppressed", rule=describe(full_rule))
 
 
+@functools.lru_cache(maxsize=1024)  # a batch's deliveries share their moment: one datetime per window
 def window_start(moment: datetime, period_s: int, ahead: int = 0) -> datetime:
     start = math.floor(moment.timestamp() / period_s) * period_s + ahead * period_s
     return datetime.fromtimestamp(start, timezone.utc)

@@ -52,7 +52,7 @@ def resolve(inline: dict, stored: dict | None) -> dict:
     """The event's recipient with each missing address and profile field taken from the
     directory; inline wins. `addresses` is the whole map; the legacy fields follow it."""
     merged = dict(inline)
-    addresses = {**folded_addresses(stored or {}), **folded_addresses(inline)}
+    addresses = {**(folded_addresses(stored) if stored else {}), **folded_addresses(inline)}
     merged["addresses"] = addresses
     merged.update({k: v for k, v in with_legacy_fields(addresses).items() if v})
     for key in PROFILE:

@@ -11,6 +11,7 @@ or a category rule) is folded into its digest in Postgres instead, recorded `dig
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Message
@@ -67,6 +68,7 @@ class RouterService:
         # digests' connection has a thread of its own, so it never waits behind the others.
         self._planning = GroupedCalls(lambda plan, events: plan(events), thread_name="router-plan")
         self._folding = ThreadPoolExecutor(1, thread_name_prefix="router-digests")
+        self._channel_topics: dict[tuple[str, str], str] = {}
 
     async def start(self) -> None:
         """Called again after a Postgres outage at start: what was made already is kept."""
@@ -109,19 +111,25 @@ class RouterService:
             if (problem := self._invalid(event)) is not None:
                 acks += self._refuse_invalid(raw, event, problem)
                 continue
-            recipient = {**event["recipient"], "addresses": folded_addresses(event["recipient"])}  # v1-v3 fields
-            decoded.append((raw, {**event, "channels": distinct_channels(event), "recipient": recipient}))
+            # Completed in place (the decoded record is this batch's own): v1-v3 address fields folded.
+            event["recipient"]["addresses"] = folded_addresses(event["recipient"])
+            event["channels"] = distinct_channels(event)
+            event["id"] = str(event["id"])  # the UUID's text: every id made from it starts from this
+            decoded.append((raw, event))
         decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
         plans = await self._planning.call(self.personalizer.look_up, [event for _, event in decoded],
                                           most_urgent(event["priority"] for _, event in decoded))
-        plans = await asyncio.to_thread(self.personalizer.render, plans) if plans else []
+        if any(plan.renders for plan in plans):  # inline content has nothing to render
+            plans = await asyncio.to_thread(self.personalizer.render, plans)
         folded = {id(plan) for (_, event), plan in zip(decoded, plans) if self._digest(event, plan) is not None}
         verdicts = await self.admission.limit([  # a digest is one message: its items are not rate-limited
             d for p in plans if p.failure is None and id(p) not in folded for d in p.deliveries
             if d.suppressed is None and d.refusal is None and d.hold is None])
         work = []  # (event, delivery, key, window_s): folded into digests before anything is published
         outputs = []  # (topic, value, key, headers), published together once everything is worked out
+        queued = Counter()  # channel -> deliveries recorded `queued`, counted once per batch
+        deliveries_topic = self.names.deliveries
         for (raw, event), plan in zip(decoded, plans):
             if plan.failure is not None:
                 acks += self._refuse_event(raw, event, plan.deliveries, "render_failed", plan.failure.kind, str(plan.failure))
@@ -146,17 +154,25 @@ class RouterService:
                 elif (held_back := self.admission.held_back(delivery, verdicts)) is not None:
                     acks += held_back  # over a rate limit: suppressed or deferred
                 else:
-                    outputs.append((self.names.channel(delivery.channel, lane(event["priority"])), value,
+                    outputs.append((self._channel_topic(delivery.channel, event["priority"]), value,
                                     delivery.message["recipient_id"], None))
-                    outputs.append((self.names.deliveries, self._encode_record(
-                        delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)),
-                        delivery.message["delivery_id"], None))
+                    record = delivery_event(delivery.message, "queued", clock=self.clock, attempt=0)
+                    queued[delivery.channel] += 1
+                    outputs.append((deliveries_topic, self.codec.encode(DELIVERY, record),
+                                    delivery.message["delivery_id"], None))
+        self.metrics.count_delivery_events(queued, "queued")
         if work:
             folds = await asyncio.get_running_loop().run_in_executor(self._folding, self.digests.fold, work)
             outputs += [o for folded in folds for o in self._digested(folded)]
-        acks += [self.publisher.publish(topic, value, key=key, headers=headers)
-                 for topic, value, key, headers in outputs]
+        acks.append(self.publisher.publish_batch(outputs))
         await asyncio.gather(*acks)
+
+    def _channel_topic(self, channel: str, priority: str) -> str:
+        """The channel's topic of the priority's lane, named once per process (every delivery asks)."""
+        topic = self._channel_topics.get((channel, priority))
+        if topic is None:
+            topic = self._channel_topics[(channel, priority)] = self.names.channel(channel, lane(priority))
+        return topic
 
     def _held(self, delivery: Delivery, value: bytes) -> list[tuple]:
         """A held delivery: on its channel's first leg until its hold ends, and `scheduled` (send_at,
@@ -203,7 +219,7 @@ class RouterService:
             return problem
         if len(channels := distinct_channels(event)) > MAX_CHANNELS:
             return f"channels: {len(channels)} distinct channels, at most {MAX_CHANNELS}"
-        return invalid_fallback({**event, "channels": channels})
+        return invalid_fallback({**event, "channels": channels}) if event.get("fallback") else None
 
     def _refuse_invalid(self, raw: Message, event: dict, problem: str) -> list[asyncio.Future]:
         """An event no stage can route: dead-lettered once, and each channel it names that a worker
