@@ -9,7 +9,9 @@ The mix, per delivery: a channel (email 35%, sms 15%, push 20%, webhook 15%, ina
 teams, telegram, discord 1% each) and its provider, a priority (NORMAL 70%, HIGH 15%, LOW 10%, URGENT
 5%), `queued`, a retry on one in ten, then `sent` (92%), `failed` (2%) or `dead_lettered` after two
 retries (3%), or only `suppressed` (3%); a receipt after most email and sms sends (`delivered`, or
-`bounced` / `undelivered`). About 2.55 events per delivery, 4 deliveries per 3 notifications."""
+`bounced` / `undelivered`). About 2.55 events per delivery, 4 deliveries per 3 notifications.
+Its ids are random UUIDs, as in a log recorded before Tidings made its ids time-ordered
+(consumer/events.py): what a log that is upgraded holds."""
 from __future__ import annotations
 
 import argparse

@@ -128,7 +128,7 @@ def channel_message(event: dict) -> dict:
     """The webhook ChannelMessage the router publishes for the event (router/fanout.py without the
     registry); the schema's defaults fill the rest."""
     content = event["content"].get(CHANNEL) or {}
-    return {"delivery_id": delivery_id(event["id"], CHANNEL), "notification_id": str(event["id"]),
+    return {"delivery_id": delivery_id(event["id"], CHANNEL, event["created_at"]), "notification_id": str(event["id"]),
             "channel": CHANNEL, "priority": event["priority"], "created_at": event["created_at"],
             "source": event["source"], "tenant": event["tenant"], "category": event["category"],
             "recipient_id": event["recipient"]["id"], "address": event["recipient"]["addresses"][CHANNEL],

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import psycopg
 
-from consumer.events import delivery_id
 from consumer.holds import FallbackStep
 from consumer.statuses import DELIVERED_STATUSES, SENT_STATUSES
 
@@ -20,7 +19,8 @@ TAKEN = "fallback_taken"            # the reason on the `queued` record of a ste
 INBOX_CHANNEL = "inapp"             # the channel whose deliveries are inbox items
 
 # Every delivery of the notifications, and what was read, from the log and from the inbox itself
-# (the gateway writes read_at before the sink records its `read` event).
+# (the gateway writes read_at before the sink records its `read` event; the inbox item is found
+# through its delivery's row, since a delivery id is derived from its notification's created_at too).
 _RECORDS = """
 SELECT notification_id::text, channel, status, reason, false FROM deliveries WHERE notification_id = ANY(%(n)s::uuid[])
 UNION ALL
@@ -28,7 +28,9 @@ SELECT DISTINCT notification_id::text, channel, 'read', NULL, true FROM delivery
  WHERE notification_id = ANY(%(n)s::uuid[]) AND status = 'read'
 UNION ALL
 SELECT notification_id::text, %(inbox)s, 'read', NULL, true FROM inbox_items
- WHERE delivery_id = ANY(%(items)s::uuid[]) AND read_at IS NOT NULL
+ WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE notification_id = ANY(%(n)s::uuid[])
+                       AND channel = %(inbox)s)
+   AND read_at IS NOT NULL
 """
 
 
@@ -49,8 +51,7 @@ class StepVerdict:
 async def records(conn: psycopg.AsyncConnection, notification_ids: list[str]) -> dict[str, list[Record]]:
     """notification id -> what is known of its deliveries (one query for the batch)."""
     ids = sorted(set(notification_ids))
-    rows = await (await conn.execute(_RECORDS, {"n": ids, "inbox": INBOX_CHANNEL,
-                                                "items": [delivery_id(n, INBOX_CHANNEL) for n in ids]})).fetchall()
+    rows = await (await conn.execute(_RECORDS, {"n": ids, "inbox": INBOX_CHANNEL})).fetchall()
     found: dict[str, list[Record]] = {n: [] for n in ids}
     for notification_id, channel, status, reason, read in rows:
         found.setdefault(notification_id, []).append(Record(channel, status, reason, read))

@@ -26,7 +26,7 @@ from cli.embedded import EmbeddedBroker, EmbeddedPostgres
 from cli.processes import start_services, stop_processes, wait_until_consuming
 from consumer.channel_specs import channel_names
 from consumer.codec import Codec
-from consumer.events import NOTIFICATION, lane, utcnow
+from consumer.events import NOTIFICATION, lane, new_id, utcnow
 from consumer.publisher import Publisher
 from consumer.retry_tiers import all_tier_names
 from consumer.settings import Settings
@@ -141,10 +141,11 @@ def demo_command(events: int, as_json: bool, settings: Settings, channels_text: 
 
 
 def demo_notification(index: int, channel: str, address: str) -> dict:
-    notification_id = str(uuid.uuid4())
+    created_at = utcnow()
+    notification_id = str(new_id(created_at))
     return {
         "id": notification_id,
-        "created_at": utcnow(),
+        "created_at": created_at,
         "priority": PRIORITIES[index % len(PRIORITIES)].upper(),
         "source": "demo",
         "tenant": "demo",

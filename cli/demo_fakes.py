@@ -16,10 +16,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from cli.demo_channels import DEMO_CHANNELS
 from consumer.health import start_app
 
-# The channels the demo can run, each against its fake; APNs (HTTP/2 over TLS), email and SMS have none.
-DEMO_CHANNELS = ("webhook", "teams", "discord", "telegram", "push", "apprise", "slack")
 LOOPBACK = "127.0.0.1"
 BOT_TOKEN = "123456789:demo-bot-token"
 PROJECT = "demo"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from consumer import kafka_logging
@@ -18,7 +19,15 @@ SERVICES = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Verbs declared by their own module (cli/<verb>.py, add_parser). Importing one imports what its
+# command needs (aiohttp, jinja2, the router's stores), so a command declares only its own: start-up
+# is most of what `tidings stats` and `tidings status` take.
+MODULE_VERBS = ("cancel", "deploy", "docs", "config", "endpoints", "templates", "recipients", "prefs", "suppressions")
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, or with `verb` (the first argument) only as much of it as parsing
+    that verb needs: every verb when it is not one (for --help and the error)."""
     parser = argparse.ArgumentParser(prog="tidings", description="Kafka-native multi-channel notifications.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -67,21 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", help="a file of JSON Lines or one JSON document (an object or an array), "
                                       "or - for standard input")
 
-    from cli import cancel, config, deploy, docs, endpoints, prefs, recipients, suppressions, templates
-    cancel.add_parser(verbs)
-    deploy.add_parser(verbs)
-    docs.add_parser(verbs)
-    config.add_parser(verbs)
-    endpoints.add_parser(verbs)
-    templates.add_parser(verbs)
-    recipients.add_parser(verbs)
-    prefs.add_parser(verbs)
-    suppressions.add_parser(verbs)
-
     demo = verbs.add_parser("demo", help="run the whole pipeline locally and report throughput")
     demo.add_argument("--events", type=int, default=1000, help="notifications to publish (default 1000)")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    from cli.demo_fakes import DEMO_CHANNELS
+    from cli.demo_channels import DEMO_CHANNELS
     demo.add_argument("--channels", default="webhook", metavar="LIST",
                       help=f"comma-separated channels to deliver on, each to a local fake of its service: "
                            f"{', '.join(DEMO_CHANNELS)}, or all (default webhook); the notifications go to them "
@@ -111,11 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="change nothing; print what would be replayed")
     replay.add_argument("--rate", type=float, metavar="N", help="at most N messages per second")
     replay.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    every = verb not in verbs.choices and verb not in MODULE_VERBS
+    for name in MODULE_VERBS:
+        if every or verb == name:
+            importlib.import_module(f"cli.{name}").add_parser(verbs)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         settings = Settings.load()
     except SettingsError as exc:

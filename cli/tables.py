@@ -57,18 +57,20 @@ def column_widths(headers: Sequence[str], rows: Sequence[Sequence[str]], width: 
 def show_records(console: Console, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """One paragraph per row: its `key: value` pairs (empty values left out) filled into lines of
     the terminal's width without ever splitting a pair, so every value stays whole for copying."""
-    console.out(title, highlight=False)
+    lines = [title]
     for row in rows:
-        console.out("", highlight=False)
+        lines.append("")
         line = ""
         for header, value in zip(headers, row):
             if not value:
                 continue
             pair = f"{header}: {' '.join(value.splitlines())}"
             if line and cell_len(line + GAP + pair) > console.width:
-                console.out(line, highlight=False)
+                lines.append(line)
                 line = ""
             line = f"{line}{GAP}{pair}" if line else pair
         if line:
-            console.out(line, highlight=False)
-    console.out("", highlight=False)
+            lines.append(line)
+    lines.append("")
+    # One write: rich costs ~0.1 ms a call, and `tidings stats --by` prints a thousand lines.
+    console.out("\n".join(lines), highlight=False)

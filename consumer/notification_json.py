@@ -4,14 +4,13 @@ name the field at fault."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from pydantic import ValidationError
 
 from consumer.channel_specs import folded_addresses, legacy_fields
 from consumer.contracts import first_problem
-from consumer.events import Clock, utcnow
+from consumer.events import Clock, new_id, utcnow
 from consumer.notification_model import MAX_CHANNELS, notification_model
 from consumer.text_rules import ControlCharacter, notification_flaw
 
@@ -46,9 +45,10 @@ def notification_from_json(obj: Any, clock: Clock = utcnow) -> dict:
 def _record(n: dict, given: dict, clock: Clock) -> dict:
     """The Avro record of a validated notification (`n`, dumped by its JSON names); options are
     kept as the sender wrote them (`given`), as JSON text."""
+    created_at = n["created_at"] or clock()
     return {
-        "id": str(n["id"] or uuid.uuid4()),
-        "created_at": n["created_at"] or clock(),
+        "id": str(n["id"] or new_id(created_at)),
+        "created_at": created_at,
         "priority": (n["priority"] or "normal").upper(),
         "source": n["source"],
         "tenant": n["tenant"] or "default",

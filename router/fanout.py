@@ -27,7 +27,7 @@ def fan_out(event: dict) -> list[Delivery]:
         content = channel_content(event["content"], channel)
         template = content.get("template")
         message = {
-            "delivery_id": delivery_id(event["id"], channel),
+            "delivery_id": delivery_id(event["id"], channel, event["created_at"]),
             "notification_id": str(event["id"]),
             "channel": channel,
             "priority": event["priority"],
@@ -50,8 +50,8 @@ def fan_out(event: dict) -> list[Delivery]:
         if channel not in channel_names():
             deliveries.append(Delivery(channel, message, "unknown_channel", f"unknown channel {channel!r}"))
         elif registry()[channel].devices and (devices := device_addresses(recipient, channel)):
-            deliveries += [Delivery(channel, {**message, "address": address,
-                                              "delivery_id": delivery_id(event["id"], f"{channel}/{address}")})
+            deliveries += [Delivery(channel, {**message, "address": address, "delivery_id": delivery_id(
+                                                  event["id"], f"{channel}/{address}", event["created_at"])})
                            for address in devices]
         elif not message["address"]:
             deliveries.append(Delivery(channel, message, detail=f"recipient {recipient['id']!r} has no {channel} address",

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import psycopg
 
-from consumer.events import delivery_id, utcnow
+from consumer.events import utcnow
 from tests.cli.run import tidings
 from tests.pipeline import make_notifications, publish
 
@@ -45,8 +45,8 @@ def wait_for_delivery(database_url: str, notification_id: str, channel: str, sta
 def mark_read(database_url: str, notification_id: str) -> None:
     """What POST /v1/inbox/items/{id}/read does to the item (tests/gateway/test_inbox_feed.py)."""
     with psycopg.connect(database_url) as conn:
-        changed = conn.execute("UPDATE inbox_items SET read_at = now(), seen_at = now() WHERE delivery_id = %s",
-                               [delivery_id(notification_id, "inapp")]).rowcount
+        changed = conn.execute("UPDATE inbox_items SET read_at = now(), seen_at = now() WHERE notification_id = %s",
+                               [notification_id]).rowcount
     assert changed == 1
 
 

@@ -46,4 +46,4 @@ def test_duplicates_are_suppressed_also_after_a_router_restart(pipeline, service
         rows = conn.execute("SELECT delivery_id::text, status FROM deliveries WHERE notification_id = %s",
                             [first["id"]]).fetchall()
     assert sorted(status for _, status in rows) == ["sent", "suppressed", "suppressed"]
-    assert dict(rows)[delivery_id(first["id"], "webhook")] == "sent"
+    assert dict(rows)[delivery_id(first["id"], "webhook", first["created_at"])] == "sent"
