@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from uuid import UUID
 
+from consumer.flat_writer import field_kind
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -66,25 +68,6 @@ def _value_into(target: str, kind: str, index: int, uuid_text: bool, indent: str
     raise AssertionError(kind)
 
 
-def _kind(schema: Any) -> tuple[str, list[str] | None] | None:
-    if schema in ("string", "int", "long", "boolean"):
-        return schema, None
-    if not isinstance(schema, dict):
-        return None
-    logical, base = schema.get("logicalType"), schema.get("type")
-    if logical == "uuid" and base == "string":
-        return "uuid", None
-    if logical == "timestamp-millis" and base == "long":
-        return "timestamp-millis", None
-    if logical == "decimal":
-        return "unsupported", None  # null is read here; a value by fastavro
-    if logical is None and base == "enum":
-        return "enum", list(schema["symbols"])
-    if logical is None and base in ("string", "int", "long", "boolean"):
-        return base, None
-    return None
-
-
 def compile_reader(schema: dict, uuid_text: bool = False) -> Callable[[bytes, int], dict] | None:
     """A function (data, position) -> the record, or None when the schema is not flat. uuid fields
     come out as UUID objects, as fastavro gives them, or with `uuid_text` as their canonical text."""
@@ -103,7 +86,7 @@ def compile_reader(schema: dict, uuid_text: bool = False) -> Callable[[bytes, in
                 return None
             null_first = ftype[0] == "null"
             ftype = ftype[1] if null_first else ftype[0]
-        found = _kind(ftype)
+        found = field_kind(ftype)
         if found is None:
             return None
         kind, symbols = found

@@ -67,8 +67,8 @@ def _field_code(kind: str, symbols: list[str] | None, index: int) -> list[str]:
     raise AssertionError(kind)
 
 
-def _kind(schema: Any) -> tuple[str, list[str] | None] | None:
-    """The kind of a non-union field type this writer handles, or None."""
+def field_kind(schema: Any) -> tuple[str, list[str] | None] | None:
+    """The kind of a non-union field type the flat writer and reader handle, or None."""
     if schema in ("string", "int", "long", "boolean"):
         return schema, None
     if not isinstance(schema, dict):
@@ -105,7 +105,7 @@ def compile_writer(schema: dict, prefix: bytes = b"") -> Callable[[dict], bytes]
             null_tag = b"\x00" if ftype[0] == "null" else b"\x02"
             value_tag = b"\x02" if ftype[0] == "null" else b"\x00"
             ftype = ftype[1] if ftype[0] == "null" else ftype[0]
-        found = _kind(ftype)
+        found = field_kind(ftype)
         if found is None:
             return None
         kind, symbols = found
