@@ -54,7 +54,10 @@ def test_thread_replies_and_errors_through_the_pipeline(pipeline, services, fake
 def test_a_paced_slack_channel_does_not_hold_up_the_others(pipeline, services, fake_slack):
     env = {"TIDINGS_SLACK_API_URL": f"{fake_slack.base}/api", "TIDINGS_SLACK_BOT_TOKEN": TOKEN,
            "TIDINGS_SLACK_PER_CHANNEL_PER_S": "2", "TIDINGS_SLACK_MAX_PACING_WAIT_S": "1", **LOOPBACK_WEBHOOKS_ENV,
-           "TIDINGS_MAX_IN_FLIGHT": "4", "TIDINGS_BATCH_SIZE": "4"}  # a queue could fill every slot
+           # Few slots, which a queue waiting for its turns could fill: at 2/s and 1 s of waiting at most,
+           # C0001 holds two and is deferred past that. With 4, each fetch crossed the backpressure bound
+           # (3 of 4) and Tansu's slow resume after each pause spaced the lane's fetches by up to a second.
+           "TIDINGS_MAX_IN_FLIGHT": "8", "TIDINGS_BATCH_SIZE": "8"}
     _, channel, _ = services.start_pipeline("slack", **env)
     # 24 posts at 2/s take at least 11.5 s; the quiet channel's three need 1 s once they are read,
     # which leaves room for the broker's slow resume after each backpressure pause on a loaded machine.
