@@ -11,14 +11,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from uuid import UUID
 
-from consumer.flat_writer import field_kind
+from consumer.flat_writer import NotFlat, field_kind
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-class NotFlat(ValueError):
-    """Bytes the flat reader leaves to fastavro."""
 
 
 def _long_rest(data: bytes, pos: int, first: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ _SMALL = [bytes((n << 1,)) for n in range(64)]
 
 
 class NotFlat(ValueError):
-    """A value the flat writer leaves to fastavro."""
+    """A value the flat writer, or bytes the flat reader, leaves to fastavro."""
 
 
 def _long(n: int) -> bytes:
