@@ -123,7 +123,8 @@ async def _start(service: Service, stream: StreamConsumer, stop: asyncio.Event) 
             log.error("%s cannot start: %s is unavailable (%s); trying again in %.0fs", service.name, dependency,
                       describe(exc), backoff.delay(attempt))
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff.delay(attempt))
+                async with asyncio.timeout(backoff.delay(attempt)):
+                    await stop.wait()
             if stop.is_set():
                 return False
     return False

@@ -60,7 +60,8 @@ async def ingest(gateway, receipts: list[Receipt]) -> dict:
     matched = 0
     if new:
         try:
-            matched = (await asyncio.wait_for(settle(gateway, new), SETTLE_WITHIN_S))["matched"]
+            async with asyncio.timeout(SETTLE_WITHIN_S):
+                matched = (await settle(gateway, new))["matched"]
         except Exception as exc:  # stored: the matcher publishes it when the broker or Postgres is back
             log.warning("receipts stored but not settled yet (%s: %s); the matcher will", type(exc).__name__, exc)
     return {"received": len(receipts), "recorded": len(new), "duplicates": len(valid) - len(new),

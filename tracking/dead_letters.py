@@ -161,7 +161,8 @@ class DeadLetterLog:
             try:
                 if self.conn is None or self.conn.closed:
                     self.conn = await connect_async(self.conninfo)
-                await asyncio.wait_for(self._insert(rows), self.timeout_s)
+                async with asyncio.timeout(self.timeout_s):
+                    await self._insert(rows)
             except asyncio.TimeoutError:
                 self._abandon()
                 raise psycopg.OperationalError(f"Postgres did not answer a write within {self.timeout_s:g}s") from None

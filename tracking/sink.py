@@ -87,10 +87,10 @@ class SinkService:
             try:
                 async with self._writing:
                     connected = await self._connected()
-                    depth = await asyncio.wait_for(dead_lettered_count(connected.conn),
-                                                   self.settings.sink_write_timeout_s)
-                    held = await asyncio.wait_for(held_counts(connected.conn, self.settings.held_overdue_after_s),
-                                                  self.settings.sink_write_timeout_s)
+                    async with asyncio.timeout(self.settings.sink_write_timeout_s):
+                        depth = await dead_lettered_count(connected.conn)
+                    async with asyncio.timeout(self.settings.sink_write_timeout_s):
+                        held = await held_counts(connected.conn, self.settings.held_overdue_after_s)
                 self.metrics.dlq_depth.labels(self.name).set(depth)
                 for status, (pending, overdue, age) in held.items():
                     self.metrics.held_deliveries.labels(self.name, status).set(pending)

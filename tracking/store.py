@@ -230,7 +230,8 @@ class DeliveryLog:
         answers): cancelled, and OperationalError raised so the caller reconnects and retries. The
         rows are recorded once either way: event ids make a retried batch a no-op."""
         try:
-            return await asyncio.wait_for(self.record_rows(rows), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self.record_rows(rows)
         except asyncio.TimeoutError:
             raise psycopg.OperationalError(f"Postgres did not answer a write within {timeout_s:g}s") from None
 

@@ -107,7 +107,8 @@ class AppriseProvider:
         future.add_done_callback(lambda _: self._free_slot())
         wait_s = self.timeout_s * TIMEOUTS_PER_SEND
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), wait_s)
+            async with asyncio.timeout(wait_s):
+                return await asyncio.shield(asyncio.wrap_future(future))
         except asyncio.TimeoutError:
             return Transient("apprise_timeout", f"Apprise did not finish within {wait_s:g}s")
 

@@ -131,7 +131,8 @@ class SmtpPool:
 
 async def _quit(smtp: aiosmtplib.SMTP) -> None:
     try:
-        await asyncio.wait_for(smtp.quit(), 5)
+        async with asyncio.timeout(5):
+            await smtp.quit()
     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
         pass
     finally:

@@ -190,7 +190,8 @@ async def stream(request: Request, reader: Reader = Me) -> StreamingResponse:
             quiet = 0.0
             while True:
                 try:
-                    kind, data = await asyncio.wait_for(live.queue.get(), feed.keepalive_s)
+                    async with asyncio.timeout(feed.keepalive_s):
+                        kind, data = await live.queue.get()
                 except TimeoutError:
                     quiet += feed.keepalive_s
                     if quiet >= feed.idle_s:
