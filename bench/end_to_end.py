@@ -9,6 +9,8 @@ its own process and Postgres as the judge:
    NORMAL (`single_lane_*`), which separates the pipeline's own latency from priority scheduling;
 3. peak RSS (VmHWM) of each service over both phases;
 4. the ceilings: a raw aiohttp blast (bench.webhooks, concurrency 20) at the same receiver process,
+   and the webhook provider alone sending N to it, as the worker configures it (`provider_cpu_us`:
+   this process's CPU per delivery, beside the worker's `cpu_us_channel_webhook`),
    and the same three stages built from the raw parts only (bench.raw_pipeline: `raw_pipeline_per_s`
    and its `raw_cpu_us_*`), N notifications through each after Tidings' services stopped; and the
    peer a Python team would use, a Celery worker on Redis (bench.celery_peer, `celery_*`);
@@ -41,7 +43,7 @@ from bench.machine import CpuMeter, peak_rss_mb
 from bench.profiles import Profiles
 from bench.receiver import ReceiverProcess
 from bench.testbed import Testbed, notification, publish_all, wait_for
-from bench.webhooks import raw
+from bench.webhooks import raw, tidings
 from cli.processes import PIPELINE
 from consumer.codec import Codec
 from consumer.events import NOTIFICATION, lane
@@ -117,6 +119,14 @@ def celery_figures(receiver: ReceiverProcess, count: int) -> dict:
     return figures | {"celery_pipeline_cpu_us": round(figures["celery_worker_cpu_us"] + figures["celery_redis_cpu_us"], 1)}
 
 
+def provider_cpu_us(url: str, count: int) -> float:
+    """CPU microseconds per delivery of the webhook provider alone, in this process, configured as
+    the pipeline's worker is (no signing secret), sending `count` to the pipeline's receiver."""
+    started = time.process_time()
+    asyncio.run(tidings(url, count, 20, signed=False))
+    return round(1e6 * (time.process_time() - started) / count, 1)
+
+
 @contextlib.contextmanager
 def cpu_neighbour(running: bool):
     """A CPU-bound process beside the pipeline (a busy loop), for the whole measurement."""
@@ -163,12 +173,13 @@ def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None 
         rss["broker_rss_mb"] = peak_rss_mb(bed.broker.process.pid)
         bed.stop_services()
         ceiling = asyncio.run(raw(receiver.url, events, 20, body={"notification_id": "ceiling", "created_at": "-"}))
+        provider_cpu = provider_cpu_us(receiver.url, events)
         pipeline_ceiling = raw_pipeline.ceiling(bed, bed.settings("raw", database=True), receiver, events)
         celery = celery_figures(receiver, events)
     service_rss = [v for k, v in rss.items() if k != "broker_rss_mb"]
     return {"events": events, "notifications_per_s": round(rate, 1),
             "receiver_ceiling_deliveries_per_s": round(ceiling, 1), "paced_per_s": round(rate / 2, 1),
-            "paced_notifications": len(ids), **cpu, **pipeline_ceiling, **celery, **latency, **rss, "max_service_rss_mb": max(service_rss)}
+            "paced_notifications": len(ids), **cpu, "provider_cpu_us": provider_cpu, **pipeline_ceiling, **celery, **latency, **rss, "max_service_rss_mb": max(service_rss)}
 
 
 def main() -> None:

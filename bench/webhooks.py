@@ -53,10 +53,10 @@ async def bounded(concurrency: int, jobs) -> None:
     await asyncio.gather(*(one(j) for j in jobs))
 
 
-async def tidings(url: str, count: int, concurrency: int) -> float:
+async def tidings(url: str, count: int, concurrency: int, signed: bool = True) -> float:
     settings = Settings(webhook_per_endpoint_concurrency=concurrency, webhook_concurrency=concurrency,
                         webhook_allowed_targets="127.0.0.1",
-                        webhook_signing_secrets="whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                        webhook_signing_secrets="whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" if signed else None)
     provider = WebhookProvider(settings)
     await provider.start()
     messages = [message(url, i) for i in range(count)]

@@ -57,7 +57,7 @@ def column_widths(headers: Sequence[str], rows: Sequence[Sequence[str]], width: 
 def show_records(console: Console, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """One paragraph per row: its `key: value` pairs (empty values left out) filled into lines of
     the terminal's width without ever splitting a pair, so every value stays whole for copying."""
-    lines = [title]
+    lines, width = [title], console.width  # rich measures the terminal at each ask (~50 us)
     for row in rows:
         lines.append("")
         line = ""
@@ -65,7 +65,7 @@ def show_records(console: Console, title: str, headers: Sequence[str], rows: Seq
             if not value:
                 continue
             pair = f"{header}: {' '.join(value.splitlines())}"
-            if line and cell_len(line + GAP + pair) > console.width:
+            if line and cell_len(line + GAP + pair) > width:
                 lines.append(line)
                 line = ""
             line = f"{line}{GAP}{pair}" if line else pair
