@@ -30,7 +30,7 @@ import psycopg
 from bench.delivery_history import described, fill
 from bench.sink import delivery_events, sink_rate
 from bench.testbed import Testbed
-from tracking.summary import NO_JIT, delivery_stats, stats_queries
+from tracking.summary import STATS_SETTINGS, delivery_stats, stats_queries
 from tracking.timeline import notification_status, status_queries, timeline
 
 STATS_BY = ("channel", "status", "provider", "priority")
@@ -89,7 +89,7 @@ def plans(database_url: str, notification_ids: dict[str, str]) -> str:
                     for name, query in zip(("timeline", "notification_status"), status_queries(notification_id))}
     text = []
     with psycopg.connect(database_url) as conn:
-        conn.execute(NO_JIT)  # as delivery_stats runs them (the status queries never reach JIT's threshold)
+        conn.execute(STATS_SETTINGS)  # as delivery_stats runs them (the status queries never reach JIT's threshold)
         for title, (sql, params) in queries.items():
             plan = "\n".join(row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params))
             text.append(f"== {title}\n{sql.strip()}\n\n{plan}\n")
