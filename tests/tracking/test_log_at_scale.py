@@ -5,6 +5,7 @@ bench.sink_scale measures the same at 20M events."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import psycopg
 import pytest
@@ -57,7 +58,12 @@ def test_stats_counts_suppressed_and_retries_from_their_own_indexes(log):
             " WHERE inhparent = 'delivery_events_retry_scheduled_idx'::regclass")}
     retries_plan = plan(log, retries, params)
     assert any(name in retries_plan for name in partials), retries_plan
-    assert "Seq Scan on delivery_events" not in retries_plan, retries_plan
+    # Soon after midnight today's partition holds a few thousand events at most (a full day 34,560),
+    # and reading it whole can be the right plan; no full day is read whole.
+    scanned = re.findall(r"Seq Scan on (delivery_events\w*)", retries_plan)
+    with psycopg.connect(log) as conn:
+        sizes = {name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] for name in scanned}
+    assert all(rows < 10_000 for rows in sizes.values()), (sizes, retries_plan)
 
 
 def test_one_delivery_and_pruning_do_not_read_whole_tables(log):
