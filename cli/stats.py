@@ -31,8 +31,8 @@ def stats_command(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         err.print(f"tidings stats: {exc}")
         return 2
-    with psycopg.connect(settings.database_url) as conn:
-        report = delivery_stats(conn, since, by)
+    with psycopg.connect(settings.database_url) as conn, psycopg.connect(settings.database_url) as beside:
+        report = delivery_stats(conn, since, by, beside=beside)
     if args.json:
         print(json.dumps(report))
         return 0

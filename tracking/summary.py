@@ -6,9 +6,11 @@ The window selects deliveries by when they were created (their first event, the 
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
 import psycopg
+from psycopg import sql
 
 from consumer.channel_specs import registry
 from tracking.rows import Query, fetch_all, fetch_all_async
@@ -155,15 +157,35 @@ def _empty() -> dict:
 
 
 def delivery_stats(conn: psycopg.Connection, since: dt.datetime | dt.timedelta, by: Iterable[str] = (),
-                   until: dt.datetime | None = None, tenants: Iterable[str] | None = None) -> dict:
+                   until: dt.datetime | None = None, tenants: Iterable[str] | None = None,
+                   beside: psycopg.Connection | None = None) -> dict:
     """Statistics of the deliveries created in [since, until): `totals`, and one entry per
-    combination of the `by` columns in `groups`. `since` is a moment or an age (timedelta)."""
+    combination of the `by` columns in `groups`. `since` is a moment or an age (timedelta).
+    With `beside`, a second connection, the suppressed and retry counts run on it while `conn`
+    computes the deliveries' (the longest: 0.56 s of 0.75 at 20M events), both in one snapshot."""
     by = check_by(by)
     start, end = _window(since, until)
+    queries = stats_queries(start, end, by, tenants)
     with conn.transaction():
-        conn.execute(STATS_SETTINGS)
-        results = fetch_all(conn, stats_queries(start, end, by, tenants))
+        if beside is None:
+            conn.execute(STATS_SETTINGS)
+            results = fetch_all(conn, queries)
+        else:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # the snapshot lasts the transaction
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            conn.execute(STATS_SETTINGS)
+            with ThreadPoolExecutor(1, thread_name_prefix="stats") as pool:
+                rest = pool.submit(_in_snapshot, beside, snapshot, queries[1:])
+                results = fetch_all(conn, queries[:1]) + rest.result()
     return _combine(start, end, by, results)
+
+
+def _in_snapshot(conn: psycopg.Connection, snapshot: str, queries: list[Query]) -> list[list[dict]]:
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        conn.execute(STATS_SETTINGS)
+        return fetch_all(conn, queries)
 
 
 async def delivery_stats_async(conn: psycopg.AsyncConnection, since: dt.datetime | dt.timedelta,

@@ -115,6 +115,20 @@ def test_async_variant_gives_the_same_report(seeded):
         assert asyncio.run(go()) == delivery_stats(conn, T0, by=["channel"], until=NOW)
 
 
+def test_with_a_second_connection_the_same_report(seeded):
+    """The CLI hands a second connection: the suppressed and retry counts run there at the same
+    time, in the snapshot of the first (imported there); afterwards both connections are idle."""
+    with psycopg.connect(seeded) as conn, psycopg.connect(seeded) as beside:
+        alone = delivery_stats(conn, T0, by=["channel", "status"], until=NOW)
+        together = delivery_stats(conn, T0, by=["channel", "status"], until=NOW, beside=beside)
+        assert together == alone
+        assert together["totals"]["retries_by_tier"] == {"10s": 2, "1m": 1}
+        assert together["totals"]["suppressed_by_reason"] == {"opted_out": 1, "quiet_hours": 1}
+        for connection in (conn, beside):
+            assert connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
 def test_unknown_grouping_is_refused_before_any_query(database_url):
     with psycopg.connect(database_url) as conn:  # not migrated: a query would fail differently
         with pytest.raises(ValueError, match="cannot group by 'recipient'.*channel"):
