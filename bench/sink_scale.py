@@ -74,10 +74,11 @@ def query_seconds(fn, runs: int = 3) -> float:
 
 def read_side(database_url: str, notification_id: str) -> dict:
     stats = ["stats", "--since", "24h", "--by", ",".join(STATS_BY)]
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url) as conn, psycopg.connect(database_url) as beside:  # as the CLI runs it
         return {"stats_cli_s": cli_seconds(database_url, stats),
                 "status_cli_s": cli_seconds(database_url, ["status", notification_id]),
-                "stats_query_s": query_seconds(lambda: delivery_stats(conn, dt.timedelta(hours=24), STATS_BY)),
+                "stats_query_s": query_seconds(lambda: delivery_stats(conn, dt.timedelta(hours=24), STATS_BY,
+                                                                      beside=beside)),
                 "status_query_s": query_seconds(lambda: (notification_status(conn, notification_id),
                                                          timeline(conn, notification_id)))}
 
