@@ -4,12 +4,13 @@ partitions the consume loop pauses so that a lower lane waits while a higher one
 A lane is behind while one of its partitions has returned `lag_messages` or more since its last
 end-of-partition (or has not reported one since it was assigned): a backlog in Kafka. A consumer
 that keeps up sees a few messages and then the end, so steady mixed traffic pauses nothing; a real
-backlog in a higher lane does. A lane is also behind while it holds `in_flight_messages` (half the
-in-flight bound, in the consume loop) in flight: a backlog already fetched. Fewer in flight is not
-a backlog: at a steady rate a lane always has rate x time-in-stage messages in flight, and pausing
-the lanes below for that starved them at half load (LOW waited 25-30 s); the channel workers'
-send slots serve the higher lanes' in-flight messages first anyway. High watermarks are not used:
-Tansu reports wrong ones after batched produce; end-of-partition events are right.
+backlog in a higher lane does. A lane that has reached its end is not behind, however much of it is
+still in flight: the lanes below are fetched while its last batches are worked on and queue behind
+them in the stages (the router's grouped calls and the workers' send slots take the most urgent
+first), so a stage is not left idle while a resumed lane's first batch makes its way through.
+Counting a lane's messages in flight as a backlog starved LOW at half load (it waited 25-30 s).
+High watermarks are not used: Tansu reports wrong ones after batched produce; end-of-partition
+events are right.
 
 Pausing discards prefetched messages and a resume takes 0.02 s to about a second before the first
 fetch, so a paused lane resumes only after no higher lane has been behind for `resume_after_s` (hysteresis).
@@ -44,11 +45,10 @@ def split_by_lane(messages: list) -> list[list]:
 
 class PriorityLanes:
     def __init__(self, resume_after_s: float = 0.1, max_pause_s: float = 30.0, lag_messages: int = 100,
-                 clock: Callable[[], float] = time.monotonic, in_flight_messages: int | None = None):
+                 clock: Callable[[], float] = time.monotonic):
         self.resume_after_s = resume_after_s
         self.max_pause_s = max_pause_s
         self.lag_messages = max(1, lag_messages)
-        self.in_flight_messages = max(1, in_flight_messages or lag_messages)
         self.clock = clock
         self.ranks: dict[Key, int] = {}           # assigned lane partitions
         self.since_end: dict[Key, int] = {}       # messages returned since the last end-of-partition
@@ -82,19 +82,14 @@ class PriorityLanes:
     def partitions_of(self, rank: int) -> set[Key]:
         return {k for k, r in self.ranks.items() if r == rank}
 
-    def busy_lanes(self, in_flight: dict[Key, int]) -> set[int]:
+    def busy_lanes(self) -> set[int]:
         """The lanes that are behind."""
-        busy = {self.ranks[k] for k, n in self.since_end.items() if n >= self.lag_messages}
-        working: dict[int, int] = {}
-        for key, count in in_flight.items():
-            if key in self.ranks:
-                working[self.ranks[key]] = working.get(self.ranks[key], 0) + count
-        return busy | {rank for rank, count in working.items() if count >= self.in_flight_messages}
+        return {self.ranks[k] for k, n in self.since_end.items() if n >= self.lag_messages}
 
-    def to_pause(self, in_flight: dict[Key, int]) -> set[Key]:
+    def to_pause(self) -> set[Key]:
         """The lane partitions to keep paused now; call once per loop turn."""
         now = self.clock()
-        busy = self.busy_lanes(in_flight)
+        busy = self.busy_lanes()
         top = self.top()
         paused: set[Key] = set()
         for rank in sorted(set(self.ranks.values())):

@@ -186,8 +186,8 @@ class Settings(Section):
     priority_max_pause_s: float = Field(30.0, description=(
         "a lane paused this long runs for a sixth of it even if higher lanes stay busy (0: strict, no limit)"))
     priority_lag_messages: int = Field(100, description=(
-        "a lane with this many messages fetched since it last reached the end of its partitions (or with half "
-        "of `TIDINGS_MAX_IN_FLIGHT` in flight) is behind and pauses the lanes below it"))
+        "a lane with this many messages fetched since it last reached the end of its partitions is behind "
+        "and pauses the lanes below it"))
     priority_send_slots: int = Field(100, description=(
         "concurrent sends per channel worker, handed out highest priority first; never fewer than the "
         "provider's own concurrency (`TIDINGS_WEBHOOK_CONCURRENCY`); 0: no gate"))

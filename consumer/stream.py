@@ -93,8 +93,7 @@ class StreamConsumer(Rebalancing):
         self.backpressure = False  # lower lanes paused: in flight reached the bound minus the reserve
         self.top_backpressure = False  # everything paused: in flight reached the bound
         self.lanes = PriorityLanes(settings.priority_resume_after_s, settings.priority_max_pause_s,
-                                   settings.priority_lag_messages, clock=time.monotonic,
-                                   in_flight_messages=max(settings.priority_lag_messages, self.max_in_flight // 2))
+                                   settings.priority_lag_messages, clock=time.monotonic)
         self.running = False
         self.failure: BaseException | None = None
         self.broker_error: str | None = None
@@ -299,7 +298,7 @@ class StreamConsumer(Rebalancing):
             self.top_backpressure = True
         elif in_flight < self.max_in_flight - reserve:
             self.top_backpressure = False
-        by_priority = self.lanes.to_pause(self.tracker.in_flight_by_partition())
+        by_priority = self.lanes.to_pause()
         if self.held_until is not None or self.top_backpressure or self.isolation.holding:
             wanted = set(self.assigned)
         elif self.backpressure:

@@ -35,44 +35,44 @@ def test_a_few_messages_from_a_caught_up_lane_pause_nothing_a_backlog_does():
     lanes = lanes_at_end(clock, URGENT, LOW, lag_messages=100)
     for _ in range(99):
         lanes.fetched(URGENT)
-    assert lanes.to_pause({URGENT: 99}) == set()  # 99 then the end: a consumer that keeps up
+    assert lanes.to_pause() == set()  # 99 then the end: a consumer that keeps up
     lanes.reached_end(URGENT)
     for _ in range(100):
         lanes.fetched(URGENT)
-    assert lanes.to_pause({}) == {LOW}  # 100 without reaching the end: URGENT is behind
+    assert lanes.to_pause() == {LOW}  # 100 without reaching the end: URGENT is behind
     lanes.reached_end(URGENT)
-    assert lanes.to_pause({URGENT: 100}) == {LOW}  # caught up with Kafka, but 100 still in flight
+    assert lanes.to_pause() == {LOW}  # caught up with Kafka, but not for resume_after_s yet
     clock.now += 1
-    assert lanes.to_pause({URGENT: 3}) == set()
+    assert lanes.to_pause() == set()  # however many of its messages are still being worked on
 
 
 def test_lower_lanes_pause_while_a_higher_lane_has_lag_and_resume_after_it_drains():
     clock = Clock()
     lanes = lanes_at_end(clock, URGENT, HIGH, LOW, LOW_1, RETRY)
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
     lanes.fetched(URGENT)
-    assert lanes.to_pause({}) == {HIGH, LOW, LOW_1}  # the top lane and retry tiers never
+    assert lanes.to_pause() == {HIGH, LOW, LOW_1}  # the top lane and retry tiers never
     lanes.reached_end(URGENT)
-    assert lanes.to_pause({URGENT: 1}) == {HIGH, LOW, LOW_1}  # still in flight: still busy
+    assert lanes.to_pause() == {HIGH, LOW, LOW_1}  # at its end, but not for resume_after_s yet
     clock.now += 0.2
-    assert lanes.to_pause({}) == {HIGH, LOW, LOW_1}  # idle, but not for resume_after_s yet
+    assert lanes.to_pause() == {HIGH, LOW, LOW_1}  # idle, but not for resume_after_s yet
     clock.now += 0.5
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
 
 
 def test_a_lane_waits_for_every_higher_lane_and_the_top_lane_for_none():
     clock = Clock()
     lanes = lanes_at_end(clock, URGENT, HIGH, LOW)
     lanes.fetched(HIGH)
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
     lanes.fetched(URGENT)
-    assert lanes.to_pause({}) == {HIGH, LOW}
+    assert lanes.to_pause() == {HIGH, LOW}
     lanes.reached_end(URGENT)
     clock.now += 1
-    assert lanes.to_pause({}) == {LOW}  # HIGH runs again; LOW still waits for it
+    assert lanes.to_pause() == {LOW}  # HIGH runs again; LOW still waits for it
     lanes.reached_end(HIGH)
     clock.now += 1
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
 
 
 def test_hysteresis_a_trickle_of_urgent_work_does_not_resume_and_re_pause_each_time():
@@ -81,10 +81,10 @@ def test_hysteresis_a_trickle_of_urgent_work_does_not_resume_and_re_pause_each_t
     decisions = []
     for _ in range(10):  # one urgent message every 0.3 s, each done at once
         lanes.fetched(URGENT)
-        decisions.append(lanes.to_pause({}))
+        decisions.append(lanes.to_pause())
         lanes.reached_end(URGENT)
         clock.now += 0.3
-        decisions.append(lanes.to_pause({}))
+        decisions.append(lanes.to_pause())
     assert all(d == {LOW} for d in decisions)
 
 
@@ -92,71 +92,71 @@ def test_a_lane_paused_for_max_pause_s_runs_for_a_while_even_if_higher_lanes_sta
     clock = Clock()
     lanes = lanes_at_end(clock, URGENT, LOW, max_pause_s=30.0)
     lanes.fetched(URGENT)
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
     clock.now += 29
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
     clock.now += 1
-    assert lanes.to_pause({}) == set()  # 30 s paused: runs for 5 s
+    assert lanes.to_pause() == set()  # 30 s paused: runs for 5 s
     clock.now += 4.9
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
     clock.now += 0.2
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
 
 
 def test_unknown_partitions_count_as_busy_until_their_first_end_of_partition():
     clock = Clock()
     lanes = PriorityLanes(0.5, 30.0, 1, clock=clock)
     lanes.assigned([URGENT, LOW])
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
     lanes.reached_end(URGENT)
     clock.now += 1
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
 
 
 def test_after_a_rebalance_newly_assigned_lower_partitions_are_paused_again():
     clock = Clock()
     lanes = lanes_at_end(clock, URGENT, LOW)
     lanes.fetched(URGENT)
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
     lanes.revoked([LOW])
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
     lanes.assigned([LOW, LOW_1])  # the group handed LOW back, and another LOW partition
-    assert lanes.to_pause({}) == {LOW, LOW_1}
+    assert lanes.to_pause() == {LOW, LOW_1}
     lanes.revoked([URGENT])  # the higher lane went to another consumer: nothing holds LOW here
     lanes.reached_end(LOW)
     lanes.reached_end(LOW_1)
     clock.now += 1
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
 
 
 def test_a_resumed_lane_that_got_messages_while_paused_pauses_the_lanes_below_again():
     clock = Clock()
     lanes = lanes_at_end(clock, URGENT, HIGH, LOW)
     lanes.fetched(URGENT)
-    assert lanes.to_pause({}) == {HIGH, LOW}
+    assert lanes.to_pause() == {HIGH, LOW}
     lanes.reached_end(URGENT)
     clock.now += 1
-    assert lanes.to_pause({}) == set()  # HIGH was at its end: both resume together
+    assert lanes.to_pause() == set()  # HIGH was at its end: both resume together
     lanes.fetched(HIGH)  # HIGH had got messages meanwhile
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
     lanes.reached_end(HIGH)
     clock.now += 0.5
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
 
 
 def test_a_lane_never_fetched_holds_the_lanes_below_until_it_reports_its_end():
     clock = Clock()
     lanes = PriorityLanes(0.5, 30.0, 1, clock=clock)
     lanes.assigned([URGENT, HIGH, LOW])  # at start nothing is known
-    assert lanes.to_pause({}) == {HIGH, LOW}
+    assert lanes.to_pause() == {HIGH, LOW}
     lanes.reached_end(URGENT)
     clock.now += 1
-    assert lanes.to_pause({}) == {LOW}  # HIGH resumes; LOW waits for HIGH's first report
+    assert lanes.to_pause() == {LOW}  # HIGH resumes; LOW waits for HIGH's first report
     clock.now += 5
-    assert lanes.to_pause({}) == {LOW}
+    assert lanes.to_pause() == {LOW}
     lanes.reached_end(HIGH)
     clock.now += 0.5
-    assert lanes.to_pause({}) == set()
+    assert lanes.to_pause() == set()
 
 
 class Fetched:
