@@ -137,8 +137,8 @@ class Settings(Section):
                                                      "`<prefix>.channel.<name>`, `<prefix>.sink`")
     batch_size: int = Field(500, description="messages fetched per batch")
     max_in_flight: int = Field(5000, description=(
-        "messages fetched but unfinished before the consumer pauses its partitions (the sink keeps room for at "
-        "least 20 of its batches); part of the bound on work redone after a crash (see "
+        "messages fetched but unfinished before the consumer stops fetching (and pauses its partitions after a "
+        "second at the bound; the sink keeps room for at least 20 of its batches); part of the bound on work redone after a crash (see "
         "[Delivery semantics](operations.md#delivery-semantics))"))
     session_timeout_ms: int = Field(10000, description="consumer group session timeout")
     shutdown_grace_s: float = Field(5.0, description=(

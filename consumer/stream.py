@@ -8,8 +8,9 @@ message's problem, not the stage's (consumer.isolation); an outage of the broker
 the stage until it is over. On a retry tier, a message whose tidings-due-at is in the future is
 kept in memory with everything after it from its partition, and only that partition is paused
 until it is due (resume restarts after the last message fetched, so nothing is skipped); main
-lanes ignore due times. Backpressure, holds and strict priority (consumer.priority) pause
-partitions while the loop keeps polling, so the consumer never leaves its group.
+lanes ignore due times. At the in-flight bound the loop waits for work to finish; when that
+lasts, backpressure pauses partitions. Holds and strict priority (consumer.priority) pause them too,
+while the loop keeps polling, so the consumer never leaves its group.
 
 Rebalances are cooperative where the assignor allows: only partitions that move are revoked, and
 a revoked partition's in-flight work is finished (for up to shutdown_grace_s) and committed before
@@ -54,6 +55,13 @@ BUSY_FETCH_WAIT_S = 0.005
 # With nothing in flight: consume() waits this long for a full batch before returning fewer, so it
 # bounds what a quiet stream adds to each message's latency per stage (0.1 s held p50 near 0.2 s).
 IDLE_FETCH_WAIT_S = 0.02
+# At the in-flight bound the loop stops fetching for up to this long before it pauses every
+# partition. librdkafka notices a resume only when its broker thread next wakes, which with every
+# partition paused (no fetch in flight) is up to a second later: the stage sat idle that long
+# after each full spell (seen: 0.6-0.9 s stalls, one in every few at a backlog). Not consuming
+# leaves the prefetch running (bounded by librdkafka's queue), so work resumes at once; the pause
+# after this long keeps a stage that stays full from holding a rebalance or prefetching for long.
+FULL_PAUSE_AFTER_S = 1.0
 
 
 class WaitingPartition:
@@ -91,7 +99,8 @@ class StreamConsumer(Rebalancing):
         self.held_until: float | None = None
         self.held_reason = ""
         self.backpressure = False  # lower lanes paused: in flight reached the bound minus the reserve
-        self.top_backpressure = False  # everything paused: in flight reached the bound
+        self.top_backpressure = False  # nothing fetched: in flight reached the bound
+        self._full_since = 0.0  # monotonic time top_backpressure began
         self.lanes = PriorityLanes(settings.priority_resume_after_s, settings.priority_max_pause_s,
                                    settings.priority_lag_messages, clock=time.monotonic)
         self.running = False
@@ -168,8 +177,11 @@ class StreamConsumer(Rebalancing):
                 if released := self._release_due():
                     self._start(released)
                 self._update_pauses()
-                # Never fetch past the in-flight bound; at the bound every partition is paused and
-                # consume() only keeps the group membership alive.
+                if self._full_briefly():
+                    await self._wait_for_room()
+                    continue
+                # Never fetch past the in-flight bound; at the bound for long every partition is
+                # paused and consume() only keeps the group membership alive.
                 room = max(1, min(self.batch_size, self.max_in_flight - self.tracker.in_flight()))
                 wait = BUSY_FETCH_WAIT_S if self._tasks else self._idle_wait()
                 messages = await self._fetch_thread(consumer.consume, room, wait)
@@ -186,6 +198,18 @@ class StreamConsumer(Rebalancing):
             self._fetcher.shutdown(wait=False)
         if self.failure is not None:
             raise self.failure
+
+    def _full_briefly(self) -> bool:
+        """At the in-flight bound for less than FULL_PAUSE_AFTER_S: wait for room, fetch nothing."""
+        return self.top_backpressure and time.monotonic() - self._full_since < FULL_PAUSE_AFTER_S
+
+    async def _wait_for_room(self) -> None:
+        """Until a batch finishes, or at most a loop turn (due retries, stop, the pause deadline)."""
+        timeout = max(0.0, min(self.idle_wait_s, self._full_since + FULL_PAUSE_AFTER_S - time.monotonic()))
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await asyncio.sleep(timeout)
 
     def _idle_wait(self) -> float:
         """Block in consume() at most until the next partition comes due."""
@@ -295,13 +319,15 @@ class StreamConsumer(Rebalancing):
         elif in_flight <= self.max_in_flight // 2:
             self.backpressure = False
         if in_flight >= self.max_in_flight:
+            if not self.top_backpressure:
+                self._full_since = time.monotonic()
             self.top_backpressure = True
         elif in_flight < self.max_in_flight - reserve:
             self.top_backpressure = False
         by_priority = self.lanes.to_pause()
-        if self.held_until is not None or self.top_backpressure or self.isolation.holding:
+        if self.held_until is not None or self.isolation.holding or (self.top_backpressure and not self._full_briefly()):
             wanted = set(self.assigned)
-        elif self.backpressure:
+        elif self.backpressure and top is not None:
             wanted = self.assigned - (self.lanes.partitions_of(top) - set(self.waiting))
         else:
             wanted = (set(self.waiting) | by_priority) & self.assigned

@@ -1,0 +1,96 @@
+"""The consume loop at its in-flight bound, on the real broker: it never hands over more than the
+bound, and a brief full spell stops the fetching without pausing any partition (a resume after a
+pause of every partition reached librdkafka up to a second late: the stage sat idle). A spell that
+lasts pauses everything, so the loop only keeps its group membership alive."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+from consumer import stream as stream_module
+from consumer.metrics import ServiceMetrics
+from consumer.publisher import Publisher
+from consumer.stream import StreamConsumer
+from consumer.topics import Topics
+
+BOUND = 4
+
+
+def _publish(settings, topic: str, count: int) -> None:
+    publisher = Publisher.from_settings(settings)
+    for i in range(count):
+        publisher.publish_sync(topic, f"m-{i}".encode(), key=f"k-{i}".encode())
+    assert publisher.close() == 0
+
+
+def _run(stream: StreamConsumer, until, timeout: float = 60) -> None:
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        runner = asyncio.create_task(stream.run(stop))
+        deadline = time.monotonic() + timeout
+        while not until():
+            assert not runner.done(), "the consume loop ended"
+            assert time.monotonic() < deadline, "timed out"
+            await asyncio.sleep(0.005)
+        stop.set()
+        await runner
+
+    asyncio.run(scenario())
+
+
+def test_brief_full_spells_hand_over_no_more_than_the_bound_and_pause_nothing(settings):
+    topic = Topics(settings.topic_prefix).channel("webhook", "normal")
+    _publish(settings, topic, 60)
+    handled: list[str] = []
+    in_flight: list[int] = []
+    paused_while_full: list[int] = []
+
+    async def handle(messages) -> None:
+        in_flight.append(stream.tracker.in_flight())
+        await asyncio.sleep(0.05)
+        handled.extend(m.value().decode() for m in messages)
+
+    stream = StreamConsumer(settings, ServiceMetrics("test"), f"{settings.group_prefix}.bound", [topic], handle,
+                            batch_size=2, max_in_flight=BOUND)
+
+    def until() -> bool:
+        if stream.top_backpressure:
+            paused_while_full.append(len(stream._paused))
+        return len(handled) >= 60
+
+    _run(stream, until)
+
+    assert sorted(handled) == sorted(f"m-{i}" for i in range(60))
+    assert max(in_flight) == BOUND, in_flight
+    assert paused_while_full and set(paused_while_full) == {0}, paused_while_full
+
+
+def test_a_lasting_full_spell_pauses_every_partition(settings, monkeypatch):
+    monkeypatch.setattr(stream_module, "FULL_PAUSE_AFTER_S", 0.3)
+    topic = Topics(settings.topic_prefix).channel("webhook", "normal")
+    _publish(settings, topic, 10)
+    release = asyncio.Event()
+    handled: list[str] = []
+    paused_at_release: list[float] = []  # how long after the bound was reached
+
+    async def handle(messages) -> None:
+        await release.wait()
+        handled.extend(m.value().decode() for m in messages)
+
+    stream = StreamConsumer(settings, ServiceMetrics("test"), f"{settings.group_prefix}.full", [topic], handle,
+                            batch_size=2, max_in_flight=BOUND)
+    full_at: list[float] = []
+
+    def until() -> bool:
+        if stream.top_backpressure and not full_at:
+            full_at.append(time.monotonic())
+        if full_at and not release.is_set() and stream._paused == stream.assigned and stream.assigned:
+            paused_at_release.append(time.monotonic() - full_at[0])
+            release.set()
+        return len(handled) >= 10
+
+    _run(stream, until)
+    assert paused_at_release, "every partition was never paused while the bound held"
+    assert paused_at_release[0] >= 0.25, "paused at once, not after FULL_PAUSE_AFTER_S"
+    assert sorted(handled) == sorted(f"m-{i}" for i in range(10))
+    assert stream._paused == set(), "the partitions stayed paused after the work was done"
