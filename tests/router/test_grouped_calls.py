@@ -179,3 +179,27 @@ def test_a_full_round_takes_the_most_urgent_calls_and_a_call_left_out_goes_first
     asyncio.run(scenario())
     # Each round is full with urgent items until LOW has been left out twice; then it goes first.
     assert rounds == [["busy"], ["u0a", "u0b"], ["u1a", "u1b"], ["low"], ["u2a", "u2b"], ["u3a", "u3b"]]
+
+
+def test_a_call_bigger_than_a_round_waits_in_parts_and_an_urgent_call_goes_between_them():
+    rounds: list[list] = []
+    release = threading.Semaphore(0)
+
+    def step(items: list) -> list:
+        release.acquire(timeout=5)
+        rounds.append(list(items))
+        return [item.upper() for item in items]
+
+    async def scenario():
+        grouped = GroupedCalls(lambda s, items: s(items), max_items=2)
+        low = asyncio.create_task(grouped.call(step, ["l1", "l2", "l3", "l4", "l5"], rank=3))
+        await asyncio.sleep(0.05)  # its first part holds the connection
+        urgent = asyncio.create_task(grouped.call(step, ["u1"], rank=0))
+        await asyncio.sleep(0.05)
+        for _ in range(4):
+            release.release()
+        return await low, await urgent
+
+    low, urgent = asyncio.run(scenario())
+    assert low == ["L1", "L2", "L3", "L4", "L5"] and urgent == ["U1"]
+    assert rounds == [["l1", "l2"], ["u1"], ["l3", "l4"], ["l5"]]
