@@ -9,38 +9,16 @@ import time
 
 from consumer import stream as stream_module
 from consumer.metrics import ServiceMetrics
-from consumer.publisher import Publisher
 from consumer.stream import StreamConsumer
 from consumer.topics import Topics
+from tests.consumer.test_isolation import publish, run_until
 
 BOUND = 4
 
 
-def _publish(settings, topic: str, count: int) -> None:
-    publisher = Publisher.from_settings(settings)
-    for i in range(count):
-        publisher.publish_sync(topic, f"m-{i}".encode(), key=f"k-{i}".encode())
-    assert publisher.close() == 0
-
-
-def _run(stream: StreamConsumer, until, timeout: float = 60) -> None:
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        runner = asyncio.create_task(stream.run(stop))
-        deadline = time.monotonic() + timeout
-        while not until():
-            assert not runner.done(), "the consume loop ended"
-            assert time.monotonic() < deadline, "timed out"
-            await asyncio.sleep(0.005)
-        stop.set()
-        await runner
-
-    asyncio.run(scenario())
-
-
 def test_brief_full_spells_hand_over_no_more_than_the_bound_and_pause_nothing(settings):
     topic = Topics(settings.topic_prefix).channel("webhook", "normal")
-    _publish(settings, topic, 60)
+    publish(settings, topic, [f"m-{i}" for i in range(60)])
     handled: list[str] = []
     in_flight: list[int] = []
     paused_while_full: list[int] = []
@@ -58,7 +36,7 @@ def test_brief_full_spells_hand_over_no_more_than_the_bound_and_pause_nothing(se
             paused_while_full.append(len(stream._paused))
         return len(handled) >= 60
 
-    _run(stream, until)
+    run_until(stream, until, poll_s=0.005)
 
     assert sorted(handled) == sorted(f"m-{i}" for i in range(60))
     assert max(in_flight) == BOUND, in_flight
@@ -68,7 +46,7 @@ def test_brief_full_spells_hand_over_no_more_than_the_bound_and_pause_nothing(se
 def test_a_lasting_full_spell_pauses_every_partition(settings, monkeypatch):
     monkeypatch.setattr(stream_module, "FULL_PAUSE_AFTER_S", 0.3)
     topic = Topics(settings.topic_prefix).channel("webhook", "normal")
-    _publish(settings, topic, 10)
+    publish(settings, topic, [f"m-{i}" for i in range(10)])
     release = asyncio.Event()
     handled: list[str] = []
     paused_at_release: list[float] = []  # how long after the bound was reached
@@ -89,7 +67,7 @@ def test_a_lasting_full_spell_pauses_every_partition(settings, monkeypatch):
             release.set()
         return len(handled) >= 10
 
-    _run(stream, until)
+    run_until(stream, until, poll_s=0.005)
     assert paused_at_release, "every partition was never paused while the bound held"
     assert paused_at_release[0] >= 0.25, "paused at once, not after FULL_PAUSE_AFTER_S"
     assert sorted(handled) == sorted(f"m-{i}" for i in range(10))

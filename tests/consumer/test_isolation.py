@@ -31,7 +31,7 @@ def committed(settings, group: str, topic: str) -> int:
         consumer.close()
 
 
-def run_until(stream: StreamConsumer, done, timeout: float = 60, during=None) -> None:
+def run_until(stream: StreamConsumer, done, timeout: float = 60, during=None, poll_s: float = 0.05) -> None:
     async def scenario() -> None:
         stop = asyncio.Event()
         runner = asyncio.create_task(stream.run(stop))
@@ -41,7 +41,7 @@ def run_until(stream: StreamConsumer, done, timeout: float = 60, during=None) ->
             assert time.monotonic() < deadline, "timed out"
             if during is not None:
                 during()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(poll_s)
         stop.set()
         await runner
 

@@ -156,14 +156,19 @@ def test_a_cancelled_caller_does_not_leave_the_others_waiting():
     assert asyncio.run(scenario()) == ["y"]
 
 
-def test_a_full_round_takes_the_most_urgent_calls_and_a_call_left_out_goes_first_later():
-    rounds: list[list] = []
-    release = threading.Semaphore(0)
-
+def rounds_step(rounds: list[list], release: threading.Semaphore, result=lambda items: items):
+    """A step that waits for a release, then records its round (the items it was called with)."""
     def step(items: list) -> list:
         release.acquire(timeout=5)
         rounds.append(list(items))
-        return items
+        return result(items)
+    return step
+
+
+def test_a_full_round_takes_the_most_urgent_calls_and_a_call_left_out_goes_first_later():
+    rounds: list[list] = []
+    release = threading.Semaphore(0)
+    step = rounds_step(rounds, release)
 
     async def scenario():
         grouped = GroupedCalls(lambda s, items: s(items), max_items=2, max_rounds=2)
@@ -184,11 +189,7 @@ def test_a_full_round_takes_the_most_urgent_calls_and_a_call_left_out_goes_first
 def test_a_call_bigger_than_a_round_waits_in_parts_and_an_urgent_call_goes_between_them():
     rounds: list[list] = []
     release = threading.Semaphore(0)
-
-    def step(items: list) -> list:
-        release.acquire(timeout=5)
-        rounds.append(list(items))
-        return [item.upper() for item in items]
+    step = rounds_step(rounds, release, lambda items: [item.upper() for item in items])
 
     async def scenario():
         grouped = GroupedCalls(lambda s, items: s(items), max_items=2)
