@@ -160,7 +160,9 @@ class StreamConsumer(Rebalancing):
             "error_cb": self._on_error,
             "logger": kafka_logging.log,  # librdkafka's own lines through logging, not stderr
         }
-        config.update({k: v for k, v in self.settings.kafka_common().items() if k == "partition.assignment.strategy"})
+        # The config file's [kafka] table may set these two as well; its value wins.
+        config.update({k: v for k, v in self.settings.kafka_common().items()
+                       if k in ("partition.assignment.strategy", "queued.max.messages.kbytes")})
         # Incremental (cooperative) assignment calls differ from eager ones; the client cannot say which it runs.
         self._cooperative = "cooperative" in config["partition.assignment.strategy"]
         return Consumer(config)

@@ -9,6 +9,7 @@ import time
 
 from consumer import stream as stream_module
 from consumer.metrics import ServiceMetrics
+from consumer.settings import Settings
 from consumer.stream import StreamConsumer
 from consumer.topics import Topics
 from tests.consumer.test_isolation import publish, run_until
@@ -72,3 +73,11 @@ def test_a_lasting_full_spell_pauses_every_partition(settings, monkeypatch):
     assert paused_at_release[0] >= 0.25, "paused at once, not after FULL_PAUSE_AFTER_S"
     assert sorted(handled) == sorted(f"m-{i}" for i in range(10))
     assert stream._paused == set(), "the partitions stayed paused after the work was done"
+
+
+def test_the_prefetch_is_capped_at_16_mb_unless_the_config_file_says_otherwise(monkeypatch):
+    configs: list[dict] = []
+    monkeypatch.setattr(stream_module, "Consumer", configs.append)
+    for kafka in ({}, {"queued.max.messages.kbytes": 4096}):
+        StreamConsumer(Settings(kafka=kafka), ServiceMetrics("test"), "g", ["t"], None)._make_consumer()
+    assert [c["queued.max.messages.kbytes"] for c in configs] == [16384, 4096]
