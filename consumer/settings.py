@@ -138,8 +138,8 @@ class Settings(Section):
     batch_size: int = Field(500, description="messages fetched per batch")
     max_in_flight: int = Field(5000, description=(
         "messages fetched but unfinished before the consumer stops fetching (and pauses its partitions after a "
-        "second at the bound; the sink keeps room for at least 20 of its batches); part of the bound on work redone after a crash (see "
-        "[Delivery semantics](operations.md#delivery-semantics))"))
+        "second at the bound; the sink keeps room for at least 20 of its batches); part of the bound on work "
+        "redone after a crash (see [Delivery semantics](operations.md#delivery-semantics))"))
     session_timeout_ms: int = Field(10000, description="consumer group session timeout")
     shutdown_grace_s: float = Field(5.0, description=(
         "how long SIGTERM, or the revocation of partitions in a rebalance, waits for their in-flight work "

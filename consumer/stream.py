@@ -330,7 +330,8 @@ class StreamConsumer(Rebalancing):
         elif in_flight < self.max_in_flight - reserve:
             self.top_backpressure = False
         by_priority = self.lanes.to_pause()
-        if self.held_until is not None or self.isolation.holding or (self.top_backpressure and not self._full_briefly()):
+        full_for_long = self.top_backpressure and not self._full_briefly()
+        if self.held_until is not None or self.isolation.holding or full_for_long:
             wanted = set(self.assigned)
         elif self.backpressure and top is not None:
             wanted = self.assigned - (self.lanes.partitions_of(top) - set(self.waiting))
