@@ -40,6 +40,7 @@ from channels.webhook.request import payload
 from cli.processes import stop_processes
 from consumer.codec import Codec, LocalSchemas
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, delivery_event, delivery_id, lane
+from consumer.publisher import GATHERED_LINGER_MS, PROMPT_LINGER_MS
 from consumer.settings import Settings
 from consumer.topics import Topics
 
@@ -65,9 +66,10 @@ def consumer_for(config: dict, topics: list[str]) -> Consumer:
     return consumer
 
 
-def producer_for(config: dict) -> Producer:
-    """The runtime's producer settings (consumer/publisher.py)."""
-    return Producer({**config["kafka"], "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+def producer_for(config: dict, linger_ms: int = PROMPT_LINGER_MS) -> Producer:
+    """The runtime's producer settings (consumer/publisher.py), with the same linger as the stage
+    it stands in for."""
+    return Producer({**config["kafka"], "enable.idempotence": True, "acks": "all", "linger.ms": linger_ms,
                      "message.timeout.ms": 60000})
 
 
@@ -158,7 +160,7 @@ def route(config: dict) -> None:
 
 async def deliver_all(config: dict) -> None:
     codec, names = Codec(LocalSchemas()), Topics(config["prefix"])
-    consumer, producer = consumer_for(config, names.all_channel(CHANNEL)), producer_for(config)
+    consumer, producer = consumer_for(config, names.all_channel(CHANNEL)), producer_for(config, GATHERED_LINGER_MS)
     acked, slots, running = Acknowledged(consumer), asyncio.Semaphore(config["concurrency"]), set()
 
     async def deliver(http: aiohttp.ClientSession, raw, batch: list) -> None:

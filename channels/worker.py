@@ -32,7 +32,7 @@ from consumer.isolation import describe
 from consumer.outages import dependency_of
 from consumer.outcomes import INTERNAL_ERROR, Deferred, Delivered, Outcome, Suppressed, Transient
 from consumer.priority_slots import PrioritySlots
-from consumer.publisher import Publisher
+from consumer.publisher import GATHERED_LINGER_MS, Publisher
 from consumer.retry_policy import DeadLetter, Retry, RetryPolicy
 from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
@@ -76,7 +76,8 @@ class ChannelWorker:
         self.stream = stream
 
     async def start(self) -> None:
-        self.publisher = Publisher.from_settings(self.settings)
+        # Nothing downstream waits for what a worker publishes: only its own offsets do.
+        self.publisher = Publisher.from_settings(self.settings, linger_ms=GATHERED_LINGER_MS)
         self.dead_letters = DeadLetters(self.publisher, self.names, self.group_id, self.name, self.metrics, self.clock)
         await self.provider.start()
         watch_circuits(self.metrics, self.name, self.channel, self.provider)

@@ -3,10 +3,13 @@ message, counts what was acknowledged per topic, and fails when one message is n
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from consumer.publisher import Publisher, PublishError
+from consumer import publisher as publisher_module
+from consumer.publisher import GATHERED_LINGER_MS, PROMPT_LINGER_MS, Publisher, PublishError
+from consumer.settings import Settings
 from consumer.topics import Topics
 from tests.pipeline import read_topic
 
@@ -62,3 +65,24 @@ def test_an_empty_batch_is_done_at_once():
         assert asyncio.run(publish()) == 0
     finally:
         publisher.close(timeout=0.1)
+
+
+def test_the_linger_is_the_stages_unless_the_config_file_says_otherwise(monkeypatch):
+    """A channel worker's output gathers for GATHERED_LINGER_MS; the router's leaves promptly; a
+    [kafka] linger.ms in the config file wins over both."""
+    configs: list[dict] = []
+
+    class Recorded:
+        def __init__(self, config):
+            configs.append(config)
+
+        def poll(self, timeout):
+            time.sleep(timeout)
+
+    monkeypatch.setattr(publisher_module, "Producer", Recorded)
+    made = [Publisher.from_settings(Settings()), Publisher.from_settings(Settings(), linger_ms=GATHERED_LINGER_MS),
+            Publisher.from_settings(Settings(kafka={"linger.ms": "50"}), linger_ms=GATHERED_LINGER_MS)]
+    for publisher in made:
+        publisher._running = False
+    assert [c["linger.ms"] for c in configs] == [PROMPT_LINGER_MS, 20, "50"]
+    assert PROMPT_LINGER_MS < GATHERED_LINGER_MS
