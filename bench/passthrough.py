@@ -13,10 +13,12 @@ import time
 
 from confluent_kafka import Consumer, Producer
 
+from consumer.stream import FETCH_WAIT_MS
+
 
 def copy(bootstrap: str, group: str, out_topic: str, count: int, in_topics: list[str]) -> float:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                         "session.timeout.ms": 6000, "heartbeat.interval.ms": 1200, "fetch.wait.max.ms": 100})
+                         "session.timeout.ms": 6000, "heartbeat.interval.ms": 1200, "fetch.wait.max.ms": FETCH_WAIT_MS})
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 5})
     consumer.subscribe(in_topics)

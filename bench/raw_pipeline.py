@@ -42,6 +42,7 @@ from consumer.codec import Codec, LocalSchemas
 from consumer.events import CHANNEL_MESSAGE, DELIVERY, NOTIFICATION, delivery_event, delivery_id, lane
 from consumer.publisher import GATHERED_LINGER_MS, PROMPT_LINGER_MS
 from consumer.settings import Settings
+from consumer.stream import FETCH_WAIT_MS
 from consumer.topics import Topics
 
 CHANNEL = "webhook"
@@ -58,7 +59,7 @@ def consumer_for(config: dict, topics: list[str]) -> Consumer:
     consumer = Consumer({**config["kafka"], "group.id": config["group"], "enable.auto.commit": True,
                          "auto.commit.interval.ms": config["commit_interval_ms"], "enable.auto.offset.store": False,
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000, "heartbeat.interval.ms": 1200,
-                         "fetch.wait.max.ms": 100})
+                         "fetch.wait.max.ms": FETCH_WAIT_MS})
     consumer.subscribe(topics)
     while not consumer.assignment():
         if consumer.consume(1, 0.1):  # nothing is published before every stage is ready

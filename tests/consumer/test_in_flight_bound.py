@@ -75,9 +75,10 @@ def test_a_lasting_full_spell_pauses_every_partition(settings, monkeypatch):
     assert stream._paused == set(), "the partitions stayed paused after the work was done"
 
 
-def test_the_prefetch_is_capped_at_16_mb_unless_the_config_file_says_otherwise(monkeypatch):
+def test_the_prefetch_cap_and_fetch_wait_are_the_runtimes_unless_the_config_file_says_otherwise(monkeypatch):
     configs: list[dict] = []
     monkeypatch.setattr(stream_module, "Consumer", configs.append)
-    for kafka in ({}, {"queued.max.messages.kbytes": 4096}):
+    for kafka in ({}, {"queued.max.messages.kbytes": 4096, "fetch.wait.max.ms": 500}):
         StreamConsumer(Settings(kafka=kafka), ServiceMetrics("test"), "g", ["t"], None)._make_consumer()
     assert [c["queued.max.messages.kbytes"] for c in configs] == [16384, 4096]
+    assert [c["fetch.wait.max.ms"] for c in configs] == [stream_module.FETCH_WAIT_MS, 500]
