@@ -55,7 +55,7 @@ BUSY_FETCH_WAIT_S = 0.005
 # With nothing in flight: consume() waits this long for a full batch before returning fewer, so it
 # bounds what a quiet stream adds to each message's latency per stage (0.1 s held p50 near 0.2 s).
 IDLE_FETCH_WAIT_S = 0.02
-FETCH_WAIT_MS = 20  # librdkafka's fetch.wait.max.ms (see _make_consumer)
+FETCH_WAIT_MS = 100  # librdkafka's fetch.wait.max.ms (see _make_consumer)
 # At the in-flight bound the loop stops fetching for up to this long before it pauses every
 # partition. librdkafka notices a resume only when its broker thread next wakes, which with every
 # partition paused (no fetch in flight) is up to a second later: the stage sat idle that long
@@ -151,9 +151,11 @@ class StreamConsumer(Rebalancing):
             "session.timeout.ms": self.settings.session_timeout_ms,
             "heartbeat.interval.ms": max(100, self.settings.session_timeout_ms // 5),
             # How long the broker may hold a fetch that finds nothing new. Tansu answers a waiting
-            # fetch only when this runs out, not when a message arrives: at 100 ms each stage added
-            # 27 ms p50 (52 ms at worst) between a produce and its consume, at 20 ms 5 ms (8 ms);
-            # idle, neither costs the consumer or the broker measurable CPU.
+            # fetch only when this runs out, not when a message arrives: at 100 ms each stage adds
+            # 27 ms p50 (52 ms at worst) between a produce and its consume, at 20 ms 5 ms (8 ms).
+            # But at 20 ms a loaded pipeline made many more, smaller fetches: the broker's CPU per
+            # notification rose from 248-416 to 512-594 us (bench.end_to_end throughput phase,
+            # alternating runs). The [kafka] table may lower it where latency matters more.
             "fetch.wait.max.ms": FETCH_WAIT_MS,
             # The prefetch kept while the loop waits at its bound (FULL_PAUSE_AFTER_S): librdkafka's
             # 64 MB default grew the router by 49 MB over a 1M backlog, 16 MB by 13 MB, no slower.
