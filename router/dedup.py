@@ -61,7 +61,7 @@ class MemoryDedup:
 
 
 class PostgresDedup:
-    """One round trip per batch; a key is reclaimed once its sighting is older than the window."""
+    """One round trip pair per batch; a key is reclaimed once its sighting is older than the window."""
 
     PRUNE_EVERY = timedelta(hours=1)
 
@@ -74,32 +74,19 @@ class PostgresDedup:
         if not sightings:
             return {}
         firsts = first_of_each_key(sightings)
-        keys = [s.key for s in firsts]
-        # One statement, one round trip: the claimed keys come back from the insert, the others
-        # from the table as they were. A transaction of an insert and a select took four, each a
-        # wake-up of the router and of Postgres that a busy machine delays (6 ms per batch on a
-        # quiet machine, 25 ms beside a CPU-bound process).
-        rows = self.conn.execute(
-            "WITH claimed AS ("
-            " INSERT INTO dedup_keys AS d (key, notification_id, position, seen_at)"
-            " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::timestamptz[])"
-            " ON CONFLICT (key) DO UPDATE SET notification_id = EXCLUDED.notification_id,"
-            " position = EXCLUDED.position, seen_at = EXCLUDED.seen_at"
-            " WHERE d.seen_at < EXCLUDED.seen_at - %s"
-            " RETURNING key, notification_id::text, position, seen_at)"
-            " SELECT * FROM claimed UNION ALL"
-            " SELECT key, notification_id::text, position, seen_at FROM dedup_keys"
-            " WHERE key = ANY(%s) AND key NOT IN (SELECT key FROM claimed)",
-            [keys, [s.notification_id for s in firsts], [s.position for s in firsts], [s.seen_at for s in firsts],
-             self.window, keys]).fetchall()
-        if len(rows) < len(keys):
-            # Another router claimed a key after this statement began: its row is newer than the
-            # statement's snapshot, so it is read again.
-            found = {row[0] for row in rows}
-            rows += self.conn.execute(
+        with self.conn.transaction():
+            self.conn.execute(
+                "INSERT INTO dedup_keys AS d (key, notification_id, position, seen_at)"
+                " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::timestamptz[])"
+                " ON CONFLICT (key) DO UPDATE SET notification_id = EXCLUDED.notification_id,"
+                " position = EXCLUDED.position, seen_at = EXCLUDED.seen_at"
+                " WHERE d.seen_at < EXCLUDED.seen_at - %s",
+                [[s.key for s in firsts], [s.notification_id for s in firsts], [s.position for s in firsts],
+                 [s.seen_at for s in firsts], self.window])
+            rows = self.conn.execute(
                 "SELECT key, notification_id::text, position, seen_at FROM dedup_keys WHERE key = ANY(%s)",
-                [[k for k in keys if k not in found]]).fetchall()
-        self._prune(sightings[0].seen_at)
+                [[s.key for s in firsts]]).fetchall()
+            self._prune(sightings[0].seen_at)
         return {key: Sighting(key, nid, position, seen_at) for key, nid, position, seen_at in rows}
 
     def _prune(self, now: datetime) -> None:

@@ -116,8 +116,10 @@ class RouterService:
             event["channels"] = distinct_channels(event)
             event["id"] = str(event["id"])  # the UUID's text: every id made from it starts from this
             decoded.append((raw, event))
-        (decoded, screened), plans = await self._screen_and_look_up(decoded)
+        decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
+        plans = await self._planning.call(self.personalizer.look_up, [event for _, event in decoded],
+                                          most_urgent(event["priority"] for _, event in decoded))
         if any(plan.renders for plan in plans):  # inline content has nothing to render
             plans = await asyncio.to_thread(self.personalizer.render, plans)
         folded = {id(plan) for (_, event), plan in zip(decoded, plans) if self._digest(event, plan) is not None}
@@ -164,29 +166,6 @@ class RouterService:
             outputs += [o for folded in folds for o in self._digested(folded)]
         acks.append(self.publisher.publish_batch(outputs))
         await asyncio.gather(*acks)
-
-    async def _screen_and_look_up(self, decoded: list[tuple[Message, dict]]) -> tuple[tuple[list, list], list]:
-        """The events that go on (expired and duplicate ones stop here) with their plans, and what
-        was recorded for the others. The dedup claim and the look-up use connections of their own
-        and run side by side: one after the other, each round trip's wake-ups added up on a busy
-        machine. Neither has a side effect a retry would repeat wrongly (a claim by the same
-        position is not a duplicate), so when one fails the batch is simply done again."""
-        urgency = most_urgent(event["priority"] for _, event in decoded)
-        screening = asyncio.ensure_future(self.admission.screen(decoded))
-        looking_up = asyncio.ensure_future(
-            self._planning.call(self.personalizer.look_up, [event for _, event in decoded], urgency))
-        try:
-            await asyncio.wait([screening, looking_up])
-        except asyncio.CancelledError:
-            screening.cancel()
-            looking_up.cancel()
-            raise
-        # Both have settled; each failure is retrieved, the first raised.
-        if failures := [e for e in (screening.exception(), looking_up.exception()) if e is not None]:
-            raise failures[0]
-        (fresh, screened), plans = screening.result(), looking_up.result()
-        plan_of = {id(raw): plan for (raw, _), plan in zip(decoded, plans)}
-        return (fresh, screened), [plan_of[id(raw)] for raw, _ in fresh]
 
     def _channel_topic(self, channel: str, priority: str) -> str:
         """The channel's topic of the priority's lane, named once per process (every delivery asks)."""
