@@ -13,6 +13,7 @@ import time
 
 from confluent_kafka import Consumer, Producer
 
+from consumer.publisher import PROMPT_LINGER_MS
 from consumer.stream import FETCH_WAIT_MS
 
 
@@ -20,7 +21,7 @@ def copy(bootstrap: str, group: str, out_topic: str, count: int, in_topics: list
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                          "session.timeout.ms": 6000, "heartbeat.interval.ms": 1200, "fetch.wait.max.ms": FETCH_WAIT_MS})
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": 5})
+                         "linger.ms": PROMPT_LINGER_MS})
     consumer.subscribe(in_topics)
     copied, started = 0, None
     while copied < count:

@@ -39,13 +39,14 @@ class PublishError(RuntimeError):
 
 
 class Publisher:
-    def __init__(self, config: dict[str, Any]):
+    def __init__(self, config: dict[str, Any], linger_ms: int = PROMPT_LINGER_MS):
+        """`config`: librdkafka properties; a linger.ms among them wins over `linger_ms`."""
         # Called with a topic and how many publish()es to it were acknowledged (metrics); set by the runtime.
         self.on_acked: Callable[[str, int], None] | None = None
         self._producer = Producer(routed({
             "enable.idempotence": True,
             "acks": "all",
-            "linger.ms": PROMPT_LINGER_MS,
+            "linger.ms": linger_ms,
             "message.timeout.ms": 60000,
             **config,
         }))
@@ -59,7 +60,7 @@ class Publisher:
     @classmethod
     def from_settings(cls, settings, linger_ms: int = PROMPT_LINGER_MS, **extra: Any) -> "Publisher":
         """The config file's [kafka] table may set linger.ms too; its value wins."""
-        return cls({"linger.ms": linger_ms, **settings.kafka_common(), **extra})
+        return cls({**settings.kafka_common(), **extra}, linger_ms)
 
     def _poll_forever(self) -> None:
         while self._running:
