@@ -14,6 +14,8 @@ from typing import Protocol
 
 import psycopg
 
+from router.in_memory import Pruned
+
 
 @dataclass(frozen=True)
 class Sighting:
@@ -43,21 +45,22 @@ class DedupLedger(Protocol):
 
 
 class MemoryDedup:
-    def __init__(self, window_s: float):
+    def __init__(self, window_s: float, prune_floor: int = 100_000):
         self.window = timedelta(seconds=window_s)
-        self.seen: dict[str, Sighting] = {}
+        self.seen: Pruned[str, Sighting] = Pruned(prune_floor)
         self._lock = threading.Lock()
 
     def claim(self, sightings: list[Sighting]) -> dict[str, Sighting]:
         with self._lock:
+            seen = self.seen.entries
             for s in sightings:
-                old = self.seen.get(s.key)
+                old = seen.get(s.key)
                 if old is None or old.seen_at < s.seen_at - self.window:
-                    self.seen[s.key] = s
-            if len(self.seen) > 100_000 and sightings:
+                    seen[s.key] = s
+            if sightings:
                 horizon = sightings[0].seen_at - self.window
-                self.seen = {k: v for k, v in self.seen.items() if v.seen_at >= horizon}
-            return {s.key: self.seen[s.key] for s in sightings}
+                self.seen.prune(lambda _, sighting: sighting.seen_at >= horizon)
+            return {s.key: self.seen.entries[s.key] for s in sightings}
 
 
 class PostgresDedup:

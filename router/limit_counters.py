@@ -10,20 +10,21 @@ from datetime import datetime, timedelta
 
 import psycopg
 
+from router.in_memory import Pruned
 from router.rate_limits import RateLimits, Verdict, Window
 
 
 class MemoryCounters:
-    def __init__(self, limits: RateLimits):
+    def __init__(self, limits: RateLimits, prune_floor: int = 100_000):
         self.limits = limits
-        self.counts: dict[Window, int] = {}
+        self.counts: Pruned[Window, int] = Pruned(prune_floor)
         self._lock = threading.Lock()
 
     def decide(self, messages: list[dict], now: datetime) -> list[Verdict]:
         with self._lock:
-            verdicts = [self.limits.decide(m, now, self.counts) for m in messages]
-            if len(self.counts) > 100_000:
-                self.counts = {w: n for w, n in self.counts.items() if w[1] >= self.limits.horizon(now)}
+            verdicts = [self.limits.decide(m, now, self.counts.entries) for m in messages]
+            horizon = self.limits.horizon(now)
+            self.counts.prune(lambda window, _: window[1] >= horizon)
             return verdicts
 
 

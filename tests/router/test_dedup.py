@@ -46,3 +46,16 @@ def test_first_sighting_wins_within_the_window_and_is_reclaimed_after_it(ledger)
 def test_two_copies_in_one_batch(ledger):
     batch = [Sighting("k2", ID_A, "events.high/0/1", T0), Sighting("k2", ID_B, "events.high/0/2", T0)]
     assert ledger.claim(batch)["k2"].position == "events.high/0/1"
+
+
+def test_the_memory_ledger_forgets_keys_past_the_window_and_keeps_the_rest_as_it_grows():
+    ledger = MemoryDedup(window_s=3600, prune_floor=10)
+    ledger.claim([Sighting(f"old-{i}", ID_A, f"events.low/0/{i}", T0) for i in range(8)])
+    later = T0 + timedelta(hours=2)
+    live = [Sighting(f"live-{i}", ID_B, f"events.low/1/{i}", later) for i in range(8)]
+    ledger.claim(live)  # 16 keys, over 10: the 8 past the window go
+    assert sorted(ledger.seen.entries) == sorted(s.key for s in live)
+    # Not rebuilt on every batch: pruned again only once it has doubled what it kept (8, so 16).
+    ledger.claim([Sighting(f"more-{i}", ID_B, f"events.low/2/{i}", later) for i in range(7)])
+    assert len(ledger.seen.entries) == 15 and ledger.seen.prune_at == 16
+    assert ledger.claim([Sighting("live-0", ID_A, "events.low/3/0", later)])["live-0"].position == "events.low/1/0"

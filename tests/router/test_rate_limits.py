@@ -73,6 +73,18 @@ def test_defer_counts_in_the_next_window_and_suppresses_when_that_is_full_too():
     assert later.decision == "deferred"  # the two deferred ones took the next window's slots
 
 
+
+def test_memory_counters_drop_windows_past_the_horizon_once_they_have_doubled():
+    counters = MemoryCounters(limits("recipient=1/1m"), prune_floor=10)
+    counters.decide([message(recipient=f"old-{i}") for i in range(8)], NOON)
+    later = NOON + timedelta(days=2)  # past the horizon (the longest period and a day)
+    counters.decide([message(recipient=f"new-{i}") for i in range(8)], later)
+    assert sorted(c for c, _ in counters.counts.entries) == sorted(f"tidings|recipient:new-{i}:email|60"
+                                                                   for i in range(8))
+    assert counters.counts.prune_at == 16
+    # What was kept still counts: the same recipient in the same minute is over its limit.
+    assert counters.decide([message(recipient="new-0")], later)[0].decision == "suppressed"
+
 def test_postgres_counters_are_shared_and_survive_a_new_connection(database_url):
     from tracking.migrate import migrate
 
