@@ -80,14 +80,14 @@ class PostgresDedup:
         with self.conn.transaction():
             self.conn.execute(
                 "INSERT INTO dedup_keys AS d (key, notification_id, position, seen_at)"
-                " SELECT * FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::timestamptz[])"
+                " SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[], %b::timestamptz[])"
                 " ON CONFLICT (key) DO UPDATE SET notification_id = EXCLUDED.notification_id,"
                 " position = EXCLUDED.position, seen_at = EXCLUDED.seen_at"
                 " WHERE d.seen_at < EXCLUDED.seen_at - %s",
                 [[s.key for s in firsts], [s.notification_id for s in firsts], [s.position for s in firsts],
                  [s.seen_at for s in firsts], self.window])
             rows = self.conn.execute(
-                "SELECT key, notification_id::text, position, seen_at FROM dedup_keys WHERE key = ANY(%s)",
+                "SELECT key, notification_id::text, position, seen_at FROM dedup_keys WHERE key = ANY(%b)",
                 [[s.key for s in firsts]]).fetchall()
             self._prune(sightings[0].seen_at)
         return {key: Sighting(key, nid, position, seen_at) for key, nid, position, seen_at in rows}

@@ -113,7 +113,7 @@ class DeviceDirectory:
         if not recipient_ids:
             return {}
         rows = self.conn.execute(
-            "SELECT recipient_id, channel, address FROM recipient_devices WHERE recipient_id = ANY(%s)"
+            "SELECT recipient_id, channel, address FROM recipient_devices WHERE recipient_id = ANY(%b)"
             " ORDER BY added_at, address", [list(set(recipient_ids))]).fetchall()
         out: dict[str, dict[str, list[str]]] = {}
         for recipient_id, channel, address in rows:

@@ -45,10 +45,10 @@ class PostgresCounters:
         with self.conn.transaction():
             self.conn.execute(
                 "INSERT INTO rate_limit_counters (counter, window_start)"
-                " SELECT * FROM unnest(%s::text[], %s::timestamptz[]) ON CONFLICT DO NOTHING", [counters, starts])
+                " SELECT * FROM unnest(%b::text[], %b::timestamptz[]) ON CONFLICT DO NOTHING", [counters, starts])
             rows = self.conn.execute(
                 "SELECT c.counter, c.window_start, c.count FROM rate_limit_counters c"
-                " JOIN unnest(%s::text[], %s::timestamptz[]) AS w(counter, window_start) USING (counter, window_start)"
+                " JOIN unnest(%b::text[], %b::timestamptz[]) AS w(counter, window_start) USING (counter, window_start)"
                 " ORDER BY c.counter, c.window_start FOR UPDATE OF c", [counters, starts]).fetchall()
             counts: dict[Window, int] = {(c, s): n for c, s, n in rows}
             before = dict(counts)
@@ -58,7 +58,7 @@ class PostgresCounters:
                 # Additive: a window read here is locked; one a deferral reached beyond them is not.
                 self.conn.execute(
                     "INSERT INTO rate_limit_counters AS c (counter, window_start, count)"
-                    " SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::int[])"
+                    " SELECT * FROM unnest(%b::text[], %b::timestamptz[], %b::int[])"
                     " ON CONFLICT (counter, window_start) DO UPDATE SET count = c.count + EXCLUDED.count",
                     [[w[0] for w, _ in changed], [w[1] for w, _ in changed], [d for _, d in changed]])
             self._prune(now)

@@ -77,7 +77,7 @@ class Preferences:
             return {}
         rows = self.conn.execute(
             "SELECT recipient_id, channel, category, enabled, source, updated_at FROM preferences "
-            "WHERE recipient_id = ANY(%s) ORDER BY recipient_id, channel, category", [list(set(recipient_ids))]).fetchall()
+            "WHERE recipient_id = ANY(%b) ORDER BY recipient_id, channel, category", [list(set(recipient_ids))]).fetchall()
         out: dict[str, list[dict]] = {}
         for recipient_id, channel, category, enabled, source, updated_at in rows:
             out.setdefault(recipient_id, []).append({"channel": channel, "category": category, "enabled": enabled,
@@ -122,7 +122,7 @@ class Preferences:
         """recipient id -> channel -> windows, for a whole batch in one query (the router's)."""
         if not recipient_ids:
             return {}
-        rows = self.conn.execute("SELECT recipient_id, channel, windows FROM quiet_hours WHERE recipient_id = ANY(%s)",
+        rows = self.conn.execute("SELECT recipient_id, channel, windows FROM quiet_hours WHERE recipient_id = ANY(%b)",
                                  [list(set(recipient_ids))]).fetchall()
         out: dict[str, dict[str, list[QuietWindow]]] = {}
         for recipient_id, channel, windows in rows:

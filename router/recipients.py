@@ -100,7 +100,7 @@ class RecipientDirectory:
         if not recipient_ids:
             return {}
         rows = self.conn.execute(
-            "SELECT id, addresses, locale, timezone, updated_at FROM recipients WHERE id = ANY(%s)",
+            "SELECT id, addresses, locale, timezone, updated_at FROM recipients WHERE id = ANY(%b)",
             [list(set(recipient_ids))]).fetchall()
         out = {}
         for recipient_id, addresses, locale, timezone, updated_at in rows:

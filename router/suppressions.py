@@ -223,7 +223,7 @@ class SuppressionList:
             return {}
         tenants, channels, addresses = (list(column) for column in zip(*keys))
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM suppressions JOIN unnest(%s::text[], %s::text[], %s::text[])"
+            f"SELECT {_COLUMNS} FROM suppressions JOIN unnest(%b::text[], %b::text[], %b::text[])"
             " AS k(tenant, channel, address) USING (tenant, channel, address)",
             [tenants, channels, addresses]).fetchall()
         return {(row[0], row[1], row[2]): _row(row) for row in rows}
