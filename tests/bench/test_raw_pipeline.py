@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bench.raw_pipeline import Acknowledged, channel_message, measure
+from bench.raw_pipeline import Acknowledged, Arrivals, channel_message, measure
 from bench.testbed import notification
 from consumer.codec import Codec
 from consumer.events import CHANNEL_MESSAGE, NOTIFICATION
@@ -21,7 +21,18 @@ def test_the_raw_router_publishes_the_message_the_router_fans_out():
 
 
 def _message(partition: int, offset: int):
-    return SimpleNamespace(topic=lambda: "t", partition=lambda: partition, offset=lambda: offset)
+    return SimpleNamespace(topic=lambda: "t", partition=lambda: partition, offset=lambda: offset, error=lambda: None)
+
+
+def test_a_fetch_that_skipped_offsets_is_fetched_again_from_the_first_missing_one():
+    seeks = []
+    arrived = Arrivals(SimpleNamespace(seek=lambda tp: seeks.append((tp.partition, tp.offset))))
+    assert [m.offset() for m in arrived([_message(0, 0), _message(0, 1), _message(1, 0)])] == [0, 1, 0]
+    # Partition 0 skipped 2-3: nothing more of it is taken until it is fetched again from 2.
+    taken = arrived([_message(0, 4), _message(1, 1), _message(0, 5)])
+    assert [(m.partition(), m.offset()) for m in taken] == [(1, 1)] and seeks == [(0, 2)]
+    taken = arrived([_message(0, 1), _message(0, 2), _message(0, 3), _message(0, 4)])  # a repeat is dropped
+    assert [m.offset() for m in taken] == [2, 3, 4]
 
 
 def test_offsets_are_stored_in_consume_order_once_a_batch_is_acknowledged():
