@@ -73,7 +73,6 @@ def test_defer_counts_in_the_next_window_and_suppresses_when_that_is_full_too():
     assert later.decision == "deferred"  # the two deferred ones took the next window's slots
 
 
-
 def test_memory_counters_drop_windows_past_the_horizon_once_they_have_doubled():
     counters = MemoryCounters(limits("recipient=1/1m"), prune_floor=10)
     counters.decide([message(recipient=f"old-{i}") for i in range(8)], NOON)
