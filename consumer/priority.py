@@ -20,7 +20,6 @@ The top lane is never paused here. Topics that are not lanes (retry tiers, deliv
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import Callable, Iterable
 
 from consumer.topics import PRIORITIES
@@ -34,47 +33,14 @@ def lane_of(topic: str) -> int | None:
     return PRIORITIES.index(last) if last in PRIORITIES else None
 
 
-class FetchedQueue:
-    """Messages fetched and not yet started, one queue per lane: the next batch is taken from the
-    most urgent lane that has any (other topics last), each lane in fetch order. The loop fetches
-    all the room it has at once and starts one batch per turn, so an URGENT event fetched behind
-    2,000 LOW ones is started next, not after them (started at once, their first chunks held the
-    loop 0.5 s and URGENT waited for each, bench.urgent_under_backlog)."""
-
-    def __init__(self):
-        self._lanes: dict[int, deque] = {}
-        self._rank_of: dict[str, int] = {}  # topic -> rank, worked out once per topic
-        self.count = 0
-
-    def __len__(self) -> int:
-        return self.count
-
-    def add(self, messages: Iterable) -> None:
-        for message in messages:
-            topic = message.topic()
-            rank = self._rank_of.get(topic)
-            if rank is None:
-                lane = lane_of(topic)
-                rank = self._rank_of[topic] = len(PRIORITIES) if lane is None else lane
-            self._lanes.setdefault(rank, deque()).append(message)
-            self.count += 1
-
-    def take(self, size: int) -> list:
-        """Up to `size` messages of the most urgent lane that has any ([] when empty)."""
-        for rank in sorted(self._lanes):
-            lane = self._lanes[rank]
-            if lane:
-                batch = [lane.popleft() for _ in range(min(size, len(lane)))]
-                self.count -= len(batch)
-                return batch
-        return []
-
-    def drop(self, keys: set[Key]) -> None:
-        """Forget the messages of these partitions (revoked: the new owner fetches them again)."""
-        for rank, lane in self._lanes.items():
-            kept = deque(m for m in lane if (m.topic(), m.partition()) not in keys)
-            self.count -= len(lane) - len(kept)
-            self._lanes[rank] = kept
+def split_by_lane(messages: list) -> list[list]:
+    """One batch per lane, most urgent first (other topics last), so an URGENT message fetched
+    together with LOW ones is handled on its own instead of waiting for the LOW batch."""
+    groups: dict[int, list] = {}
+    for message in messages:
+        rank = lane_of(message.topic())
+        groups.setdefault(len(PRIORITIES) if rank is None else rank, []).append(message)
+    return [groups[rank] for rank in sorted(groups)]
 
 
 class PriorityLanes:

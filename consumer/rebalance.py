@@ -75,9 +75,7 @@ class Rebalancing:
 
     async def _hand_over(self, keys: set[Key], grace: float) -> dict[Key, int]:
         """Finish the revoked partitions' in-flight work (up to `grace`), then give them up;
-        returns the offsets to commit. Retries still in backoff, and messages fetched but not
-        started, have not started: not waited for."""
-        self.fetched.drop(keys)
+        returns the offsets to commit. Retries still in backoff have not started: not waited for."""
         for task in [t for t in self._backing_off if _touches(self._tasks.get(t, ()), keys)]:
             task.cancel()
         deadline = time.monotonic() + grace
@@ -121,7 +119,6 @@ class Rebalancing:
                 pass
         for key in keys:
             self.waiting.pop(key, None)
-        self.fetched.drop(keys)
         self._in_flight.set(self.tracker.in_flight())
 
 

@@ -1,9 +1,7 @@
 """The consume -> process -> commit loop every service runs.
 
-Fetches on a thread of its own, all the room there is at once, and hands the fetched messages to
-the service's `handle(messages)` a batch per loop turn, each as its own task, the most urgent lane
-first (consumer.priority.FetchedQueue; fetched and in flight together bounded by max_in_flight
-messages), and stores an offset only when every message before it
+Fetches batches on a thread of its own, hands each to the service's `handle(messages)` as its own
+task (bounded by max_in_flight messages), and stores an offset only when every message before it
 is finished: at-least-once. The fetched offsets of each partition must be contiguous: a gap is
 fetched again, never stepped over (consumer.fetch_positions). A handler that raises is the
 message's problem, not the stage's (consumer.isolation); an outage of the broker or Postgres holds
@@ -37,7 +35,7 @@ from consumer.isolation import Isolation, Quarantine, Quarantined, RetryLater, S
 from consumer.metrics import ServiceMetrics
 from consumer.offsets import OffsetTracker, PartitionProgress
 from consumer.outages import dependency_of
-from consumer.priority import FetchedQueue, PriorityLanes
+from consumer.priority import PriorityLanes, split_by_lane
 from consumer.rebalance import Rebalancing
 from consumer.settings import Settings
 from consumer.topics import PRIORITIES
@@ -58,7 +56,6 @@ BUSY_FETCH_WAIT_S = 0.005
 # bounds what a quiet stream adds to each message's latency per stage (0.1 s held p50 near 0.2 s).
 IDLE_FETCH_WAIT_S = 0.02
 FETCH_WAIT_MS = 100  # librdkafka's fetch.wait.max.ms (see _make_consumer)
-FETCH_QUEUE_BACKOFF_MS = 20  # librdkafka's fetch.queue.backoff.ms (see _make_consumer)
 # At the in-flight bound the loop stops fetching for up to this long before it pauses every
 # partition. librdkafka notices a resume only when its broker thread next wakes, which with every
 # partition paused (no fetch in flight) is up to a second later: the stage sat idle that long
@@ -100,7 +97,6 @@ class StreamConsumer(Rebalancing):
         self.isolation = Isolation(metrics, settings.internal_error_attempts)
         self.assigned: set[Key] = set()
         self.waiting: dict[Key, WaitingPartition] = {}  # partitions holding a not-yet-due message
-        self.fetched = FetchedQueue()  # admitted, not started yet: counted in flight for the bound
         self.held_until: float | None = None
         self.held_reason = ""
         self.backpressure = False  # lower lanes paused: in flight reached the bound minus the reserve
@@ -123,8 +119,7 @@ class StreamConsumer(Rebalancing):
 
     def health(self) -> tuple[bool, dict]:
         detail = {"service": self.metrics.service, "assigned_partitions": len(self.assigned),
-                  "in_flight": self.tracker.in_flight(), "fetched_not_started": len(self.fetched),
-                  "paused_partitions": len(self._paused),
+                  "in_flight": self.tracker.in_flight(), "paused_partitions": len(self._paused),
                   "waiting_for_due": len(self.waiting),
                   "lanes_paused_for_priority": sorted(PRIORITIES[r] for r in self.lanes.paused_at)}
         if self.held_until is not None:
@@ -165,10 +160,6 @@ class StreamConsumer(Rebalancing):
             # The prefetch kept while the loop waits at its bound (FULL_PAUSE_AFTER_S): librdkafka's
             # 64 MB default grew the router by 49 MB over a 1M backlog, 16 MB by 13 MB, no slower.
             "queued.max.messages.kbytes": 16384,
-            # How long librdkafka waits to fetch again once that prefetch is full, for every
-            # partition: at its 1,000 ms default an URGENT event waited up to a second after the
-            # LOW prefetch was dropped (bench.urgent_under_backlog, router p99 1.2 s; 0.76 s at 20 ms).
-            "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
             # End-of-partition events tell the priority lanes that a lane has caught up.
             "enable.partition.eof": True,
             "statistics.interval.ms": 5000,
@@ -178,8 +169,7 @@ class StreamConsumer(Rebalancing):
         }
         # The config file's [kafka] table may set these as well; its value wins.
         config.update({k: v for k, v in self.settings.kafka_common().items()
-                       if k in ("partition.assignment.strategy", "queued.max.messages.kbytes", "fetch.wait.max.ms",
-                                "fetch.queue.backoff.ms")})
+                       if k in ("partition.assignment.strategy", "queued.max.messages.kbytes", "fetch.wait.max.ms")})
         # Incremental (cooperative) assignment calls differ from eager ones; the client cannot say which it runs.
         self._cooperative = "cooperative" in config["partition.assignment.strategy"]
         return Consumer(config)
@@ -196,21 +186,20 @@ class StreamConsumer(Rebalancing):
         self.running = True
         try:
             while not stop.is_set() and self.failure is None:
-                self.fetched.add(self._release_due())
+                if released := self._release_due():
+                    self._start(released)
                 self._update_pauses()
-                self._start_next()
                 if self._full_briefly():
                     await self._wait_for_room()
                     continue
                 # Never fetch past the in-flight bound; at the bound for long every partition is
                 # paused and consume() only keeps the group membership alive.
-                # All the room in one call (consume() only hands over what is fetched already):
-                # the batches are started one per turn from self.fetched, most urgent first.
-                room = max(1, self._fetch_limit() - self._load())
-                wait = BUSY_FETCH_WAIT_S if self._tasks or self.fetched else self._idle_wait()
+                room = max(1, min(self.batch_size, self.max_in_flight - self.tracker.in_flight()))
+                wait = BUSY_FETCH_WAIT_S if self._tasks else self._idle_wait()
                 messages = await self._fetch_thread(consumer.consume, room, wait)
-                self.fetched.add(self._admit(self._accept(messages)))
-                self._start_next()
+                messages = self._admit(self._accept(messages))
+                for lane_batch in split_by_lane(messages):
+                    self._start(lane_batch)
                 await asyncio.sleep(0)
             await self._drain()
         finally:
@@ -222,27 +211,6 @@ class StreamConsumer(Rebalancing):
         if self.failure is not None:
             raise self.failure
 
-    def _load(self) -> int:
-        """Messages this stage holds: in flight, and fetched but not started."""
-        return self.tracker.in_flight() + len(self.fetched)
-
-    def _fetch_limit(self) -> int:
-        """What the stage may hold after the next fetch. While every lane is fetched, the reserve
-        is kept for the top lane: filled by a lower lane, the loop sat at the bound, fetched
-        nothing until a batch finished, and URGENT events waited 0.4-0.7 s behind it
-        (bench.urgent_under_backlog). Once the lower lanes are paused only the top lane is fetched.
-        Lower lanes paused once less than a batch was left (to drop their prefetch sooner) cost a
-        backlog of every lane a sixth of its rate: more pauses and resumes."""
-        return self.max_in_flight if self.backpressure else self.max_in_flight - self._reserve()
-
-    def _reserve(self) -> int:
-        return max(1, self.max_in_flight // 20) if self.lanes.top() is not None and self.max_in_flight > 1 else 0
-
-    def _start_next(self) -> None:
-        """Start the next batch from the fetched messages, unless the stage is held."""
-        if self.fetched and self.held_until is None and not self.isolation.holding:
-            self._start(self.fetched.take(self.batch_size))
-
     def _full_briefly(self) -> bool:
         """At the in-flight bound for less than FULL_PAUSE_AFTER_S: wait for room, fetch nothing."""
         return self.top_backpressure and time.monotonic() - self._full_since < FULL_PAUSE_AFTER_S
@@ -250,9 +218,7 @@ class StreamConsumer(Rebalancing):
     async def _wait_for_room(self) -> None:
         """Until a batch finishes, or at most a loop turn (due retries, stop, the pause deadline)."""
         timeout = max(0.0, min(self.idle_wait_s, self._full_since + FULL_PAUSE_AFTER_S - time.monotonic()))
-        if self.fetched:  # fetched batches are started one per loop turn meanwhile
-            await asyncio.sleep(0)
-        elif self._tasks:
+        if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         else:
             await asyncio.sleep(timeout)
@@ -357,9 +323,9 @@ class StreamConsumer(Rebalancing):
         if self.held_until is not None and self.held_until <= now:
             log.info("%s: hold (%s) over, consuming again", self.metrics.service, self.held_reason)
             self.held_until, self.held_reason = None, ""
-        in_flight = self._load()
+        in_flight = self.tracker.in_flight()
         top = self.lanes.top()
-        reserve = self._reserve()
+        reserve = max(1, self.max_in_flight // 20) if top is not None and self.max_in_flight > 1 else 0
         if in_flight >= self.max_in_flight - reserve:
             self.backpressure = True
         elif in_flight <= self.max_in_flight // 2:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from confluent_kafka import Producer
-
 from consumer import stream as stream_module
 from consumer.metrics import ServiceMetrics
 from consumer.settings import Settings
@@ -80,42 +78,7 @@ def test_a_lasting_full_spell_pauses_every_partition(settings, monkeypatch):
 def test_the_prefetch_cap_and_fetch_wait_are_the_runtimes_unless_the_config_file_says_otherwise(monkeypatch):
     configs: list[dict] = []
     monkeypatch.setattr(stream_module, "Consumer", configs.append)
-    for kafka in ({}, {"queued.max.messages.kbytes": 4096, "fetch.wait.max.ms": 500, "fetch.queue.backoff.ms": 300}):
+    for kafka in ({}, {"queued.max.messages.kbytes": 4096, "fetch.wait.max.ms": 500}):
         StreamConsumer(Settings(kafka=kafka), ServiceMetrics("test"), "g", ["t"], None)._make_consumer()
     assert [c["queued.max.messages.kbytes"] for c in configs] == [16384, 4096]
     assert [c["fetch.wait.max.ms"] for c in configs] == [stream_module.FETCH_WAIT_MS, 500]
-    assert [c["fetch.queue.backoff.ms"] for c in configs] == [stream_module.FETCH_QUEUE_BACKOFF_MS, 300]
-
-
-def test_an_urgent_message_fetched_behind_low_ones_is_started_before_them(settings):
-    """The URGENT message arrives while 5,000 LOW ones wait in librdkafka's prefetch, and each batch
-    holds the loop for 10 ms as a router's decoding does: taken in fetch order, it came last."""
-    names = Topics(settings.topic_prefix)
-    low, urgent = names.channel("webhook", "low"), names.channel("webhook", "urgent")
-    producer = Producer(settings.kafka_common())
-    for i in range(5000):
-        producer.produce(low, f"low-{i}".encode(), key=b"k", partition=0)
-    assert producer.flush(30) == 0
-    started: list[str] = []  # each batch's lane, in the order the handler was called
-    handled: list[str] = []
-
-    async def handle(messages) -> None:
-        started.append(messages[0].topic().rsplit(".", 1)[-1])
-        time.sleep(0.01)
-        await asyncio.sleep(0.05)
-        handled.extend(m.value().decode() for m in messages)
-
-    def publish_urgent_once_low_runs() -> None:
-        if started and not published:
-            producer.produce(urgent, b"urgent", key=b"k", partition=0)
-            published.append("sent")
-        producer.poll(0)
-
-    published: list[str] = []
-    stream = StreamConsumer(settings, ServiceMetrics("test"), f"{settings.group_prefix}.lanes", [low, urgent], handle,
-                            batch_size=100, max_in_flight=20_000)
-    run_until(stream, lambda: len(handled) == 5001, during=publish_urgent_once_low_runs, poll_s=0.005)
-    assert producer.flush(10) == 0
-
-    assert sorted(handled) == sorted(["urgent"] + [f"low-{i}" for i in range(5000)])
-    assert started.index("urgent") < 30, f"{started.index('urgent')} of 50 LOW batches were started before the URGENT one"

@@ -2,7 +2,7 @@
 paused while a higher lane has work, the hysteresis, the starvation guard and rebalances."""
 from __future__ import annotations
 
-from consumer.priority import FetchedQueue, PriorityLanes, lane_of
+from consumer.priority import PriorityLanes, lane_of, split_by_lane
 
 URGENT, HIGH, LOW = ("t.events.urgent", 0), ("t.events.high", 0), ("t.events.low", 0)
 LOW_1 = ("t.events.low", 1)
@@ -160,34 +160,18 @@ def test_a_lane_never_fetched_holds_the_lanes_below_until_it_reports_its_end():
 
 
 class Fetched:
-    def __init__(self, topic: str, offset: int, partition: int = 0):
-        self._topic, self.offset, self._partition = topic, offset, partition
+    def __init__(self, topic: str, offset: int):
+        self._topic, self.offset = topic, offset
 
     def topic(self) -> str:
         return self._topic
 
-    def partition(self) -> int:
-        return self._partition
 
-
-def test_fetched_messages_are_taken_most_urgent_lane_first_each_lane_in_fetch_order():
-    queue = FetchedQueue()
-    queue.add([Fetched("t.events.low", 1), Fetched("t.channel.webhook.retry.1s", 7), Fetched("t.events.low", 2),
-               Fetched("t.events.low", 3), Fetched("t.events.high", 9)])
-    queue.add([Fetched("t.events.urgent", 4)])  # fetched last, taken first
-    assert len(queue) == 6
-    taken = []
-    while batch := queue.take(2):
-        taken.append([(m.topic(), m.offset) for m in batch])
-    assert taken == [[("t.events.urgent", 4)], [("t.events.high", 9)], [("t.events.low", 1), ("t.events.low", 2)],
-                     [("t.events.low", 3)], [("t.channel.webhook.retry.1s", 7)]]
-    assert len(queue) == 0 and queue.take(2) == []
-
-
-def test_fetched_messages_of_revoked_partitions_are_dropped():
-    queue = FetchedQueue()
-    queue.add([Fetched("t.events.low", 1, partition=0), Fetched("t.events.low", 5, partition=1),
-               Fetched("t.events.urgent", 2, partition=1)])
-    queue.drop({("t.events.low", 1), ("t.events.urgent", 0)})
-    assert len(queue) == 2
-    assert [(m.topic(), m.offset) for m in queue.take(5) + queue.take(5)] == [("t.events.urgent", 2), ("t.events.low", 1)]
+def test_a_fetched_batch_is_split_by_lane_most_urgent_first():
+    batch = [Fetched("t.events.low", 1), Fetched("t.channel.webhook.retry.1s", 7), Fetched("t.events.urgent", 4),
+             Fetched("t.events.low", 2), Fetched("t.events.high", 9)]
+    groups = split_by_lane(batch)
+    assert [[(m.topic(), m.offset) for m in g] for g in groups] == [
+        [("t.events.urgent", 4)], [("t.events.high", 9)], [("t.events.low", 1), ("t.events.low", 2)],
+        [("t.channel.webhook.retry.1s", 7)]]
+    assert split_by_lane([]) == []
