@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from confluent_kafka import Producer
+
 from consumer import stream as stream_module
 from consumer.metrics import ServiceMetrics
 from consumer.settings import Settings
@@ -75,10 +77,54 @@ def test_a_lasting_full_spell_pauses_every_partition(settings, monkeypatch):
     assert stream._paused == set(), "the partitions stayed paused after the work was done"
 
 
-def test_the_prefetch_cap_and_fetch_wait_are_the_runtimes_unless_the_config_file_says_otherwise(monkeypatch):
+LOW_BACKLOG = 40_000
+
+
+def test_an_urgent_message_published_behind_a_low_backlog_waits_for_a_small_prefetch_only(settings):
+    """librdkafka hands every partition's messages over in one queue: an URGENT message comes out
+    behind all the LOW ones prefetched before it. With librdkafka's default prefetch (capped at
+    16 MB: 16,000 of these 1 KB messages) 27-29 LOW batches of 500 were started between its publish
+    and its own; with the runtime's (about a batch, plus the fetch responses in flight) 12."""
+    names = Topics(settings.topic_prefix)
+    low, urgent = names.channel("webhook", "low"), names.channel("webhook", "urgent")
+    producer = Producer(settings.kafka_common())
+    for i in range(LOW_BACKLOG):  # over the topic's six partitions
+        producer.produce(low, f"low-{i:05d}".encode().ljust(1000, b"."), key=f"k{i % 6}".encode())
+        if i % 1000 == 999:
+            producer.flush(10)
+    assert producer.flush(30) == 0
+    started: list[str] = []  # each batch's lane, in the order the handler was called
+    handled: list[bytes] = []
+    published_after: list[int] = []  # how many batches had started when the URGENT one was published
+
+    async def handle(messages) -> None:
+        started.append(messages[0].topic().rsplit(".", 1)[-1])
+        time.sleep(0.01)  # a stage's synchronous share of each batch
+        await asyncio.sleep(0.05)
+        handled.extend(m.value() for m in messages)
+
+    def publish_urgent_once_low_runs() -> None:
+        if len(started) > 20 and not published_after:
+            producer.produce(urgent, b"urgent", key=b"k")
+            published_after.append(len(started))
+        producer.poll(0)
+
+    stream = StreamConsumer(settings, ServiceMetrics("test"), f"{settings.group_prefix}.lanes", [low, urgent], handle)
+    run_until(stream, lambda: len(handled) == LOW_BACKLOG + 1, during=publish_urgent_once_low_runs, poll_s=0.005)
+    assert producer.flush(10) == 0
+
+    assert len(set(handled)) == LOW_BACKLOG + 1 and b"urgent" in handled
+    behind = started.index("urgent") - published_after[0]
+    assert behind <= 20, f"{behind} LOW batches were started between the URGENT message's publish and its own"
+
+
+def test_the_prefetch_limits_and_fetch_wait_are_the_runtimes_unless_the_config_file_says_otherwise(monkeypatch):
     configs: list[dict] = []
     monkeypatch.setattr(stream_module, "Consumer", configs.append)
-    for kafka in ({}, {"queued.max.messages.kbytes": 4096, "fetch.wait.max.ms": 500}):
+    ours = {"queued.max.messages.kbytes": 4096, "fetch.wait.max.ms": 500, "queued.min.messages": 5000,
+            "fetch.queue.backoff.ms": 100}
+    for kafka in ({}, ours):
         StreamConsumer(Settings(kafka=kafka), ServiceMetrics("test"), "g", ["t"], None)._make_consumer()
-    assert [c["queued.max.messages.kbytes"] for c in configs] == [16384, 4096]
-    assert [c["fetch.wait.max.ms"] for c in configs] == [stream_module.FETCH_WAIT_MS, 500]
+    assert [{k: c[k] for k in ours} for c in configs] == [
+        {"queued.max.messages.kbytes": 16384, "fetch.wait.max.ms": stream_module.FETCH_WAIT_MS,
+         "queued.min.messages": stream_module.PREFETCH_MESSAGES, "fetch.queue.backoff.ms": 20}, ours]
