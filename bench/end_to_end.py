@@ -16,7 +16,9 @@ its own process and Postgres as the judge:
    peer a Python team would use, a Celery worker on Redis (bench.celery_peer, `celery_*`);
 5. where the CPU goes in 1: CPU microseconds per notification of each process (router, channel
    worker, sink, broker, receiver, and the Postgres server), read from each process's own counters
-   (`cpu_us_<process>`, and `cpu_us_total`); with `out` (bench.run passes its results directory),
+   (`cpu_us_<process>`, and `cpu_us_total`); the same over the paced mixed phase of 2
+   (`paced_cpu_us_<process>`), and the cores the pipeline kept busy there (`paced_pipeline_cores`):
+   at half the rate each notification costs more, in smaller batches and requests; with `out` (bench.run passes its results directory),
    another N are drained under py-spy and each service's flame graph is saved in <out>/profiles/.
 
 With `neighbour`, a CPU-bound process runs beside the pipeline throughout (the rate it is paced at
@@ -158,10 +160,16 @@ def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None 
             with Profiles(out, "end_to_end", services):
                 throughput(settings, receiver.url, events, children, first=total)
             total += events
+        meter.start()
         ids = asyncio.run(paced(settings, receiver.url, rate / 2, latency_seconds, first=total))
         total += len(ids)
         wait_for(lambda: sent_count(settings.database_url) >= total and receiver.count() >= total,
                  "the paced notifications", timeout=120 + total / 10, children=children)
+        paced_cpu = {f"paced_cpu_us_{name}": us for name, us in meter.per(len(ids)).items()
+                     if not name.startswith("postgres_")}
+        # The cores the pipeline kept busy at half the rate (the receiver and this publisher aside).
+        paced_cpu["paced_pipeline_cores"] = round(
+            (paced_cpu["paced_cpu_us_total"] - paced_cpu["paced_cpu_us_receiver"]) * rate / 2 / 1e6, 2)
         latency = latency_figures(receiver, ids)
         normal = asyncio.run(paced(settings, receiver.url, rate / 2, latency_seconds, first=total, priority="NORMAL"))
         total += len(normal)
@@ -179,7 +187,7 @@ def measure(events: int = 5000, latency_seconds: float = 20.0, out: Path | None 
     service_rss = [v for k, v in rss.items() if k != "broker_rss_mb"]
     return {"events": events, "notifications_per_s": round(rate, 1),
             "receiver_ceiling_deliveries_per_s": round(ceiling, 1), "paced_per_s": round(rate / 2, 1),
-            "paced_notifications": len(ids), **cpu, "provider_cpu_us": provider_cpu, **pipeline_ceiling, **celery, **latency, **rss, "max_service_rss_mb": max(service_rss)}
+            "paced_notifications": len(ids), **cpu, **paced_cpu, "provider_cpu_us": provider_cpu, **pipeline_ceiling, **celery, **latency, **rss, "max_service_rss_mb": max(service_rss)}
 
 
 def main() -> None:
