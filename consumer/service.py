@@ -18,7 +18,7 @@ from consumer.isolation import describe
 from consumer.metrics import ServiceMetrics
 from consumer.outages import Backoff, dependency_of
 from consumer.settings import Settings
-from consumer.stream import IDLE_FETCH_WAIT_S, StreamConsumer
+from consumer.stream import IDLE_FETCH_WAIT_S, BUSY_FETCH_WAIT_S, StreamConsumer
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ async def serve(service: Service, settings: Settings, metrics: ServiceMetrics,
                             max_in_flight=getattr(service, "max_in_flight", None),
                             timed_topics=getattr(service, "timed_topics", ()),
                             idle_wait_s=getattr(service, "idle_wait_s", IDLE_FETCH_WAIT_S),
+                            busy_wait_s=getattr(service, "busy_wait_s", BUSY_FETCH_WAIT_S),
                             quarantine=lambda raw, exc: quarantine(service, raw, exc))
     if hasattr(service, "bind"):
         service.bind(stream)  # services that defer or hold messages (retries, the dead-letter limit)

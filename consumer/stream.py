@@ -50,7 +50,8 @@ Key = tuple[str, int]
 Entry = tuple[Key, PartitionProgress, int]
 
 # While work is in flight the fetch returns after this long even with fewer messages than asked
-# for, so completions are turned into stored offsets and pause changes promptly.
+# for, so completions are turned into stored offsets and pause changes promptly (a service that
+# nothing waits for, the sink, may wait longer for fuller batches: `busy_wait_s`).
 BUSY_FETCH_WAIT_S = 0.005
 # With nothing in flight: consume() waits this long for a full batch before returning fewer, so it
 # bounds what a quiet stream adds to each message's latency per stage (0.1 s held p50 near 0.2 s).
@@ -82,9 +83,11 @@ class StreamConsumer(Rebalancing):
     def __init__(self, settings: Settings, metrics: ServiceMetrics, group_id: str, topics: Sequence[str],
                  handle: BatchHandler, batch_size: int | None = None, clock: Clock = utcnow,
                  max_in_flight: int | None = None, timed_topics: Sequence[str] = (),
-                 quarantine: Quarantine | None = None, idle_wait_s: float = IDLE_FETCH_WAIT_S):
+                 quarantine: Quarantine | None = None, idle_wait_s: float = IDLE_FETCH_WAIT_S,
+                 busy_wait_s: float = BUSY_FETCH_WAIT_S):
         self.settings = settings
         self.idle_wait_s = idle_wait_s
+        self.busy_wait_s = busy_wait_s
         self.metrics = metrics
         self.group_id = group_id
         self.topics = list(topics)
@@ -207,7 +210,7 @@ class StreamConsumer(Rebalancing):
                 # Never fetch past the in-flight bound; at the bound for long every partition is
                 # paused and consume() only keeps the group membership alive.
                 room = max(1, min(self.batch_size, self.max_in_flight - self.tracker.in_flight()))
-                wait = BUSY_FETCH_WAIT_S if self._tasks else self._idle_wait()
+                wait = self.busy_wait_s if self._tasks else self._idle_wait()
                 messages = await self._fetch_thread(consumer.consume, room, wait)
                 messages = self._admit(self._accept(messages))
                 for lane_batch in split_by_lane(messages):
