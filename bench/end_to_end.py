@@ -18,8 +18,9 @@ its own process and Postgres as the judge:
    worker, sink, broker, receiver, and the Postgres server), read from each process's own counters
    (`cpu_us_<process>`, and `cpu_us_total`); the same over the paced mixed phase of 2
    (`paced_cpu_us_<process>`), and the cores the pipeline kept busy there (`paced_pipeline_cores`):
-   at half the rate each notification costs more, in smaller batches and requests; with `out` (bench.run passes its results directory),
-   another N are drained under py-spy and each service's flame graph is saved in <out>/profiles/.
+   at half the rate each notification costs more, in smaller batches and requests; with `out`
+   (bench.run passes its results directory), another N are drained under py-spy and each
+   service's flame graph is saved in <out>/profiles/.
 
 With `neighbour`, a CPU-bound process runs beside the pipeline throughout (the rate it is paced at
 is then the one measured with the neighbour running too).
