@@ -110,6 +110,10 @@ class RateLimits:
         return [(self.counter(r, message), window_start(now, r.period_s, k)) for r in self.applicable(message)
                 for k in ahead]
 
+    def current(self, message: dict, now: datetime) -> list[Window]:
+        """The windows a delivery let through now is counted in."""
+        return [(self.counter(r, message), window_start(now, r.period_s)) for r in self.applicable(message)]
+
     def decide(self, message: dict, now: datetime, counts: dict[Window, int]) -> Verdict:
         """Counts the delivery in `counts` (read and updated in place) when it is let through."""
         if message["priority"].lower() in self.exempt:

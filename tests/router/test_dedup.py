@@ -59,3 +59,32 @@ def test_the_memory_ledger_forgets_keys_past_the_window_and_keeps_the_rest_as_it
     ledger.claim([Sighting(f"more-{i}", ID_B, f"events.low/2/{i}", later) for i in range(7)])
     assert len(ledger.seen.entries) == 15 and ledger.seen.prune_at == 16
     assert ledger.claim([Sighting("live-0", ID_A, "events.low/3/0", later)])["live-0"].position == "events.low/1/0"
+
+
+def test_a_key_another_router_commits_while_the_claim_waits_comes_back_as_its_sighting(database_url):
+    """The claim reads the keys it did not write from its statement's snapshot; a key another
+    router inserted, and committed while this claim waited on its row, is not in that snapshot
+    and is read again: the other router's sighting wins, nothing is missing."""
+    import threading
+    import time
+
+    from tracking.migrate import migrate
+
+    migrate(database_url)
+    mine = Sighting("raced", ID_A, "events.low/0/1", T0)
+    with psycopg.connect(database_url, autocommit=True) as other, \
+            psycopg.connect(database_url, autocommit=True) as conn:
+        with other.transaction():
+            other.execute("INSERT INTO dedup_keys (key, notification_id, position, seen_at) VALUES (%s, %s, %s, %s)",
+                          ["raced", ID_B, "events.low/1/7", T0])
+            found: dict = {}
+            claiming = threading.Thread(target=lambda: found.update(PostgresDedup(conn, 3600).claim([mine])))
+            claiming.start()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not other.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid = %s",
+                    [conn.info.backend_pid]).fetchone()[0]:
+                time.sleep(0.01)  # the claim waits on the other router's uncommitted row
+            assert claiming.is_alive()
+        claiming.join(10)
+    assert found["raced"].position == "events.low/1/7" and found["raced"].notification_id == ID_B

@@ -97,3 +97,31 @@ def test_postgres_counters_are_shared_and_survive_a_new_connection(database_url)
         assert PostgresCounters(restarted, rules).decide([message()], NOON)[0].decision == "suppressed"
         (count,) = restarted.execute("SELECT count FROM rate_limit_counters").fetchone()
     assert count == 3
+
+
+@pytest.mark.parametrize("action", ["suppress", "defer"])
+def test_postgres_counters_decide_and_count_what_the_memory_counters_do(database_url, action):
+    """Counted optimistically (added first, put right after): over mixed batches at and past the
+    limits, with deferrals into the next window, every verdict and every count in Postgres is the
+    one the in-memory counters reach."""
+    import random
+
+    from tracking.migrate import migrate
+
+    migrate(database_url)
+    rules = limits("recipient=3/1m,source:email=7/1h,recipient:sms=2/1m", action=action)
+    memory, pick, decisions = MemoryCounters(rules), random.Random(7), set()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM rate_limit_counters")
+        postgres = PostgresCounters(conn, rules)
+        for batch in range(12):
+            now = NOON + timedelta(seconds=20 * batch)
+            messages = [message(recipient=f"user-{pick.randrange(3)}", channel=pick.choice(["email", "sms"]),
+                                priority=pick.choice(["NORMAL", "LOW", "URGENT"])) for _ in range(pick.randrange(1, 6))]
+            verdicts = postgres.decide(messages, now)
+            assert verdicts == memory.decide(messages, now), f"batch {batch}"
+            decisions |= {v.decision for v in verdicts}
+        stored = dict(((c, s), n) for c, s, n in conn.execute(
+            "SELECT counter, window_start, count FROM rate_limit_counters WHERE count > 0").fetchall())
+    assert stored == {w: n for w, n in memory.counts.entries.items() if n > 0}
+    assert decisions == {"allowed", "exempt", "suppressed" if action == "suppress" else "deferred"}
