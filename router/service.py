@@ -43,10 +43,11 @@ MAX_CHANNELS = 16
 
 class RouterService:
     name = "router"
-    # A quiet stream's messages are gathered for up to 0.1 s (the workers wait 0.02 s): a burst then
-    # leaves as one produce per partition. Split into many small appends, Tansu reported the channel
-    # lanes' ends late and steady traffic paused the lower lanes for seconds (test_priority_lanes).
-    idle_wait_s = 0.1
+    # A quiet stream's messages are gathered for the runtime's 0.02 s, as the workers' are. The 0.1 s
+    # the router once waited (Tansu reported the lanes' ends late after many small appends) is no
+    # longer needed since the runtime prefetches about a batch: test_priority_lanes' steady traffic
+    # paused no lane for over 0.06 s in three runs, and paced at 550/s the p50 fell from 0.21-0.25 s
+    # to 0.15-0.20 s (4 alternating runs) for 40-80 us more router CPU per notification.
 
     def __init__(self, settings: Settings, metrics: ServiceMetrics, clock: Clock = utcnow):
         self.settings = settings
