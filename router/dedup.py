@@ -75,14 +75,14 @@ class PostgresDedup:
     # snapshot, which misses a key another router committed meanwhile: read again for those.
     CLAIM = ("WITH claimed AS ("
              " INSERT INTO dedup_keys AS d (key, notification_id, position, seen_at)"
-             " SELECT * FROM unnest(%(keys)s::text[], %(ids)s::uuid[], %(positions)s::text[], %(seen)s::timestamptz[])"
+             " SELECT * FROM unnest(%(keys)b::text[], %(ids)b::uuid[], %(positions)b::text[], %(seen)b::timestamptz[])"
              " ON CONFLICT (key) DO UPDATE SET notification_id = EXCLUDED.notification_id,"
              " position = EXCLUDED.position, seen_at = EXCLUDED.seen_at"
-             " WHERE d.seen_at < EXCLUDED.seen_at - %(window)s"
+             " WHERE d.seen_at < EXCLUDED.seen_at - %(window)b"
              " RETURNING key, notification_id, position, seen_at)"
              " SELECT key, notification_id::text, position, seen_at FROM claimed"
              " UNION ALL SELECT key, notification_id::text, position, seen_at FROM dedup_keys"
-             " WHERE key = ANY(%(keys)s::text[]) AND key NOT IN (SELECT key FROM claimed)")
+             " WHERE key = ANY(%(keys)b::text[]) AND key NOT IN (SELECT key FROM claimed)")
     HELD = "SELECT key, notification_id::text, position, seen_at FROM dedup_keys WHERE key = ANY(%s::text[])"
 
     def __init__(self, conn: psycopg.Connection, window_s: float):
