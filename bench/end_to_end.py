@@ -74,9 +74,8 @@ def throughput(settings: Settings, url: str, count: int, children, first: int = 
 async def paced(settings: Settings, url: str, rate: float, seconds: float, first: int, publisher: Publisher,
                 priority: str | None = None) -> dict[str, str]:
     """Publish at `rate`/s for `seconds`, each stamped created_at as it is published; returns
-    notification id -> priority lane. `publisher` is the application's long-lived producer: one
-    made here had its first second's notifications wait for its connection (p99 of a 20 s phase
-    up to 1.0 s from that alone)."""
+    notification id -> priority lane. `publisher` is the application's long-lived producer, made
+    beforehand: a new one's connection would count as latency (up to 1.0 s for the first second)."""
     codec, names = Codec.from_settings(settings), Topics(settings.topic_prefix)
     started, ids, acks = time.monotonic(), {}, []
     for i in range(max(1, round(rate * seconds))):

@@ -104,15 +104,12 @@ class RateLimits:
                "source": message["source"]}[rule.scope]
         return f"{self.prefix}|{rule.scope}:{who}:{message['channel']}|{rule.period_s}"
 
-    def windows(self, message: dict, now: datetime) -> list[Window]:
-        """Every counter window a decision may read: this window and, when deferring, the next."""
-        ahead = (0, 1) if self.action == "defer" else (0,)
+    def windows(self, message: dict, now: datetime, ahead: tuple[int, ...] | None = None) -> list[Window]:
+        """Every counter window a decision may read: this window and, when deferring, the next
+        (`ahead=(0,)`: the windows a delivery let through now is counted in)."""
+        ahead = ahead or ((0, 1) if self.action == "defer" else (0,))
         return [(self.counter(r, message), window_start(now, r.period_s, k)) for r in self.applicable(message)
                 for k in ahead]
-
-    def current(self, message: dict, now: datetime) -> list[Window]:
-        """The windows a delivery let through now is counted in."""
-        return [(self.counter(r, message), window_start(now, r.period_s)) for r in self.applicable(message)]
 
     def decide(self, message: dict, now: datetime, counts: dict[Window, int]) -> Verdict:
         """Counts the delivery in `counts` (read and updated in place) when it is let through."""
