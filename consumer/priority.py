@@ -9,8 +9,9 @@ still in flight: the lanes below are fetched while its last batches are worked o
 them in the stages (the router's grouped calls and the workers' send slots take the most urgent
 first), so a stage is not left idle while a resumed lane's first batch makes its way through.
 Counting a lane's messages in flight as a backlog starved LOW at half load (it waited 25-30 s).
-High watermarks are not used: Tansu reports wrong ones after batched produce; end-of-partition
-events are right.
+The stream reports a partition's end when a fetched message is the last one below its fetch
+response's high watermark (right on Tansu, unlike its ListOffsets), and at librdkafka's
+end-of-partition event, which comes a fetch.wait.max.ms later.
 
 Pausing discards prefetched messages and a resume takes 0.02 s to about a second before the first
 fetch, so a paused lane resumes only after no higher lane has been behind for `resume_after_s` (hysteresis).

@@ -211,8 +211,8 @@ class StreamConsumer(Rebalancing):
                 # paused and consume() only keeps the group membership alive.
                 room = max(1, min(self.batch_size, self.max_in_flight - self.tracker.in_flight()))
                 wait = self.busy_wait_s if self._tasks else self._idle_wait()
-                messages = await self._fetch_thread(consumer.consume, room, wait)
-                messages = self._admit(self._accept(messages))
+                messages, ends = await self._fetch_thread(self._consume, room, wait)
+                messages = self._admit(self._accept(messages, ends))
                 for lane_batch in split_by_lane(messages):
                     self._start(lane_batch)
                 await asyncio.sleep(0)
@@ -247,7 +247,29 @@ class StreamConsumer(Rebalancing):
             return self.idle_wait_s
         return min(self.idle_wait_s, max(0.0, min(wakeups) - self._now()))
 
-    def _accept(self, messages: list[Message]) -> list[Message]:
+    def _consume(self, room: int, wait: float) -> tuple[list[Message], set[Key]]:
+        """On the fetch thread: a batch, and the lane partitions it brought to the high watermark
+        of their last fetch response. librdkafka reports a partition's end only once a later fetch
+        comes back empty, up to fetch.wait.max.ms after its last message: a lane's backlog held
+        the lanes below it 0.06-0.13 s longer each time (bench.router, Tansu, whose fetch responses
+        carry the right high watermark, unlike its ListOffsets)."""
+        messages = self._consumer.consume(room, wait)
+        last: dict[Key, int] = {}
+        for message in messages:
+            if message.error() is None:
+                last[(message.topic(), message.partition())] = message.offset()
+        ends = set()
+        for key, offset in last.items():
+            if key in self.lanes.ranks:
+                try:
+                    _, high = self._consumer.get_watermark_offsets(TopicPartition(*key), cached=True)
+                except (KafkaException, RuntimeError):  # revoked meanwhile: its end event still comes
+                    continue
+                if offset + 1 == high:
+                    ends.add(key)
+        return messages, ends
+
+    def _accept(self, messages: list[Message], ends: set[Key] = frozenset()) -> list[Message]:
         good: list[Message] = []
         gaps: set[Key] = set()
         for message in messages:
@@ -266,6 +288,8 @@ class StreamConsumer(Rebalancing):
             elif isinstance(seen, Gap):
                 gaps.add(key)
                 self._refetch(seen)
+        for key in ends - gaps:
+            self.lanes.reached_end(key)
         return good
 
     def _client_error(self, message: Message, err: KafkaError) -> None:
