@@ -51,7 +51,7 @@ class Admission:
             self.ledger = PostgresDedup(self.conn, settings.dedup_window_s)
             self.counters = PostgresCounters(self.conn, limits)
         # One connection, and batches are handled concurrently: their calls are grouped.
-        self._database = GroupedCalls(self._connected)
+        self._database = GroupedCalls(self._connected, blocking=self.conn is not None)
 
     def close(self) -> None:
         if self.conn is not None:

@@ -38,11 +38,13 @@ class Waiting:
 
 class GroupedCalls:
     def __init__(self, run_in_thread: Callable[[Step, list], list], max_items: int = 100, max_rounds: int = 5,
-                 thread_name: str = "router-db"):
+                 thread_name: str = "router-db", blocking: bool = True):
         self._run = run_in_thread  # runs a step on the connection (reconnecting first when it was lost)
         # The connection's own thread: in the shared default executor a round waited behind the
-        # calls of the router's other connections.
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=thread_name)
+        # calls of the router's other connections. A step that never blocks (its state in memory,
+        # no Postgres) runs at once on the loop instead: a thread hop per round of 100 items left
+        # the router's loop idle while the step waited for the GIL.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=thread_name) if blocking else None
         self.max_items, self.max_rounds = max_items, max_rounds
         self._connection = asyncio.Lock()  # one call on the connection at a time; waiters in arrival order
         self._waiting: dict[Step, list[Waiting]] = {}
@@ -54,6 +56,8 @@ class GroupedCalls:
         calls when they do not all fit in one round."""
         if not items:
             return []
+        if self._thread is None:
+            return self._run(step, items)
         if len(items) > self.max_items:
             # In parts of at most max_items, each waiting its turn: a round of a whole LOW batch
             # (500 events) held the connection 0.1-0.3 s on a loaded machine, and an URGENT event

@@ -65,7 +65,8 @@ class RouterService:
         # looked up one batch at a time, small batches at a steady rate queued for them for seconds
         # on a busy machine (a few round trips whatever the size). Renders stay concurrent. The
         # digests' connection has a thread of its own, so it never waits behind the others.
-        self._planning = GroupedCalls(lambda plan, events: plan(events), thread_name="router-plan")
+        self._planning = GroupedCalls(lambda plan, events: plan(events), thread_name="router-plan",
+                                      blocking=bool(settings.database_url))
         self._folding = ThreadPoolExecutor(1, thread_name_prefix="router-digests")
         self._channel_topics: dict[tuple[str, str], str] = {}
 

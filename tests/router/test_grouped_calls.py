@@ -204,3 +204,24 @@ def test_a_call_bigger_than_a_round_waits_in_parts_and_an_urgent_call_goes_betwe
     low, urgent = asyncio.run(scenario())
     assert low == ["L1", "L2", "L3", "L4", "L5"] and urgent == ["U1"]
     assert rounds == [["l1", "l2"], ["u1"], ["l3", "l4"], ["l5"]]
+
+
+def test_a_step_that_never_blocks_runs_at_once_on_the_loop_whatever_its_size():
+    """State in memory (no Postgres): no thread and no rounds, each call is its own step."""
+    threads: list[str] = []
+    calls: list[int] = []
+
+    def step(items: list) -> list:
+        threads.append(threading.current_thread().name)
+        calls.append(len(items))
+        return [item * 10 for item in items]
+
+    async def scenario():
+        grouped = GroupedCalls(lambda s, items: s(items), max_items=100, blocking=False)
+        return await asyncio.gather(grouped.call(step, list(range(250))), grouped.call(step, [7]),
+                                    grouped.call(step, []))
+
+    big, small, empty = asyncio.run(scenario())
+    assert big == [n * 10 for n in range(250)] and small == [70] and empty == []
+    assert calls == [250, 1]
+    assert threads == [threading.main_thread().name] * 2
