@@ -13,7 +13,9 @@ CHANNEL_MESSAGE = "tidings.ChannelMessage"
 DELIVERY = "tidings.DeliveryEvent"
 
 _NAMESPACE = uuid.UUID("6f1c2a52-6a44-4e0e-9d1f-3b1f5b0e7a10")
+_NAMESPACE_BYTES = _NAMESPACE.bytes  # UUID.bytes is computed on every read
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
 
 Clock = Callable[[], datetime]
 
@@ -44,13 +46,17 @@ def time_ordered_id(at: Any, name: str) -> str:
         at = datetime.fromisoformat(at)
     if not isinstance(at, datetime):
         return uuid5_text(_NAMESPACE, name)
-    named = int.from_bytes(hashlib.sha1(_NAMESPACE.bytes + name.encode()).digest()[:16], "big")
-    # version 7 in bits 76-79, then uuid5's bits with its RFC 4122 variant (10) in bits 62-63
-    h = f"{_millis(at) << 80 | 0x7 << 76 | (named & _LOW_76 & ~(0x3 << 62)) | 0x2 << 62:032x}"
+    named = int.from_bytes(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16], "big")
+    h = f"{_millis(at) << 80 | _V7_MARKS | named & _NAMED_BITS:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _LOW_76 = (1 << 76) - 1
+# Version 7 in bits 76-79, then uuid5's bits with its RFC 4122 variant (10) in bits 62-63.
+_V7_MARKS = 0x7 << 76 | 0x2 << 62
+_NAMED_BITS = _LOW_76 & ~(0x3 << 62)
+
+
 def new_id(at: datetime) -> uuid.UUID:
     """A fresh UUIDv7 (`at` in Unix milliseconds, then random bits), for an id Tidings makes up
     (a notification published without one): time-ordered for the same reason as time_ordered_id."""
@@ -61,7 +67,7 @@ def _millis(at: datetime) -> int:
     """48 bits of Unix milliseconds, in integers: a float product could put a whole millisecond
     (as Avro carries it) one below, and the id would differ between the router and a redo."""
     aware = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-    return (aware - _EPOCH) // timedelta(milliseconds=1) & (1 << 48) - 1
+    return (aware - _EPOCH) // _MILLISECOND & (1 << 48) - 1
 
 
 def delivery_id(notification_id: Any, channel: str, created_at: Any = None) -> str:
