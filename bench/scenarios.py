@@ -45,6 +45,7 @@ SCENARIOS = (
              "Avro decode+encode ceiling alone",
              params={"events": 20000}, quick={"events": 3000},
              ratios=(Ratio("router_events_per_s", "codec_ceiling_events_per_s", 0.6),
+                     Ratio("router_in_lane_events_per_s", "codec_ceiling_events_per_s"),
                      Ratio("router_events_per_s", "passthrough_events_per_s"))),
     Scenario("personalize", "bench.personalize",
              "the router's personalisation step: events/s resolved from the directory, checked against "

@@ -127,7 +127,7 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def wait_for(condition, what: str, timeout: float, children: list[subprocess.Popen] = ()) -> float:
+def wait_for(condition, what: str, timeout: float, children: list[subprocess.Popen] = (), poll_s: float = 0.1) -> float:
     """Poll `condition()` until true; returns the monotonic time it became true."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -136,7 +136,7 @@ def wait_for(condition, what: str, timeout: float, children: list[subprocess.Pop
             raise RuntimeError(f"{', '.join(crashed)} exited while waiting for {what}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
+        time.sleep(poll_s)
     return time.monotonic()
 
 
