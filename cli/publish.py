@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from typing import IO, Any, Iterable
 
 from consumer.codec import Codec
@@ -119,11 +120,16 @@ def publish_command(path: str, settings: Settings, out: IO[str] = sys.stdout, er
     codec = Codec.from_settings(settings)
     publisher = Publisher.from_settings(settings)
     failures: list[str] = []
+    # Delivery reports are served by the publisher's poll thread and by close()'s flush on this
+    # one, sometimes both at once: print() writes the id and its newline apart, and two ids came
+    # out as one line.
+    printing = threading.Lock()
 
     def reporter(number: int, notification_id: str):
         def on_delivery(kafka_error, _msg):
             if kafka_error is None:
-                print(notification_id, file=out)
+                with printing:
+                    out.write(f"{notification_id}\n")
             else:
                 failures.append(f"line {number}: not published: {kafka_error.str()}")
         return on_delivery

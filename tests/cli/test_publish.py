@@ -1,10 +1,12 @@
 """`tidings publish`: JSON lines or one JSON document onto the right priority topics; bad lines named,
 not published."""
+import io
 import json
 import re
 import time
 from pathlib import Path
 
+from cli.publish import publish_command
 from consumer.codec import Codec
 from consumer.events import NOTIFICATION
 from consumer.topics import Topics
@@ -166,3 +168,25 @@ def test_a_pretty_printed_object_with_a_syntax_error_is_one_error_with_its_line(
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == ["line 3: not valid JSON: Expecting ',' delimiter at column 3"]
     assert read_topic(settings, Topics(settings.topic_prefix).events("urgent"), idle_s=0.5) == []
+
+
+
+class SlowOutput(io.StringIO):
+    """Standard output that takes its time over each write, as a pipe to a busy reader does."""
+
+    def write(self, text: str) -> int:
+        time.sleep(0.0002)
+        return super().write(text)
+
+
+def test_every_published_id_is_printed_on_a_line_of_its_own(settings, tmp_path):
+    """Delivery reports are served by the publisher's poll thread and by the final flush, at times
+    both at once: two ids once came out on one line."""
+    count = 400
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps([{**GOOD, "recipient": {**GOOD["recipient"], "id": f"u{i}"}} for i in range(count)]))
+    out, err = SlowOutput(), io.StringIO()
+    assert publish_command(str(path), settings, out=out, err=err) == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", line) for line in lines), [x for x in lines if len(x) != 36][:3]
+    assert len(lines) == len(set(lines)) == count
