@@ -179,11 +179,9 @@ class Settings(Section):
     dead_letter_window: int = Field(100, description="outcomes the share is computed over")
     dead_letter_cooldown_s: float = Field(60.0, description="how long a tripped limit holds the consumer before "
                                                             "trying again")
-    # 0: a lane switch costs this plus the resumed partitions' first fetch, and the router works
-    # through a lane's last fetched batch in about 0.03 s, so any wait here is idle time. At 0.5 the
-    # router spent a third of a four-lane backlog waiting between lanes; at 0.1 the lanes of a
-    # 20,000-event backlog were 0.11-0.2 s apart, at 0 0.04-0.1 s (bench.router 10,500-11,200 ->
-    # 13,300-14,300 events/s). An URGENT burst just after a resume waits behind the resumed lane's
+    # 0: a lane switch costs this plus the resumed partitions' first fetch, and a stage has about
+    # 0.03 s of the higher lane's last batch left when its end is known, so any wait here is idle
+    # time (docs/operations.md). An URGENT burst just after a resume waits behind the resumed lane's
     # small prefetch, as an URGENT event does behind any LOW backlog (queued.min.messages).
     priority_resume_after_s: float = Field(0.0, description=(
         "a lane paused behind a higher lane resumes once no higher lane has been behind for this long"))

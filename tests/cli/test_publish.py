@@ -170,7 +170,6 @@ def test_a_pretty_printed_object_with_a_syntax_error_is_one_error_with_its_line(
     assert read_topic(settings, Topics(settings.topic_prefix).events("urgent"), idle_s=0.5) == []
 
 
-
 class SlowOutput(io.StringIO):
     """Standard output that takes its time over each write, as a pipe to a busy reader does."""
 
