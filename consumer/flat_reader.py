@@ -31,7 +31,7 @@ def _long_rest(data: bytes, pos: int, first: int) -> tuple[int, int]:
             raise NotFlat("varint too long")
 
 
-def _uuid_text(text: str) -> str:
+def canonical_uuid_text(text: str) -> str:
     """fastavro makes a UUID of it: the same check, and the same text as str(UUID) gives."""
     return text if _CANONICAL_UUID.fullmatch(text) else str(UUID(text))
 
@@ -70,7 +70,7 @@ def compile_reader(schema: dict, uuid_text: bool = False) -> Callable[[bytes, in
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return None
     lines = ["def read(data, pos):"]
-    scope: dict[str, Any] = {"_long_rest": _long_rest, "_uuid_text": _uuid_text, "UUID": UUID, "_EPOCH": _EPOCH,
+    scope: dict[str, Any] = {"_long_rest": _long_rest, "_uuid_text": canonical_uuid_text, "UUID": UUID, "_EPOCH": _EPOCH,
                              "timedelta": timedelta, "NotFlat": NotFlat}
     names = []
     for index, field in enumerate(schema["fields"]):

@@ -28,6 +28,7 @@ from consumer.retry_tiers import tiers_for
 from consumer.settings import Settings
 from consumer.topics import Topics
 from consumer.channel_specs import channel_names, folded_addresses
+from consumer.notification_json import MAX_CHANNELS  # more distinct channels than this: refused whole
 from router.admission import Admission, most_urgent
 from router.digests import DigestBook, Folded, digest_of, parse_rules
 from consumer.isolation import describe
@@ -37,8 +38,6 @@ from router.grouped_calls import GroupedCalls
 from router.personalize import Personalizer
 from router.validation import distinct_channels, invalid_field
 
-# An event naming more channels than this is refused whole (one dead letter), not fanned out.
-MAX_CHANNELS = 16
 
 
 class RouterService:
@@ -104,7 +103,8 @@ class RouterService:
         acks, decoded = [], []
         for raw in messages:
             try:
-                event = self.codec.decode(NOTIFICATION, raw.value())
+                # The id as text: every id made from it starts from that.
+                event = self.codec.decode(NOTIFICATION, raw.value(), uuid_text=True)
             except DecodeError as exc:
                 acks.append(self.dead_letters.poison(raw, "undecodable", str(exc)))
                 continue
@@ -114,7 +114,6 @@ class RouterService:
             # Completed in place (the decoded record is this batch's own): v1-v3 address fields folded.
             event["recipient"]["addresses"] = folded_addresses(event["recipient"])
             event["channels"] = distinct_channels(event)
-            event["id"] = str(event["id"])  # the UUID's text: every id made from it starts from this
             decoded.append((raw, event))
         decoded, screened = await self.admission.screen(decoded)  # expired and duplicate events stop here
         acks += screened
@@ -215,11 +214,9 @@ class RouterService:
         """Why an event from any producer cannot be routed (the field at fault), or None."""
         if not event["channels"]:
             return "channels: the event requests no channel"
-        if (problem := invalid_field(event)) is not None:
+        if (problem := invalid_field(event)) is not None:  # more than MAX_CHANNELS distinct ones too
             return problem
-        if len(channels := distinct_channels(event)) > MAX_CHANNELS:
-            return f"channels: {len(channels)} distinct channels, at most {MAX_CHANNELS}"
-        return invalid_fallback({**event, "channels": channels}) if event.get("fallback") else None
+        return invalid_fallback({**event, "channels": distinct_channels(event)}) if event.get("fallback") else None
 
     def _refuse_invalid(self, raw: Message, event: dict, problem: str) -> list[asyncio.Future]:
         """An event no stage can route: dead-lettered once, and each channel it names that a worker

@@ -156,3 +156,18 @@ def test_an_enum_index_past_the_symbols_is_undecodable():
     data[at] = 2 * 4  # the fifth of four symbols
     with pytest.raises(DecodeError):
         Codec(SCHEMAS).decode(CHANNEL_MESSAGE, bytes(data))
+
+
+def test_a_notification_read_with_uuid_text_has_the_canonical_id_and_the_rest_as_fastavro_reads_it():
+    from bench.testbed import notification  # a whole event: recipient, content, data
+
+    codec = Codec(SCHEMAS)
+    event = notification(7, "https://example.com/hook")
+    for written in (str(event["id"]).upper(), str(event["id"])):
+        data = codec.encode(NOTIFICATION, {**event, "id": written})
+        expected = fastavro_record(NOTIFICATION, data)
+        assert codec.decode(NOTIFICATION, data, uuid_text=True) == {**expected, "id": written.lower()}
+    bad = fastavro_bytes(NOTIFICATION, {**event, "id": "not-a-uuid"})
+    for uuid_text in (False, True):
+        with pytest.raises(DecodeError):
+            codec.decode(NOTIFICATION, bad, uuid_text=uuid_text)
