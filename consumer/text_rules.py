@@ -173,17 +173,33 @@ def _passes(text: str, rule: re.Pattern) -> bool:
 
 
 def _joined(n: dict) -> tuple[str, str, str]:
-    """Every string a rule applies to, joined per rule; "".join raises TypeError on a non-string."""
+    """Every string a rule applies to, joined per rule; "".join raises TypeError on a non-string.
+    Plain loops, run on every event: generator expressions cost half again as much (2.9 against 2.0 us)."""
     recipient = n.get("recipient") or {}
     addresses = recipient.get("addresses") or {}
-    lines = [*n, *(v for v in map(n.get, SINGLE_LINE_FIELDS) if type(v) is str), *(n.get("channels") or ()),
-             *recipient, *filter(None, (v for k, v in recipient.items() if k != "addresses")),
-             *addresses, *filter(None, addresses.values())]
+    lines = [*n]
+    for name in SINGLE_LINE_FIELDS:
+        if type(value := n.get(name)) is str:
+            lines.append(value)
+    lines += n.get("channels") or ()
+    for key, value in recipient.items():
+        lines.append(key)
+        if value and key != "addresses":
+            lines.append(value)
+    for channel, address in addresses.items():
+        lines.append(channel)
+        if address:
+            lines.append(address)
     bodies, json_texts = [], [n.get("data") or ""]
     for key, entry in (n.get("content") or {}).items():
+        lines.append(key)
+        lines += entry
         template = entry.get("template")
-        lines += (key, *entry, *filter(None, (entry.get("subject"),
-                                              template.get("name") if isinstance(template, dict) else template)))
-        bodies += filter(None, (entry.get("text"), entry.get("html")))
+        for line in (entry.get("subject"), template.get("name") if isinstance(template, dict) else template):
+            if line:
+                lines.append(line)
+        for body in (entry.get("text"), entry.get("html")):
+            if body:
+                bodies.append(body)
         json_texts.append(entry.get("options") or "")
     return "".join(lines), "".join(bodies), "".join(json_texts)

@@ -152,4 +152,5 @@ def duplicate_event(message: dict, original: Sighting, duplicate: Sighting, stag
 
 
 def most_urgent(priorities) -> int:
-    return min((rank_of(p) for p in priorities), default=rank_of("NORMAL"))
+    # A batch holds a few distinct priorities: rank those, not every event's.
+    return min(map(rank_of, set(priorities)), default=rank_of("NORMAL"))

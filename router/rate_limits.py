@@ -45,6 +45,9 @@ class Verdict:
     rule: str = ""  # the rule that was over its limit
 
 
+ALLOWED, EXEMPT = Verdict("allowed"), Verdict("exempt")  # the common verdicts, made once
+
+
 def parse_rules(text: str, setting: str = "TIDINGS_RATE_LIMITS") -> list[RateLimitRule]:
     rules = []
     for token in (t.strip() for t in text.split(",") if t.strip()):
@@ -100,9 +103,10 @@ class RateLimits:
         return list(chosen.values())
 
     def counter(self, rule: RateLimitRule, message: dict) -> str:
-        who = {"recipient": message["recipient_id"], "category": f"{message['recipient_id']}:{message['category']}",
-               "source": message["source"]}[rule.scope]
-        return f"{self.prefix}|{rule.scope}:{who}:{message['channel']}|{rule.period_s}"
+        scope = rule.scope  # each delivery asks: only its own scope's name is made
+        who = (message["recipient_id"] if scope == "recipient" else message["source"] if scope == "source"
+               else f"{message['recipient_id']}:{message['category']}")
+        return f"{self.prefix}|{scope}:{who}:{message['channel']}|{rule.period_s}"
 
     def windows(self, message: dict, now: datetime, ahead: tuple[int, ...] | None = None) -> list[Window]:
         """Every counter window a decision may read: this window and, when deferring, the next
@@ -114,7 +118,7 @@ class RateLimits:
     def decide(self, message: dict, now: datetime, counts: dict[Window, int]) -> Verdict:
         """Counts the delivery in `counts` (read and updated in place) when it is let through."""
         if message["priority"].lower() in self.exempt:
-            return Verdict("exempt")
+            return EXEMPT
         rules = self.applicable(message)
         moment, steps = now, (0, 1) if self.action == "defer" else (0,)
         for step in steps:
@@ -123,7 +127,7 @@ class RateLimits:
             if not full:
                 for w, _ in windows:
                     counts[w] = counts.get(w, 0) + 1
-                return Verdict("allowed") if step == 0 else Verdict("deferred", moment, describe(full_rule))
+                return ALLOWED if step == 0 else Verdict("deferred", moment, describe(full_rule))
             full_rule = full[0][1]
             moment = max(window_start(moment, r.period_s, 1) for _, r in full)
         return Verdict("suppressed", rule=describe(full_rule))
