@@ -15,6 +15,7 @@ import argparse
 import importlib
 import inspect
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -80,7 +81,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm() -> None:
+    """A run that is stopped (kill, a timeout) unwinds as on Ctrl-C: each scenario's testbed then
+    stops the services and the broker it started. Killed outright, it left its routers running,
+    retrying the broker that was gone, at a few percent of a core each, under the next runs."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _exit_on_sigterm()
     args = parse(argv)
     command = "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv)
     failed, skipped = [], []

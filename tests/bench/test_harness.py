@@ -1,13 +1,23 @@
 """The benchmark harness: medians and same-run ratios from fixed runs, the markdown table written to
-the results folder only, a missing scenario skipped, and one real quick scenario writing valid JSON."""
+the results folder only, a missing scenario skipped, one real quick scenario writing valid JSON,
+and a run stopped with SIGTERM stopping the services and the broker it started."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from bench import report, run
 from bench.scenarios import Limit, Ratio, Scenario
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SCENARIO = Scenario("demo", "bench.demo", "a fixed example",
                     ratios=(Ratio("ours_per_s", "ceiling_per_s", 0.5), Ratio("ours_per_s", "other_per_s")),
@@ -95,3 +105,58 @@ def test_report_only_rewrites_the_table_from_json_on_disk(tmp_path):
     assert run.main(["--report-only", "--out", str(tmp_path)]) == 0
     table = (tmp_path / "README.md").read_text()
     assert "| router | `router_events_per_s` | 10 | `codec_ceiling_events_per_s` | 40 | 0.25 | ≥ 0.5 | **missed** |" in table
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, from /proc (ppid is the field after the command name)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    found, todo = set(), [pid]
+    while todo:
+        below = todo.pop()
+        children = {child for child, parent in parents.items() if parent == below}
+        todo += children - found
+        found |= children
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_run_stopped_with_sigterm_stops_the_services_and_broker_it_started(tmp_path):
+    bench = subprocess.Popen([sys.executable, "-m", "bench.run", "--scenario", "router", "--quick", "--repeats", "1",
+                              "--out", str(tmp_path)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, started = time.monotonic() + 120, set()
+    while not any(b"run router" in _cmdline(pid) for pid in started):  # the router is up: its broker too
+        assert bench.poll() is None, bench.stderr.read().decode()[-2000:]
+        assert time.monotonic() < deadline, "no router started"
+        time.sleep(0.1)
+        started = _descendants(bench.pid)
+    seen = {pid: _cmdline(pid) for pid in started}
+    bench.send_signal(signal.SIGTERM)
+    try:
+        assert bench.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 15
+        while (left := [pid for pid in started if _alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not left, f"still running after the run stopped: {[_cmdline(pid) for pid in left]}"
+    finally:  # nothing of a failed run is left behind for the tests after it (a pid reused meanwhile is spared)
+        for pid, cmdline in seen.items():
+            if _alive(pid) and _cmdline(pid) == cmdline:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
