@@ -39,7 +39,6 @@ from router.personalize import Personalizer
 from router.validation import distinct_channels, invalid_field
 
 
-
 class RouterService:
     name = "router"
     # A quiet stream is gathered for the runtime's 0.02 s, as the workers' is: with the runtime's
