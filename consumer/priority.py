@@ -102,7 +102,9 @@ class PriorityLanes:
             if rank in self.paused_at:
                 idle_for = now - self.higher_busy_at.get(rank, now)
                 starving = self.max_pause_s > 0 and now - self.paused_at[rank] >= self.max_pause_s
-                if idle_for >= self.resume_after_s or starving:
+                # A higher lane behind right now holds it, also with no hysteresis (resume_after_s 0):
+                # else it resumed every other turn and LOW was fetched beside an URGENT backlog.
+                if (not higher_busy and idle_for >= self.resume_after_s) or starving:
                     del self.paused_at[rank]
                     if starving:
                         self.running_until[rank] = now + self.max_pause_s / 6

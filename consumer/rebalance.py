@@ -30,12 +30,14 @@ class Rebalancing:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
-        # librdkafka keeps a partition's pause flag across a revoke and re-assign; a new assignment
-        # starts unpaused here and the next loop turn re-applies our own pause decisions.
+        # librdkafka keeps a partition's pause flag across a revoke and re-assign: a new assignment
+        # starts unpaused, then takes our own pause decisions before this callback returns: left to
+        # the next loop turn, the consume() call running this callback may return LOW messages first.
         if partitions:
             consumer.resume(partitions)
         starts = self._committed(consumer, partitions)
-        self._in_loop(self._assigned(partitions, starts), timeout=120)
+        if changes := self._in_loop(self._assigned(partitions, starts), timeout=120):
+            self._apply_pauses(*changes)
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))
 
     def _committed(self, consumer: Consumer, partitions: list[TopicPartition]) -> dict[Key, int | None]:
@@ -50,13 +52,16 @@ class Rebalancing:
             return {}
         return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None for tp in committed}
 
-    async def _assigned(self, partitions: list[TopicPartition], starts: dict[Key, int | None]) -> None:
+    async def _assigned(self, partitions: list[TopicPartition],
+                        starts: dict[Key, int | None]) -> tuple[set[Key], set[Key]] | None:
+        """Takes the new partitions in; returns the pauses and resumes to apply right away."""
         keys = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned |= keys
         self._paused -= keys
         self.lanes.assigned(keys)
         for key in keys:
             self.positions.expect(key, starts.get(key))
+        return self._plan_pauses()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}

@@ -360,6 +360,11 @@ class StreamConsumer(Rebalancing):
         self._update_pauses()
 
     def _update_pauses(self) -> None:
+        if changes := self._plan_pauses():
+            self._on_fetch_thread(self._apply_pauses, *changes)
+
+    def _plan_pauses(self) -> tuple[set[Key], set[Key]] | None:
+        """Decide which partitions stay paused now; returns what to pause and resume, if anything."""
         now = self._now()
         if self.held_until is not None and self.held_until <= now:
             log.info("%s: hold (%s) over, consuming again", self.metrics.service, self.held_reason)
@@ -386,11 +391,11 @@ class StreamConsumer(Rebalancing):
         else:
             wanted = (set(self.waiting) | by_priority) & self.assigned
         if self._consumer is None or wanted == self._paused:
-            return
+            return None
         pause, resume = wanted - self._paused, self._paused - wanted
         self._paused = wanted
         self._report_paused(pause | resume)
-        self._on_fetch_thread(self._apply_pauses, pause, resume)
+        return pause, resume
 
     def _apply_pauses(self, pause: set[Key], resume: set[Key]) -> None:
         """On the fetch thread. A pause or resume that fails (the partition is being revoked right

@@ -60,6 +60,17 @@ def test_lower_lanes_pause_while_a_higher_lane_has_lag_and_resume_after_it_drain
     assert lanes.to_pause() == set()
 
 
+def test_without_hysteresis_a_lane_stays_paused_while_a_higher_lane_is_behind():
+    clock = Clock()
+    lanes = lanes_at_end(clock, URGENT, LOW, resume_after_s=0.0)
+    lanes.fetched(URGENT)
+    for _ in range(5):  # every loop turn while URGENT is behind, however little time passes
+        assert lanes.to_pause() == {LOW}
+        clock.now += 0.001
+    lanes.reached_end(URGENT)
+    assert lanes.to_pause() == set()  # resumed the turn URGENT catches up
+
+
 def test_a_lane_waits_for_every_higher_lane_and_the_top_lane_for_none():
     clock = Clock()
     lanes = lanes_at_end(clock, URGENT, HIGH, LOW)
