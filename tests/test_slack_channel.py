@@ -72,7 +72,11 @@ def test_a_paced_slack_channel_does_not_hold_up_the_others(pipeline, services, f
     quiet_times = [p["received_at"] for p in posts if p["channel"] == "C0002"]
     assert len(busy_times) == 24 and len(quiet_times) == 3
     assert max(quiet_times) < max(busy_times)  # C0002 did not wait for C0001's queue
-    assert all(b - a >= 0.45 for a, b in zip(busy_times, busy_times[1:]))  # never faster than 2/s
+    # Never faster than 2/s: the pacer spaces the starts of the sends 0.5 s apart, and a send reaches
+    # the receiver a little later, the first one later still (it opens the connection): on a loaded
+    # CI machine a single gap came out under 0.45 s. Any run of posts keeps its schedule within 0.15 s.
+    assert all(busy_times[j] - busy_times[i] >= (j - i) * 0.5 - 0.15
+               for i in range(len(busy_times)) for j in range(i + 1, len(busy_times)))
     assert channel.metric("tidings_deferred_total", reason="slack_paced") > 0
 
 
