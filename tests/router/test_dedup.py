@@ -62,9 +62,8 @@ def test_the_memory_ledger_forgets_keys_past_the_window_and_keeps_the_rest_as_it
 
 
 def test_a_key_another_router_commits_while_the_claim_waits_comes_back_as_its_sighting(database_url):
-    """The claim reads the keys it did not write from its statement's snapshot; a key another
-    router inserted, and committed while this claim waited on its row, is not in that snapshot
-    and is read again: the other router's sighting wins, nothing is missing."""
+    """A key another router inserted, and committed while this claim waited on its row, is not
+    written by the claim and is read afterwards: the other router's sighting wins, nothing is missing."""
     import threading
     import time
 
