@@ -30,9 +30,9 @@ class Rebalancing:
             consumer.incremental_assign(partitions)
         else:
             consumer.assign(partitions)
-        # librdkafka keeps a partition's pause flag across a revoke and re-assign: a new assignment
-        # starts unpaused, then takes our own pause decisions before this callback returns: left to
-        # the next loop turn, the consume() call running this callback may return LOW messages first.
+        # librdkafka keeps a partition's pause flag across a revoke and re-assign, so a new
+        # assignment starts unpaused and takes our own pause decisions before this callback returns
+        # (left to the next loop turn, the consume() call running this callback may return LOW first).
         if partitions:
             consumer.resume(partitions)
         starts = self._committed(consumer, partitions)

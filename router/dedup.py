@@ -71,11 +71,10 @@ class PostgresDedup:
     statement. An INSERT and a SELECT in a transaction (four statements with BEGIN and COMMIT)
     cost Postgres about 235 us of CPU per notification at 550/s, in batches of a few events.
 
-    The claim reads nothing but the unique index it conflicts on. Reading the held keys in the
-    same statement (a UNION ALL) let the plan cached while the table was new scan the whole table
-    each batch: with autovacuum off, or until it first analyzes the table, Postgres CPU per batch
-    grew with every key held (0.7 ms at 1,600 keys, 11 ms at 19,200). The read of the held keys
-    is planned afresh each time for the same reason."""
+    The claim reads nothing but the unique index it conflicts on: Postgres keeps a prepared
+    statement's plan until the table's statistics change, and a read by key made while the table
+    was new scans all of it on every batch from then on (until autovacuum first analyzes it; never
+    with autovacuum off). The read of the held keys is planned afresh each time for that reason."""
 
     PRUNE_EVERY = timedelta(hours=1)
     CLAIM = ("INSERT INTO dedup_keys AS d (key, notification_id, position, seen_at)"
